@@ -1,0 +1,57 @@
+"""The `focusgan` command line: one program, one sub-command per job (DESIGN section 1).
+
+Each sub-command lives next to the code it drives and registers itself through a
+`register(subparsers)` function in one of `COMMAND_MODULES`. Exit status: 0 success, 1 failure
+during work, 2 bad usage or bad input; user errors print one line, `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from focusgan import __version__
+from focusgan.errors import UserError, WorkError
+
+COMMAND_MODULES = (
+    "focusgan.data.cli",  # prepare, merge, inspect
+    "focusgan.training.cli",  # train, sample
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2, as argparse does, plus a hint
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="focusgan", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"focusgan {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+        return int(result or 0)
+    except (UserError, WorkError) as e:
+        if args.debug:
+            raise
+        print(f"focusgan {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"focusgan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
