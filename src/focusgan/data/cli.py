@@ -11,7 +11,7 @@ import numpy as np
 from focusgan.errors import UserError
 
 # Each module adds its `prepare <source>` sub-command through `register_prepare(subparsers)`.
-PREPARE_SOURCES: tuple[str, ...] = ()
+PREPARE_SOURCES: tuple[str, ...] = ("focusgan.data.coco", "focusgan.data.pairs")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

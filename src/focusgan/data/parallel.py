@@ -1,0 +1,385 @@
+"""Run a `prepare` source over many inputs: worker processes, shards, resumable chunks.
+
+Every source (COCO, image+mask pairs, video) has the same shape of work: a list of picklable
+*items* (one per image, frame pair, video shot...) and a *work function* that turns a list of
+items into a `ChunkResult` (samples, their metadata, and a `FilterSummary` of what it kept,
+rejected and skipped). `prepare_dataset` does the rest:
+
+    prepare_dataset(items, work, out, resolution=64, channels=4, mask_semantics="binary",
+                    config={...}, workers=None, shard=None)
+
+- `shard=(i, n)` keeps items i, i+n, i+2n, ... (0-based `i`), so n machines can each write one
+  file and `focusgan merge` joins them. Counts about the whole input that belong to no item
+  (`global_summary`, e.g. annotations of unknown images) are kept in shard 0 only, so the merged
+  summary adds up.
+- Items are cut into chunks of `chunk_size`; `work` runs on chunks in `workers` processes
+  (default: all usable cores; 0 or 1 runs in this process). Worker processes are started with
+  `spawn` and use one OpenCV thread each; `work` must therefore be a module-level function, or a
+  `functools.partial` of one, whose module does not import torch.
+- `postprocess(result)` (optional) runs in the parent on each finished chunk, e.g. the classifier
+  filter (`focusgan.data.classifier`), which may use a GPU while workers keep decoding.
+- Each finished chunk is saved atomically in `OUT.parts/` (an `.npz` per chunk, plus a
+  `manifest.json` holding a fingerprint of `config`, the items and the shard). Interrupting leaves
+  those parts and no file under the final name; running the same command again reuses every saved
+  chunk and does only the rest. A different fingerprint discards the old parts. When every chunk
+  is done, the parent writes them in item order through `DatasetWriter` (which itself writes
+  `OUT.partial` and renames) and removes `OUT.parts/`.
+
+The samples of a chunk are in item order and chunks are written in order, so the output does
+not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from focusgan.data.filters import FilterSummary
+from focusgan.data.transform import FITS
+from focusgan.errors import UserError
+from focusgan.utils.atomic import atomic_path
+
+PARTS_VERSION = 1
+
+
+@dataclass
+class ChunkResult:
+    """What a work function returns for one chunk of items.
+
+    `images`: uint8 (n, S, S, C); `metadata`: per-sample columns of length n named as in
+    `focusgan.data.dataset.METADATA`; `summary`: the counts of this chunk; `items`: how many
+    items it covered (for progress and throughput).
+    """
+
+    images: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+    summary: FilterSummary = field(default_factory=FilterSummary)
+    items: int = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def select(self, keep: np.ndarray) -> ChunkResult:
+        """The samples where the boolean `keep` is true (metadata follows; summary unchanged)."""
+        keep = np.asarray(keep, dtype=bool)
+        meta = {k: np.asarray(v)[keep] for k, v in self.metadata.items()}
+        return ChunkResult(self.images[keep], meta, self.summary, self.items)
+
+
+@dataclass
+class PrepareReport:
+    """What `prepare_dataset` did: the file, its summary, and the timing of this run."""
+
+    path: Path
+    samples: int
+    summary: FilterSummary
+    items: int
+    chunks: int
+    reused_chunks: int
+    seconds: float
+    workers: int
+
+    def lines(self) -> list[str]:
+        rate = self.items / self.seconds if self.seconds > 0 else float("nan")
+        done = self.chunks - self.reused_chunks
+        out = [
+            f"wrote {self.path}: {self.samples} samples from {self.items} source items "
+            f"in {self.seconds:.1f} s ({rate:.0f} items/s, {self.workers} workers)"
+        ]
+        if self.reused_chunks:
+            out.append(f"resumed: reused {self.reused_chunks} saved chunks, computed {done}")
+        out += self.summary.lines()
+        return out
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'I/N' (0 <= I < N) to (I, N); None stays None. Bad text is a `UserError`."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must look like I/N (e.g. 0/4), not {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {text}: need 0 <= I < N (shards are numbered from 0)")
+    return i, n
+
+
+def shard_items(items: Sequence, shard: tuple[int, int] | None) -> list:
+    """Items i, i+n, i+2n, ... of shard (i, n); all items without a shard."""
+    items = list(items)
+    return items if shard is None else items[shard[0] :: shard[1]]
+
+
+def parts_dir(out: str | os.PathLike) -> Path:
+    """Where the saved chunks of an unfinished `out` live."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def fingerprint(
+    config: dict,
+    items: Sequence,
+    shard: tuple[int, int] | None,
+    chunk_size: int,
+    item_key: Callable[[Any], Any] = repr,
+) -> str:
+    """A hash of everything that decides the chunks' contents (not the number of workers).
+
+    `item_key(item)` identifies an item (default `repr`); `config` must identify the inputs.
+    """
+    h = hashlib.sha256()
+    h.update(
+        json.dumps(
+            {
+                "config": config,
+                "shard": shard,
+                "chunk_size": chunk_size,
+                "parts_version": PARTS_VERSION,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    for item in items:
+        h.update(repr(item_key(item)).encode())
+    return h.hexdigest()
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    cv2.setNumThreads(1)
+
+
+def _run_chunk(args: tuple[Callable[[list], ChunkResult], int, list]) -> tuple[int, ChunkResult]:
+    work, index, chunk = args
+    result = work(chunk)
+    result.items = len(chunk)
+    return index, result
+
+
+def _save_chunk(path: Path, result: ChunkResult) -> None:
+    arrays = {"images": result.images}
+    for name, values in result.metadata.items():
+        values = np.asarray(values)
+        arrays["meta_" + name] = values.astype(str) if values.dtype == object else values
+    arrays["summary"] = np.array(result.summary.to_json())
+    arrays["items"] = np.array(result.items)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _load_chunk(path: Path) -> ChunkResult:
+    with np.load(path, allow_pickle=False) as z:
+        meta = {k[5:]: z[k] for k in z.files if k.startswith("meta_")}
+        return ChunkResult(
+            z["images"], meta, FilterSummary.from_json(str(z["summary"])), int(z["items"])
+        )
+
+
+def _open_parts(parts: Path, key: str, n_chunks: int) -> set[int]:
+    """Prepare the parts folder for a job with fingerprint `key`; the chunk indices already done."""
+    manifest = parts / "manifest.json"
+    if parts.exists():
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("fingerprint") != key:
+            print(
+                f"note: {parts} holds chunks of a different job (other arguments or inputs); "
+                "starting over",
+                file=sys.stderr,
+            )
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    if not manifest.exists():
+        with atomic_path(manifest) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": key, "chunks": n_chunks}))
+    done = set()
+    for p in parts.glob("chunk-*.npz"):
+        try:
+            done.add(int(p.stem.split("-")[1]))
+        except (IndexError, ValueError):
+            continue
+    return {i for i in done if i < n_chunks}
+
+
+def prepare_dataset(
+    items: Sequence,
+    work: Callable[[list], ChunkResult],
+    out: str | os.PathLike,
+    *,
+    resolution: int,
+    channels: int,
+    mask_semantics: str,
+    config: dict,
+    workers: int | None = None,
+    shard: tuple[int, int] | None = None,
+    chunk_size: int = 64,
+    global_summary: FilterSummary | None = None,
+    extra: dict | None = None,
+    postprocess: Callable[[ChunkResult], ChunkResult] | None = None,
+    progress: bool = True,
+    desc: str = "prepare",
+    item_key: Callable[[Any], Any] = repr,
+) -> PrepareReport:
+    """Run `work` over `items` (see the module docstring) and write the dataset file `out`."""
+    from tqdm import tqdm
+
+    from focusgan.data.dataset import DatasetWriter
+
+    start_time = time.perf_counter()
+    out = Path(out)
+    items = shard_items(items, shard)
+    workers = default_workers() if workers is None else max(0, int(workers))
+    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+    parts = parts_dir(out)
+    key = fingerprint(config, items, shard, chunk_size, item_key)
+    done = _open_parts(parts, key, len(chunks))
+    reused = len(done)
+    todo = [(work, i, chunks[i]) for i in range(len(chunks)) if i not in done]
+
+    bar = tqdm(
+        total=len(items),
+        desc=desc,
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+        initial=sum(len(chunks[i]) for i in done),
+        dynamic_ncols=True,
+    )
+
+    def finish(index: int, result: ChunkResult) -> None:
+        if postprocess is not None and len(result):
+            result = postprocess(result)
+        _save_chunk(parts / f"chunk-{index:06d}.npz", result)
+        done.add(index)
+        bar.update(result.items)
+
+    pool = None
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                for args in todo:
+                    finish(*_run_chunk(args))
+            finally:
+                cv2.setNumThreads(threads)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            pool = ctx.Pool(min(workers, len(todo)), initializer=_worker_init)
+            for index, result in pool.imap_unordered(_run_chunk, todo):
+                finish(index, result)
+            pool.close()
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"interrupted: {len(done)} of {len(chunks)} chunks are saved in {parts}; run the "
+            "same command again to finish",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        bar.close()
+
+    summary = FilterSummary()
+    if global_summary is not None and (shard is None or shard[0] == 0):
+        summary.update(global_summary)
+    extra = dict(extra or {})
+    if shard is not None:
+        extra["shard"] = f"{shard[0]}/{shard[1]}"
+    with DatasetWriter(
+        out,
+        resolution=resolution,
+        channels=channels,
+        mask_semantics=mask_semantics,
+        summary=summary,
+        extra=extra,
+    ) as w:
+        for index in range(len(chunks)):
+            result = _load_chunk(parts / f"chunk-{index:06d}.npz")
+            summary.update(result.summary)
+            if len(result):
+                w.append(result.images, **result.metadata)
+        samples = w.size
+    shutil.rmtree(parts, ignore_errors=True)
+    return PrepareReport(
+        out,
+        samples,
+        summary,
+        len(items),
+        len(chunks),
+        reused,
+        time.perf_counter() - start_time,
+        max(1, workers),
+    )
+
+
+def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> None:
+    """Options every `prepare` source shares: out, size, fit, channels, workers, shard,
+    reduced decoding, progress, and the classifier filter (`focusgan.data.classifier`)."""
+    p.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
+    p.add_argument("--size", type=int, default=64, help="sample side in pixels (default 64)")
+    p.add_argument(
+        "--fit",
+        choices=FITS,
+        default="squash",
+        help="how a photo becomes square (default squash, as the thesis)",
+    )
+    if channels:
+        p.add_argument(
+            "--channels",
+            type=int,
+            choices=(3, 4),
+            default=4,
+            help="4 = RGB + focus mask (default), 3 = RGB only",
+        )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes for decoding (default: all cores; 0 = in this process)",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
+    )
+    p.add_argument(
+        "--no-reduced-decode",
+        dest="reduced_decode",
+        action="store_false",
+        help="decode JPEGs at full size (slower; for comparison)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from focusgan.data.classifier import add_classifier_options
+
+    add_classifier_options(p)
