@@ -169,7 +169,9 @@ class DatasetWriter:
             chunks=(chunk_samples, r, r, channels),
         )
         for name, (dtype, _) in METADATA.items():
-            self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
+            self._file.create_dataset(
+                name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,)
+            )
         a = self._file.attrs
         a["format"] = FORMAT
         a["format_version"] = FORMAT_VERSION
@@ -186,8 +188,10 @@ class DatasetWriter:
         if images.ndim == 3:
             images = images[None]
         if images.dtype != np.uint8 or images.shape[1:] != (r, r, c):
-            raise ValueError(f"expected uint8 images of shape (n, {r}, {r}, {c}), got "
-                             f"{images.dtype} {images.shape}")
+            raise ValueError(
+                f"expected uint8 images of shape (n, {r}, {r}, {c}), got "
+                f"{images.dtype} {images.shape}"
+            )
         unknown = set(metadata) - set(METADATA)
         if unknown:
             raise ValueError(f"unknown metadata {sorted(unknown)}; known: {sorted(METADATA)}")
@@ -301,10 +305,17 @@ def merge(inputs: list[str | os.PathLike], out: str | os.PathLike, batch: int = 
     summary = FilterSummary()
     for info in infos:
         summary.update(info.filter_summary)
-    extra = {"merged_from": [{"path": str(i.path), "size": i.size, "command": i.command}
-                             for i in infos]}
-    with DatasetWriter(out, resolution=first.resolution, channels=first.channels,
-                       mask_semantics=first.mask_semantics, summary=summary, extra=extra) as w:
+    extra = {
+        "merged_from": [{"path": str(i.path), "size": i.size, "command": i.command} for i in infos]
+    }
+    with DatasetWriter(
+        out,
+        resolution=first.resolution,
+        channels=first.channels,
+        mask_semantics=first.mask_semantics,
+        summary=summary,
+        extra=extra,
+    ) as w:
         for info in infos:
             with open_h5(info.path) as f:
                 for start in range(0, info.size, batch):

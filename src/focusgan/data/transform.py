@@ -16,7 +16,10 @@ FITS = ("squash", "center-crop", "object-crop")
 
 
 def square_box(
-    height: int, width: int, fit: str, box: tuple[float, float, float, float] | None = None,
+    height: int,
+    width: int,
+    fit: str,
+    box: tuple[float, float, float, float] | None = None,
     margin: float = 0.1,
 ) -> tuple[int, int, int, int]:
     """The (x0, y0, x1, y1) region of an image that becomes the sample (half-open, in pixels).
@@ -43,7 +46,10 @@ def square_box(
 
 
 def to_square(
-    image: np.ndarray, size: int, fit: str = "squash", mask: np.ndarray | None = None,
+    image: np.ndarray,
+    size: int,
+    fit: str = "squash",
+    mask: np.ndarray | None = None,
     box: tuple[float, float, float, float] | None = None,
 ) -> np.ndarray:
     """Crop (per `fit`) and resize an RGB uint8 image and optional uint8 mask to `size`x`size`.

@@ -1,0 +1,150 @@
+"""The WGAN-GP ResNet generator and critic (DESIGN section 4).
+
+Gulrajani et al.'s CIFAR ResNet (`igul222/improved_wgan_training`, `gan_cifar_resnet.py`,
+unconditional), widened to 64x64 as in the thesis. At width 128 and 64x64 the generator has
+1,516,675 (3 channels) / 1,517,828 (4 channels) parameters and the critic 1,053,825 / 1,055,105.
+
+Generator: Linear(z -> 4*4*width) -> up-blocks (4 -> resolution) -> BN -> ReLU -> Conv3x3 -> tanh.
+Critic: R1 (optimized first block, down) -> R2 (down) -> R3 -> R3 -> ReLU -> spatial mean -> Linear.
+At 128x128 the critic gets a second R2 so its last feature map stays 16x16, as at 64x64.
+The critic has no normalization by default: the gradient penalty is per sample, and batch norm
+would couple samples (the thesis's table shows BN there; `norm="layer"` is the safe alternative).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RESOLUTIONS = (32, 64, 128)
+CRITIC_NORMS = ("none", "layer")
+
+
+def _conv(cin: int, cout: int, k: int, gain: float) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, k, padding=k // 2)
+    nn.init.xavier_uniform_(conv.weight, gain=gain)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _residual_conv(cin: int, cout: int) -> nn.Conv2d:
+    return _conv(cin, cout, 3, gain=math.sqrt(2))
+
+
+def _shortcut_conv(cin: int, cout: int) -> nn.Conv2d:
+    return _conv(cin, cout, 1, gain=1.0)
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def _pool(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, 2)
+
+
+class UpBlock(nn.Module):
+    """Pre-activation up-block: BN -> ReLU -> up x2 -> Conv3x3 -> BN -> ReLU -> Conv3x3, + up -> Conv1x1."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(width), nn.BatchNorm2d(width)
+        self.conv1, self.conv2 = _residual_conv(width, width), _residual_conv(width, width)
+        self.shortcut = _shortcut_conv(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(_upsample(F.relu(self.bn1(x))))
+        h = self.conv2(F.relu(self.bn2(h)))
+        return self.shortcut(_upsample(x)) + h
+
+
+class Generator(nn.Module):
+    def __init__(self, channels: int = 4, width: int = 128, resolution: int = 64, z_dim: int = 128):
+        super().__init__()
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {resolution}")
+        self.channels, self.width, self.resolution, self.z_dim = channels, width, resolution, z_dim
+        self.linear = nn.Linear(z_dim, 4 * 4 * width)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.blocks = nn.Sequential(
+            *[UpBlock(width) for _ in range(int(math.log2(resolution // 4)))]
+        )
+        self.bn = nn.BatchNorm2d(width)
+        self.out = _conv(width, channels, 3, gain=1.0)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.linear(z).view(-1, self.width, 4, 4)
+        x = self.blocks(x)
+        return torch.tanh(self.out(F.relu(self.bn(x))))
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    # "layer": normalise each sample over (C, H, W) with a per-channel affine (GroupNorm with 1 group)
+    return nn.GroupNorm(1, width) if kind == "layer" else nn.Identity()
+
+
+class OptimizedBlock(nn.Module):
+    """R1: Conv3x3 -> ReLU -> Conv3x3 -> mean-pool, + mean-pool -> Conv1x1 (no pre-activation)."""
+
+    def __init__(self, cin: int, width: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = _residual_conv(cin, width), _residual_conv(width, width)
+        self.shortcut = _shortcut_conv(cin, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = _pool(self.conv2(F.relu(self.conv1(x))))
+        return self.shortcut(_pool(x)) + h
+
+
+class CriticBlock(nn.Module):
+    """R2 (down=True): norm -> ReLU -> Conv3x3 -> norm -> ReLU -> Conv3x3 -> mean-pool, + Conv1x1 -> mean-pool.
+    R3 (down=False): the same without pooling and with an identity shortcut."""
+
+    def __init__(self, width: int, down: bool, norm: str) -> None:
+        super().__init__()
+        self.down = down
+        self.norm1, self.norm2 = _norm(norm, width), _norm(norm, width)
+        self.conv1, self.conv2 = _residual_conv(width, width), _residual_conv(width, width)
+        self.shortcut = _shortcut_conv(width, width) if down else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # never an in-place ReLU here: x also feeds the shortcut
+        h = self.conv1(F.relu(self.norm1(x)))
+        h = self.conv2(F.relu(self.norm2(h)))
+        if self.down:
+            return _pool(self.shortcut(x)) + _pool(h)
+        return x + h
+
+
+class Critic(nn.Module):
+    def __init__(
+        self, channels: int = 4, width: int = 128, resolution: int = 64, norm: str = "none"
+    ):
+        super().__init__()
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {resolution}")
+        if norm not in CRITIC_NORMS:
+            raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, not {norm!r}")
+        self.channels, self.width, self.resolution = channels, width, resolution
+        downs = 2 if resolution == 128 else 1  # R2 blocks: 64 -> 32 -> 16, 128 -> 64 -> 32 -> 16
+        self.blocks = nn.Sequential(
+            OptimizedBlock(channels, width),
+            *[CriticBlock(width, down=True, norm=norm) for _ in range(downs)],
+            CriticBlock(width, down=False, norm=norm),
+            CriticBlock(width, down=False, norm=norm),
+        )
+        self.linear = nn.Linear(width, 1)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.blocks(x)).mean(dim=(2, 3))
+        return self.linear(h).squeeze(1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,322 @@
+"""The WGAN-GP training loop: plain PyTorch, one function, no framework.
+
+One generator step = `n_critic` critic steps (each on a fresh real batch) + one generator step,
+then both learning rates decay linearly and the EMA generator follows. Critic and generator
+steps have static shapes and never wait for the host: losses stay on the device and are read
+(and checked for NaN/inf) only every `log_every` steps and before a checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from focusgan.data.dataset import check_channels, read_info
+from focusgan.errors import UserError, WorkError
+from focusgan.models.resnet import Critic, Generator
+from focusgan.training import checkpoint, distributed
+from focusgan.training.config import IDENTITY_FIELDS, TrainConfig
+from focusgan.training.data import TrainingData
+from focusgan.training.loss import critic_loss, generator_loss
+from focusgan.training.sample import generate_from, latents
+from focusgan.utils.views import render, save_image
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    status: str  # "finished", "interrupted" (signal) or "paused" (--stop-after)
+
+
+def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
+    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
+    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm)
+    return G, D
+
+
+def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
+    """The saved config, with the settings a resume may change (length, logging) taken from `cfg`."""
+    for name in IDENTITY_FIELDS:
+        if getattr(cfg, name) != getattr(saved, name) and name != "data":
+            raise UserError(
+                f"--resume: {name} is {getattr(cfg, name)!r} but {run_dir} was trained "
+                f"with {getattr(saved, name)!r}; drop the flag or start a new --out"
+            )
+    changeable = (
+        "iters",
+        "lr_decay_iters",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "snapshot_every",
+        "eval_every",
+        "eval_n",
+        "eval_backbone",
+        "device",
+        "data",
+    )
+    return TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in changeable}})
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each generator step."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, sig: int, frame: object) -> None:
+        if self.signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = sig
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
+    with torch.no_grad():
+        torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1.0 - beta)
+        for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop records after `step` (they are recomputed when a run resumes)."""
+    if not path.exists():
+        return
+    keep = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= step
+    ]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or with `resume`, continue) the run in `run_dir` up to `cfg.iters` generator steps.
+
+    `stop_after` ends this call after that many generator steps with a checkpoint (for job time
+    limits); a later call with `resume=True` continues exactly where it stopped.
+    """
+    run_dir = Path(run_dir)
+    info = read_info(cfg.data)
+    cfg.channels = check_channels(info, cfg.channels)
+    cfg.resolution = info.resolution
+    ckpt = None
+    latest = run_dir / "checkpoints" / checkpoint.LATEST
+    if resume:
+        if not latest.exists():
+            raise UserError(f"--resume: {run_dir} has no checkpoint yet; start it without --resume")
+        ckpt = checkpoint.load(latest)
+        cfg = _resume_config(cfg, TrainConfig.from_dict(ckpt["config"]), run_dir)
+    elif latest.exists():
+        raise UserError(
+            f"{run_dir} already holds a run; add --resume to continue it, or choose a new --out"
+        )
+
+    d, device = distributed.init(cfg.device)
+    for name in ("batch_critic", "batch_gen"):
+        if getattr(cfg, name) % d.world:
+            raise UserError(f"{name} {getattr(cfg, name)} is not divisible by {d.world} processes")
+    bc, bg = cfg.batch_critic // d.world, cfg.batch_gen // d.world
+
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    G, D = build_models(cfg)
+    G, D = G.to(device), D.to(device)
+    G_ema = copy.deepcopy(G).requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
+
+    def decay(s: int) -> float:
+        return max(0.0, 1.0 - s / cfg.decay_iters)
+
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
+    data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
+    torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
+    step = 0
+    if ckpt is not None:
+        G.load_state_dict(ckpt["G"])
+        D.load_state_dict(ckpt["D"])
+        G_ema.load_state_dict(ckpt["G_ema"])
+        opt_g.load_state_dict(ckpt["opt_G"])
+        opt_d.load_state_dict(ckpt["opt_D"])
+        sched_g.load_state_dict(ckpt["sched_G"])
+        sched_d.load_state_dict(ckpt["sched_D"])
+        data.order.load_state_dict(ckpt["data_order"])
+        step = int(ckpt["step"])
+        rngs = ckpt["rng"]
+        if len(rngs) == d.world:
+            checkpoint.set_rng_state(rngs[d.rank])
+        elif d.main:
+            print(
+                f"note: checkpoint made by {len(rngs)} processes, resumed by {d.world}: "
+                "noise streams restart (data order and weights continue exactly)"
+            )
+        del ckpt
+    fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
+
+    writer = None
+    metrics_path = run_dir / "metrics.jsonl"
+    if d.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples").mkdir(exist_ok=True)
+        cfg.save(run_dir / "config.yaml")
+        _truncate_jsonl(metrics_path, step)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
+
+    def save_checkpoint(snapshot: bool) -> None:
+        state = {
+            "step": step,
+            "config": cfg.to_dict(),
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "G_ema": G_ema.state_dict(),
+            "opt_G": opt_g.state_dict(),
+            "opt_D": opt_d.state_dict(),
+            "sched_G": sched_g.state_dict(),
+            "sched_D": sched_d.state_dict(),
+            "data_order": data.order.state_dict(),
+        }
+        state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
+        if d.main:
+            checkpoint.save(state, run_dir, snapshot=snapshot)
+
+    def save_grid() -> None:
+        images = generate_from(G_ema, fixed_z, bn="batch")
+        grid = render(images, "all")
+        save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
+        writer.add_image("samples", grid, step, dataformats="HWC")
+
+    # running sums on the device, read every `log_every` steps
+    zero = torch.zeros((), device=device)
+    sums = {k: zero.clone() for k in ("loss_d", "wasserstein", "gp", "loss_g")}
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    logged_at, t_log = step, time.perf_counter()
+
+    def check_finite() -> None:
+        if not bool(finite):
+            good = f"{latest} (step {_saved_step(latest)})" if latest.exists() else "none yet"
+            raise WorkError(
+                f"non-finite loss between steps {logged_at} and {step}; training "
+                f"stopped; last good checkpoint: {good}; try a lower --lr"
+            )
+
+    status, steps_this_call = "finished", 0
+    bar = tqdm(
+        total=cfg.iters,
+        initial=step,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (progress and d.main),
+    )
+    with _Stop() as stop:
+        while step < cfg.iters:
+            G.train()
+            for _ in range(cfg.n_critic):
+                real = data.next_batch(bc, cfg.dequantize)
+                with torch.no_grad():
+                    fake = G(torch.randn(bc, cfg.z_dim, device=device))
+                loss = critic_loss(D, real, fake, torch.rand(bc, device=device), cfg.gp_weight)
+                opt_d.zero_grad(set_to_none=True)
+                loss.total.backward()
+                distributed.average_gradients(D, d)
+                opt_d.step()
+
+            D.requires_grad_(False)
+            loss_g = generator_loss(D, G(torch.randn(bg, cfg.z_dim, device=device)))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            distributed.average_gradients(G, d)
+            opt_g.step()
+            D.requires_grad_(True)
+            sched_g.step()
+            sched_d.step()
+            _ema_update(G_ema, G, min(cfg.ema_decay, (1 + step) / (10 + step)))
+            step += 1
+            steps_this_call += 1
+            with torch.no_grad():
+                for k, v in (
+                    ("loss_d", loss.total),
+                    ("wasserstein", loss.wasserstein),
+                    ("gp", loss.penalty),
+                    ("loss_g", loss_g),
+                ):
+                    sums[k] += v.detach()
+                finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
+            bar.update(1)
+
+            if step % cfg.log_every == 0 or step == cfg.iters:
+                check_finite()
+                dt = time.perf_counter() - t_log
+                n = step - logged_at
+                record = {
+                    "step": step,
+                    **{k: float(v) / n for k, v in sums.items()},
+                    "lr": sched_g.get_last_lr()[0],
+                    "g_steps_per_s": n / dt,
+                    "images_per_s": n * cfg.n_critic * cfg.batch_critic / dt,
+                }
+                for v in sums.values():
+                    v.zero_()
+                logged_at, t_log = step, time.perf_counter()
+                if d.main:
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    for k, v in record.items():
+                        if k != "step":
+                            writer.add_scalar(f"train/{k}", v, step)
+                    bar.set_postfix(
+                        loss_d=f"{record['loss_d']:.3f}",
+                        loss_g=f"{record['loss_g']:.3f}",
+                        img_s=f"{record['images_per_s']:.0f}",
+                    )
+
+            if d.main and (step % cfg.sample_every == 0 or step == cfg.iters):
+                save_grid()
+            stopping = stop.signal is not None or (
+                stop_after is not None and steps_this_call >= stop_after
+            )
+            if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
+                check_finite()
+                save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
+            if stopping:
+                status = "interrupted" if stop.signal is not None else "paused"
+                break
+    bar.close()
+    if writer is not None:
+        writer.close()
+    distributed.barrier(d)
+    return TrainResult(run_dir, step, status)
+
+
+def _saved_step(path: Path) -> int:
+    return int(checkpoint.load(path)["step"])

@@ -1,0 +1,94 @@
+"""Drawing samples from a generator: grids in the four views, or a dataset file for evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from focusgan.utils.views import to_uint8
+
+BN_MODES = ("batch", "running")
+
+
+@contextmanager
+def bn_mode(G: nn.Module, mode: str) -> Iterator[None]:
+    """Run G with batch-norm batch statistics (`batch`) or running statistics (`running`).
+
+    `batch` leaves the running statistics untouched (they are saved and restored), so drawing
+    samples never changes the model.
+    """
+    if mode not in BN_MODES:
+        raise ValueError(f"bn mode must be one of {BN_MODES}, not {mode!r}")
+    was_training = G.training
+    saved = {k: v.clone() for k, v in G.named_buffers()} if mode == "batch" else None
+    G.train(mode == "batch")
+    try:
+        yield
+    finally:
+        G.train(was_training)
+        if saved is not None:
+            for k, v in G.named_buffers():
+                v.copy_(saved[k])
+
+
+@torch.no_grad()
+def generate_from(
+    G: nn.Module, z: torch.Tensor, batch_size: int = 128, bn: str = "batch"
+) -> np.ndarray:
+    """Images for the latent vectors `z` (on any device) as uint8 (N, H, W, C)."""
+    device = next(G.parameters()).device
+    out = []
+    with bn_mode(G, bn):
+        for start in range(0, len(z), batch_size):
+            out.append(to_uint8(G(z[start : start + batch_size].to(device))))
+    return (
+        np.concatenate(out)
+        if out
+        else np.zeros((0, G.resolution, G.resolution, G.channels), np.uint8)
+    )
+
+
+def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
+    """`n` latent vectors from N(0, I), the same for a seed on every device."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def generate(
+    G: nn.Module, n: int, batch_size: int = 128, seed: int = 0, bn: str = "batch"
+) -> np.ndarray:
+    """`n` samples as uint8 (N, H, W, C), seeded; see `bn_mode` for `bn`."""
+    return generate_from(G, latents(n, G.z_dim, seed), batch_size, bn)
+
+
+def write_samples(
+    G: nn.Module,
+    n: int,
+    out: Path,
+    *,
+    seed: int,
+    bn: str,
+    batch_size: int = 256,
+    extra: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write `n` generated samples as a dataset file (same format as prepared data)."""
+    from focusgan.data.dataset import DatasetWriter
+
+    z = latents(n, G.z_dim, seed)
+    with DatasetWriter(
+        out, resolution=G.resolution, channels=G.channels, mask_semantics="probability", extra=extra
+    ) as w:
+        w.summary.keep(n)
+        for start in tqdm(
+            range(0, n, batch_size), desc="sampling", unit="batch", disable=not progress
+        ):
+            w.append(
+                generate_from(G, z[start : start + batch_size], batch_size, bn), source="generated"
+            )
+    return out

@@ -1,0 +1,23 @@
+"""Shared fixtures: a toy 4-channel dataset and the path of the real sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def toy_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from focusgan.data.toy import make_toy_dataset
+
+    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "toy.h5", n=64, resolution=32)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real sample data not found at {SHARED_DATA} (the project's shared/data)")
+    return SHARED_DATA

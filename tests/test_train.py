@@ -1,0 +1,206 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from focusgan.cli import main
+from focusgan.data.dataset import read_info
+from focusgan.errors import UserError, WorkError
+from focusgan.training import loop
+from focusgan.training.config import make_config
+from focusgan.training.loop import train
+from focusgan.training.run import load_generator
+
+SMALL = dict(
+    width=8,
+    batch_critic=8,
+    batch_gen=8,
+    n_critic=2,
+    log_every=1,
+    sample_every=2,
+    checkpoint_every=2,
+    snapshot_every=4,
+)
+
+
+def cfg_for(data, **kw):
+    return make_config("tiny", data=str(data), **{**SMALL, **kw})
+
+
+def states(run_dir):
+    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=False)
+
+
+def assert_same_tensors(a, b):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_same_tensors(a[k], b[k])
+    elif isinstance(a, list | tuple):
+        for x, y in zip(a, b, strict=True):
+            assert_same_tensors(x, y)
+    else:
+        assert a == b
+
+
+def test_resume_reproduces_uninterrupted_run_bit_for_bit(toy_h5, tmp_path):
+    once = train(cfg_for(toy_h5, iters=6), tmp_path / "once", progress=False)
+    assert (once.step, once.status) == (6, "finished")
+    part = train(cfg_for(toy_h5, iters=6), tmp_path / "twice", stop_after=3, progress=False)
+    assert (part.step, part.status) == (3, "paused")
+    rest = train(cfg_for(toy_h5, iters=6), tmp_path / "twice", resume=True, progress=False)
+    assert (rest.step, rest.status) == (6, "finished")
+    a, b = states(tmp_path / "once"), states(tmp_path / "twice")
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "sched_G", "sched_D", "data_order"):
+        assert_same_tensors(a[key], b[key])  # exact on CPU: no tolerance needed
+    # the resumed run's log has each step once, ending at 6, and the same final losses
+    la = [json.loads(x) for x in (tmp_path / "once" / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x) for x in (tmp_path / "twice" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lb] == list(range(1, 7))
+    assert [r["loss_d"] for r in la] == [r["loss_d"] for r in lb]
+
+
+def test_run_directory_contents(toy_h5, tmp_path):
+    run = tmp_path / "run"
+    train(cfg_for(toy_h5, iters=4), run, progress=False)
+    assert (run / "config.yaml").exists() and list((run / "tensorboard").iterdir())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "latest.pt",
+        "step-00000004.pt",
+    ]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-00000002.png",
+        "step-00000004.png",
+    ]
+    state = states(run)
+    assert set(state["rng"][0]) >= {"python", "numpy", "torch"}
+    assert state["data_order"]["pos"] == (4 * 2 * 8) % 64
+    rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"step", "loss_d", "loss_g", "wasserstein", "gp", "lr", "images_per_s"} <= set(rec)
+    assert rec["lr"] == 0.0  # linear decay reaches 0 at the last step
+    G, cfg, step = load_generator(run)
+    assert step == 4 and cfg.channels == 4 and G(torch.randn(2, 128)).shape == (2, 4, 32, 32)
+
+
+def test_existing_run_needs_resume_and_same_settings(toy_h5, tmp_path):
+    run = tmp_path / "run"
+    train(cfg_for(toy_h5, iters=2), run, progress=False)
+    with pytest.raises(UserError, match="--resume"):
+        train(cfg_for(toy_h5, iters=2), run, progress=False)
+    with pytest.raises(UserError, match="width"):
+        train(cfg_for(toy_h5, iters=4, width=16), run, resume=True, progress=False)
+    # extending a finished run continues it
+    assert train(cfg_for(toy_h5, iters=3), run, resume=True, progress=False).step == 3
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(toy_h5, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = loop.generator_loss
+
+    def poisoned(critic, fake):
+        calls["n"] += 1
+        loss = real_loss(critic, fake)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(loop, "generator_loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(WorkError, match="non-finite loss.*step 2"):
+        train(cfg_for(toy_h5, iters=10), run, progress=False)
+    state = states(run)
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_three_channel_run_on_four_channel_file(toy_h5, tmp_path):
+    train(cfg_for(toy_h5, iters=1, channels=3), tmp_path / "rgb", progress=False)
+    G, cfg, _ = load_generator(tmp_path / "rgb")
+    assert cfg.channels == 3 and G.out.out_channels == 3
+
+
+def test_dry_run_prints_thesis_counts(capsys):
+    assert main(["train", "--dry-run", "--channels", "4"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "generator_parameters",
+        "1517828",
+        "critic_parameters",
+        "1055105",
+    ]
+    assert main(["train", "--dry-run", "--channels", "3"]) == 0
+    assert capsys.readouterr().out.split()[1::2] == ["1516675", "1053825"]
+
+
+def test_sample_grid_views_and_dataset_file(toy_h5, tmp_path):
+    import cv2
+
+    run = tmp_path / "run"
+    train(cfg_for(toy_h5, iters=1), run, progress=False)
+    sizes = {}
+    for view in ("all", "rgba", "rgb", "masked", "mask"):
+        out = tmp_path / f"{view}.png"
+        assert main(["sample", str(run), "--n", "9", "--out", str(out), "--view", view]) == 0
+        sizes[view] = cv2.imread(str(out)).shape
+    assert sizes["rgb"] == sizes["mask"] == (3 * 34 + 2, 3 * 34 + 2, 3)
+    assert sizes["all"][1] > 4 * sizes["rgb"][1]
+    h5 = tmp_path / "samples.h5"
+    assert main(["sample", str(run), "--n", "20", "--out", str(h5), "--batch-size", "8"]) == 0
+    info = read_info(h5)
+    assert (info.size, info.channels, info.resolution) == (20, 4, 32)
+    assert info.extra["generated_by"]["step"] == 1
+
+
+def test_sigterm_writes_checkpoint_then_resume(toy_h5, tmp_path):
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "focusgan",
+        "train",
+        "--data",
+        str(toy_h5),
+        "--preset",
+        "tiny",
+        "--out",
+        str(run),
+        "--iters",
+        "100000",
+        "--width",
+        "8",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "100000",
+        "--sample-every",
+        "100000",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "--resume" in out
+    step = states(run)["step"]
+    assert step >= 1
+    cfg = make_config("tiny", data=str(toy_h5), width=8, iters=step + 1)
+    resumed = train(cfg, run, resume=True, progress=False)
+    assert resumed.step == step + 1
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "x.h5"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not found" in err
+    assert main(["train", "--data", "x.h5", "--out", "r", "--iters", "0"]) == 2
+    assert "--iters must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--channels", "5"])
+    assert e.value.code == 2
