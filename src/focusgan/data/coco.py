@@ -41,6 +41,7 @@ from pycocotools import mask as mask_utils
 
 from focusgan.data.filters import FilterSummary
 from focusgan.data.images import (
+    QUALITY_MARGIN,
     BadImage,
     decode_rgb,
     image_size,
@@ -65,6 +66,7 @@ class CocoOptions:
     min_area: float = 0.15
     channels: int = 4
     reduced_decode: bool = True
+    decode_margin: float = QUALITY_MARGIN  # see focusgan.data.images
 
 
 @dataclass
@@ -218,7 +220,9 @@ def process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
             if image_size(data) != (w, h):
                 raise BadImage("image size differs from annotation json")
             side = min(min(_crop_region(opts.fit, h, w, k[3])) for k in kept)
-            factor = reduction_factor(side, side, opts.size, opts.reduced_decode)
+            factor = reduction_factor(
+                side, side, opts.size, opts.reduced_decode, opts.decode_margin
+            )
             image = decode_rgb(data, factor)
         except BadImage as e:
             summary.skip(str(e), len(kept))
@@ -254,6 +258,7 @@ def prepare_coco(
     reduced_decode: bool = True,
     classifier=None,
     progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
 ):
     """Write a COCO instance dataset (see the module docstring); returns a `PrepareReport`.
 
@@ -307,7 +312,7 @@ def prepare_coco(
         config=config,
         workers=workers,
         shard=shard,
-        chunk_size=CHUNK_SIZE,
+        chunk_size=chunk_size,
         global_summary=global_summary,
         extra=extra,
         postprocess=postprocess,

@@ -30,6 +30,7 @@ import numpy as np
 
 from focusgan.data.filters import FilterSummary, MaskFilter
 from focusgan.data.images import (
+    QUALITY_MARGIN,
     BadImage,
     decode_rgb,
     image_size,
@@ -63,6 +64,7 @@ class PairOptions:
     border: float = 0.05
     max_border_fg: float | None = None
     reduced_decode: bool = True
+    decode_margin: float = QUALITY_MARGIN  # see focusgan.data.images
 
     @property
     def filter(self) -> MaskFilter:
@@ -151,7 +153,9 @@ def process_pairs(chunk: list[tuple[str, str]], opts: PairOptions) -> ChunkResul
                 continue
             box = _mask_box(mask) if opts.fit == "object-crop" else None
             x0, y0, x1, y1 = square_box(height, width, opts.fit, box)
-            factor = reduction_factor(x1 - x0, y1 - y0, opts.size, opts.reduced_decode)
+            factor = reduction_factor(
+                x1 - x0, y1 - y0, opts.size, opts.reduced_decode, opts.decode_margin
+            )
             image = decode_rgb(data, factor)
         except BadImage as e:
             summary.skip(str(e))
@@ -191,6 +195,7 @@ def prepare_pairs(
     reduced_decode: bool = True,
     classifier=None,
     progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
 ):
     """Write a dataset from image+mask pairs (see the module docstring); returns a `PrepareReport`."""
     from focusgan.data.parallel import prepare_dataset
@@ -263,7 +268,7 @@ def prepare_pairs(
         config=config,
         workers=workers,
         shard=shard,
-        chunk_size=CHUNK_SIZE,
+        chunk_size=chunk_size,
         global_summary=global_summary,
         extra=extra,
         postprocess=postprocess,
