@@ -36,19 +36,23 @@ def mask_semantics(fmt: str, unknown: str = "background") -> str:
     return MASK_SEMANTICS[fmt]
 
 
-def read_mask_values(path: str | os.PathLike) -> np.ndarray:
-    """The raw values of a mask file as a 2-D array: palette indices, grey levels, or RGB as grey."""
+def read_mask_values(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """The raw values of a mask file as a 2-D array, and whether they are palette indices.
+
+    Palette PNGs give their indices, grey files their levels, colour files their grey level.
+    """
     with Image.open(path) as im:
         im.load()
+        palette = im.mode in ("P", "PA")
         if im.mode in ("P", "L", "1", "I", "I;16", "I;16B", "I;16L"):
             values = np.asarray(im)
-        elif im.mode == "PA":
+        elif im.mode in ("PA", "LA"):
             values = np.asarray(im.getchannel(0))
         else:
             values = np.asarray(im.convert("L"))
     if values.dtype == bool:
         values = values.astype(np.uint8)
-    return values
+    return values, palette
 
 
 def to_focus(
@@ -85,5 +89,11 @@ def read_mask(
     object_id: int | None = None,
     unknown: str = "background",
 ) -> np.ndarray:
-    """Read a mask file in format `fmt` as a uint8 (H, W) focus mask, 0..255."""
-    return to_focus(read_mask_values(path), fmt, object_id=object_id, unknown=unknown)
+    """Read a mask file in format `fmt` as a uint8 (H, W) focus mask, 0..255.
+
+    A palette PNG read as `binary` is read as `davis` (non-zero index = foreground).
+    """
+    values, palette = read_mask_values(path)
+    if palette and fmt == "binary":
+        fmt = "davis"
+    return to_focus(values, fmt, object_id=object_id, unknown=unknown)
