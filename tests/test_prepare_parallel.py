@@ -1,0 +1,131 @@
+"""Worker processes, shards + merge, and resuming an interrupted prepare (on the real tiny COCO)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from focusgan.cli import main
+from focusgan.data.coco import prepare_coco
+from focusgan.data.dataset import load_images, read_info, read_metadata
+from focusgan.data.parallel import parse_shard, parts_dir
+from focusgan.errors import UserError
+from focusgan.utils.atomic import partial_path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
+ANN = DATA / "annotations" / "instances_train2017.json"
+IMAGES = DATA / "train2017"
+
+
+def need_data() -> None:
+    if not ANN.exists():
+        pytest.skip(f"real test data not found at {DATA} (see shared/data/README.md)")
+
+
+def contents(path: Path) -> dict[str, np.ndarray]:
+    out = {"images": load_images(path)}
+    for name in ("source", "image_id", "annotation_id", "category_id", "fg_fraction"):
+        out[name] = read_metadata(path, name)
+    return out
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One process, default chunks."""
+    need_data()
+    out = tmp_path_factory.mktemp("ref") / "ref.h5"
+    prepare_coco(ANN, IMAGES, out, min_area=0.05, workers=0, progress=False)
+    return out
+
+
+def test_workers_give_the_same_file(reference, tmp_path):
+    out = tmp_path / "w2.h5"
+    report = prepare_coco(ANN, IMAGES, out, min_area=0.05, workers=2, chunk_size=8,
+                          progress=False)  # fmt: skip
+    assert report.workers == 2 and report.chunks == 7  # 49 images with candidate instances
+    assert_same(contents(reference), contents(out))
+    assert read_info(out).filter_summary == read_info(reference).filter_summary
+    assert not parts_dir(out).exists()
+
+
+def test_shards_merge_to_the_whole(reference, tmp_path, capsys):
+    shards = []
+    for i in range(3):
+        shards.append(tmp_path / f"s{i}.h5")
+        args = ["prepare", "coco", "--annotations", str(ANN), "--images", str(IMAGES),
+                "--out", str(shards[-1]), "--min-area", "0.05", "--shard", f"{i}/3",
+                "--workers", "0", "--quiet"]  # fmt: skip
+        assert main(args) == 0
+        assert read_info(shards[-1]).extra["shard"] == f"{i}/3"
+    merged = tmp_path / "merged.h5"
+    assert main(["merge", *map(str, shards), "--out", str(merged)]) == 0
+    whole, parts = contents(reference), contents(merged)
+    order_whole, order_parts = (
+        np.argsort(whole["annotation_id"]),
+        np.argsort(parts["annotation_id"]),
+    )
+    assert_same({k: v[order_whole] for k, v in whole.items()},
+                {k: v[order_parts] for k, v in parts.items()})  # fmt: skip
+    # counts about the whole input (crowd regions) are in shard 0 only, so the sum is right
+    assert read_info(merged).filter_summary == read_info(reference).filter_summary
+    assert read_info(shards[1]).filter_summary.skipped["crowd region (iscrowd=1)"] == 0
+
+
+class Interrupt:
+    """A stand-in postprocess that presses Ctrl-C after `after` chunks (None: never)."""
+
+    def __init__(self, after: int | None) -> None:
+        self.after, self.calls = after, 0
+
+    def config(self) -> dict:
+        return {"test": "pass-through"}
+
+    def __call__(self, result):
+        if self.after is not None and self.calls >= self.after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return result
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_prepare_resumes(reference, tmp_path, capsys, workers):
+    out = tmp_path / "r.h5"
+    kwargs = dict(min_area=0.05, workers=workers, chunk_size=8, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_coco(ANN, IMAGES, out, classifier=Interrupt(after=2), **kwargs)
+    assert "run the same command again" in capsys.readouterr().err
+    assert not out.exists() and not partial_path(out).exists()  # nothing looks finished
+    assert len(list(parts_dir(out).glob("chunk-*.npz"))) == 2
+    again = Interrupt(after=None)
+    report = prepare_coco(ANN, IMAGES, out, classifier=again, **kwargs)
+    assert report.reused_chunks == 2 and 0 < again.calls <= report.chunks - 2  # empty: no call
+    assert_same(contents(reference), contents(out))
+    assert read_info(out).filter_summary == read_info(reference).filter_summary
+    assert not parts_dir(out).exists()
+
+
+def test_other_arguments_discard_saved_chunks(tmp_path, capsys):
+    need_data()
+    out = tmp_path / "r.h5"
+    with pytest.raises(KeyboardInterrupt):
+        prepare_coco(ANN, IMAGES, out, workers=0, chunk_size=8, progress=False,
+                     classifier=Interrupt(after=1))  # fmt: skip
+    report = prepare_coco(ANN, IMAGES, out, size=32, workers=0, chunk_size=8, progress=False,
+                          classifier=Interrupt(after=None))  # fmt: skip
+    assert report.reused_chunks == 0 and "different job" in capsys.readouterr().err
+    assert load_images(out).shape[1] == 32
+
+
+def test_parse_shard():
+    assert parse_shard(None) is None
+    assert parse_shard("2/5") == (2, 5)
+    for bad in ("5/5", "1", "a/b", "-1/3", "0/0"):
+        with pytest.raises(UserError, match="--shard"):
+            parse_shard(bad)
