@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from pathlib import Path
 
@@ -155,6 +156,8 @@ def _train(args: argparse.Namespace) -> int:
     result = train(
         cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.quiet
     )
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+        return 0 if result.status != "interrupted" else 128 + signal.SIGINT
     if result.status == "finished":
         print(f"finished {result.step} steps: {result.run_dir}")
         return 0
