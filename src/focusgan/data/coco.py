@@ -19,8 +19,9 @@ checked on the full-size run-length mask before any decoding, so images with no 
 are never read at all.
 
 Each sample: the image and its 0/255 mask cut to a square (`--fit`) and resized with INTER_AREA.
-JPEGs are decoded at 1/2, 1/4 or 1/8 size when the square still gets at least `size` pixels
-across (see `focusgan.data.images`); the mask is brought to the same grid by exact block means.
+JPEGs are decoded at 1/2, 1/4 or 1/8 size when the square still gets at least twice `size`
+pixels across; the mask is resized from full size over exactly the same source pixels (see
+`focusgan.data.images`).
 Metadata: source (the image's `file_name`), image_id, annotation_id, category_id, fg_fraction
 (fraction of the square sample's mask above 0.5).
 """
@@ -46,11 +47,11 @@ from focusgan.data.images import (
     decode_rgb,
     image_size,
     read_bytes,
-    reduce_mask,
     reduction_factor,
+    square_sample,
 )
 from focusgan.data.parallel import ChunkResult
-from focusgan.data.transform import FITS, square_box, to_square
+from focusgan.data.transform import FITS, square_box
 from focusgan.errors import UserError
 
 CHUNK_SIZE = 64  # images per work chunk (and per resumable part)
@@ -227,12 +228,14 @@ def process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
         except BadImage as e:
             summary.skip(str(e), len(kept))
             continue
+        cache = {}
         for ann_id, cat_id, rle, bbox in kept:
-            mask = reduce_mask(mask_utils.decode(rle) * np.uint8(255), factor)
-            box = [v / factor for v in bbox]
-            sample = to_square(image, opts.size, opts.fit, mask=mask, box=box)
-            meta["fg_fraction"].append(float((sample[..., 3] > 127).mean()))
-            samples.append(sample[..., : opts.channels])
+            mask = mask_utils.decode(rle) * np.uint8(255)
+            sample, fg = square_sample(
+                image, mask, factor, opts.size, opts.fit, bbox, opts.channels, cache
+            )
+            samples.append(sample)
+            meta["fg_fraction"].append(fg)
             meta["source"].append(item.file_name)
             meta["image_id"].append(item.image_id)
             meta["annotation_id"].append(ann_id)

@@ -7,9 +7,9 @@ area-average of the full decode within half a grey level with no shift. So:
 - `reduction_factor` picks the largest factor that still leaves at least `QUALITY_MARGIN` (2)
   times `size` pixels across the region that becomes the sample (see the note at the constant);
 - `decode_rgb` decodes at that factor (size ceil(H/f) x ceil(W/f), as libjpeg does);
-- `reduce_mask` brings a full-size mask onto the same grid: edge-padded to a multiple of f
-  (libjpeg pads partial blocks by replication) and area-averaged in exact f x f blocks, so
-  pixel (i, j) of the mask covers the same source pixels as pixel (i, j) of the image.
+- `sample_from_region` resizes a square region of the reduced image to the sample, and the
+  same region of a full-size mask, taken at full size (edge-padded like libjpeg pads partial
+  blocks), so the mask covers exactly the source pixels the image does, in one area step.
 
 Bad files raise `BadImage` with a short reason that sources count in the filter summary.
 EXIF orientation is ignored: annotations (COCO, masks) refer to the stored pixel grid.
@@ -23,6 +23,8 @@ import os
 import cv2
 import numpy as np
 from PIL import Image
+
+from focusgan.data.transform import square_box
 
 FACTORS = (1, 2, 4, 8)
 _REDUCED = {
@@ -94,11 +96,50 @@ def reduced_shape(height: int, width: int, factor: int) -> tuple[int, int]:
     return -(-height // factor), -(-width // factor)
 
 
-def reduce_mask(mask: np.ndarray, factor: int) -> np.ndarray:
-    """A full-size uint8 mask on the grid of `decode_rgb(..., factor)` (exact f x f area means)."""
-    if factor == 1:
-        return mask
-    h, w = mask.shape[:2]
-    rh, rw = reduced_shape(h, w, factor)
-    padded = cv2.copyMakeBorder(mask, 0, rh * factor - h, 0, rw * factor - w, cv2.BORDER_REPLICATE)
-    return cv2.resize(padded, (rw, rh), interpolation=cv2.INTER_AREA)
+def sample_from_region(
+    array: np.ndarray, box: tuple[int, int, int, int], size: int, factor: int = 1
+) -> np.ndarray:
+    """INTER_AREA resize of the region `box` = (x0, y0, x1, y1) of a reduced grid to size x size.
+
+    `array` is either on that grid (`factor` 1) or at full size (`factor` f): then the region is
+    the full-size pixels under the reduced one, [f*x0, f*x1) x [f*y0, f*y1), edge-padded where
+    the last reduced pixel is a partial block. A full-size mask resized this way covers the same
+    source pixels as the reduced image's region, in one area step (no two-stage softening).
+    """
+    x0, y0, x1, y1 = (v * factor for v in box)
+    h, w = array.shape[:2]
+    if y1 > h or x1 > w:
+        array = cv2.copyMakeBorder(array, 0, max(0, y1 - h), 0, max(0, x1 - w),
+                                   cv2.BORDER_REPLICATE)  # fmt: skip
+    region = np.ascontiguousarray(array[y0:y1, x0:x1])
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def square_sample(
+    image: np.ndarray,
+    mask: np.ndarray,
+    factor: int,
+    size: int,
+    fit: str = "squash",
+    box: tuple[float, float, float, float] | None = None,
+    channels: int = 4,
+    cache: dict | None = None,
+) -> tuple[np.ndarray, float]:
+    """One sample from an image decoded at 1/`factor` and its full-size uint8 mask.
+
+    The square region (`focusgan.data.transform.square_box` with `fit` and the object's full-size
+    `box`) is chosen on the reduced grid; returns the (size, size, channels) sample and the
+    fraction of its mask above 0.5. `cache` (a dict per image) reuses the resized RGB when
+    several objects share a region (squash, center-crop).
+    """
+    hr, wr = image.shape[:2]
+    small_box = None if box is None else tuple(v / factor for v in box)
+    region = square_box(hr, wr, fit, small_box)
+    rgb = None if cache is None else cache.get(region)
+    if rgb is None:
+        rgb = sample_from_region(image, region, size)
+        if cache is not None:
+            cache[region] = rgb
+    m = sample_from_region(mask, region, size, factor)
+    sample = np.dstack([rgb, m]) if channels == 4 else rgb
+    return sample, float((m > 127).mean())

@@ -35,12 +35,12 @@ from focusgan.data.images import (
     decode_rgb,
     image_size,
     read_bytes,
-    reduce_mask,
     reduction_factor,
+    square_sample,
 )
 from focusgan.data.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
 from focusgan.data.parallel import ChunkResult
-from focusgan.data.transform import FITS, square_box, to_square
+from focusgan.data.transform import FITS, square_box
 from focusgan.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -160,12 +160,9 @@ def process_pairs(chunk: list[tuple[str, str]], opts: PairOptions) -> ChunkResul
         except BadImage as e:
             summary.skip(str(e))
             continue
-        small_box = None if box is None else tuple(v / factor for v in box)
-        sample = to_square(
-            image, opts.size, opts.fit, mask=reduce_mask(mask, factor), box=small_box
-        )
-        meta["fg_fraction"].append(float((sample[..., 3] > 127).mean()))
-        samples.append(sample[..., : opts.channels])
+        sample, fg = square_sample(image, mask, factor, opts.size, opts.fit, box, opts.channels)
+        samples.append(sample)
+        meta["fg_fraction"].append(fg)
         stem = Path(image_rel).stem
         meta["source"].append(image_rel)
         meta["frame"].append(int(stem) if stem.isdigit() else -1)
