@@ -17,6 +17,7 @@ from focusgan.errors import UserError, WorkError
 COMMAND_MODULES = (
     "focusgan.data.cli",  # prepare, merge, inspect
     "focusgan.training.cli",  # train, sample
+    "focusgan.video.cli",  # segment, bench-motion
 )
 
 

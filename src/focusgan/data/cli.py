@@ -11,7 +11,11 @@ import numpy as np
 from focusgan.errors import UserError
 
 # Each module adds its `prepare <source>` sub-command through `register_prepare(subparsers)`.
-PREPARE_SOURCES: tuple[str, ...] = ("focusgan.data.coco", "focusgan.data.pairs")
+PREPARE_SOURCES: tuple[str, ...] = (
+    "focusgan.data.coco",
+    "focusgan.data.pairs",
+    "focusgan.video.prepare_video",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

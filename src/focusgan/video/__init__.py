@@ -1,0 +1,6 @@
+"""Motion masks from video: shots, optical flow, motion saliency, superpixels and consensus voting.
+
+A uNLC-style segmenter (Pathak et al. 2017, after Faktor & Irani's NLC): `segment.segment_frames`
+turns a short sequence of RGB frames into one soft foreground mask per frame. `synthetic` makes
+seeded test videos with true masks; `davis` holds the DAVIS-2016 measures (J, F).
+"""

@@ -1,0 +1,136 @@
+"""Motion saliency per frame from optical flow: where does something move unlike the scene?
+
+`unlc` follows uNLC's two cases (Pathak et al. 2017, `compute_saliency` in pathak22/videoseg),
+with flow measured in a 100x100 frame as uNLC does:
+- mostly static scene (median flow magnitude below `mag_th`): saliency = squared magnitude;
+- one dominant direction (a magnitude-weighted direction histogram with a bin above `dir_th`,
+  e.g. a camera pan): saliency = squared angular deviation from that direction;
+- otherwise the flow is unused for that frame.
+`residual` is this project's variant: the camera's motion (affine by default, or a homography)
+is fitted to the flow with RANSAC and the saliency is what it does not explain, scaled per flow
+by robust statistics; it covers both of uNLC's cases and zooming or rotating cameras, and it
+doubles uNLC's J on DAVIS (benchmarks/RESULTS.md). Both are
+box-filtered over `patch` pixels, averaged over the flows to the `radius` nearest frames, cleared
+in a border band (`border` of the shorter side; uNLC: 12.5%) and scaled to [0, 1] over the whole
+sequence (not per frame).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from focusgan.video.flow import optical_flow
+
+MODES = ("unlc", "residual")
+
+
+@dataclass
+class SaliencyParams:
+    mode: str = "residual"
+    radius: int = 3  # flows to frames i-radius .. i+radius (uNLC: 3)
+    mag_th: float = 1.0  # uNLC static-scene test, pixels of a 100x100 frame
+    dir_th: float = 0.75  # uNLC dominant-direction test, fraction of the weighted histogram
+    dir_bins: int = 20
+    patch: int = 5  # box filter size, pixels of the working frame
+    border: float = 0.125  # band cleared at the image edge, fraction of the shorter side
+    flow: str = "dis-medium"
+    camera: str = "affine"  # residual mode: camera motion model, affine or homography
+    ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
+    min_motion: float = 0.3  # residual mode: flows explained to within this (% of the shorter
+    # side, 99th percentile) carry no motion and are unused
+
+
+def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
+    mag = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
+    if np.median(mag) < p.mag_th:
+        return "static", mag**2
+    angle = np.arctan2(flow[..., 1], flow[..., 0])
+    hist, edges = np.histogram(angle, bins=p.dir_bins, range=(-np.pi, np.pi), weights=mag)
+    hist /= hist.sum() + (hist.sum() == 0)
+    if hist.max() > p.dir_th:
+        k = int(np.argmax(hist))
+        target = (edges[k] + edges[k + 1]) / 2
+        d = np.abs(angle - target)
+        d = np.minimum(d, 2 * np.pi - d)
+        return "translate", d**2
+    return "none", None
+
+
+def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
+    """What a RANSAC fit of the camera's motion (affine or homography) leaves unexplained,
+    robustly scaled per flow: (residual - median) / (99th percentile - median), clipped to 1."""
+    h, w = flow.shape[:2]
+    step = max(1, int(np.sqrt(h * w / 1500)))
+    ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    dst = src + flow[ys, xs].reshape(-1, 2)
+    if p.camera == "homography":
+        m, _ = cv2.findHomography(src, dst, cv2.RANSAC, p.ransac_px)
+    else:
+        a, _ = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.ransac_px)
+        m = None if a is None else np.vstack([a, [0, 0, 1]])
+    if m is None:
+        return "none", None
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    grid = np.stack([xx, yy], -1)
+    moved = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), m).reshape(h, w, 2)
+    residual = np.linalg.norm(flow - (moved - grid), axis=-1)
+    med, top = np.median(residual), np.percentile(residual, 99)
+    if (top - med) * 100.0 / min(h, w) < p.min_motion:
+        return "none", None
+    return "camera", np.minimum((residual - med) / (top - med), 1.0).clip(0)
+
+
+def flow_saliency(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
+    """Saliency of one flow field (pixels): (kind, map or None)."""
+    if p.mode == "unlc":
+        h, w = flow.shape[:2]
+        return _unlc(flow * np.array([100.0 / w, 100.0 / h], np.float32), p)
+    if p.mode == "residual":
+        return _camera_residual(flow, p)
+    raise ValueError(f"unknown saliency mode {p.mode!r}; choose one of {MODES}")
+
+
+def sequence_saliency(
+    grays: np.ndarray, p: SaliencyParams, timings: dict | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Saliency (T, H, W) float32 in [0, 1] for grey frames (T, H, W) uint8, and per frame the
+    kind of motion used ("none" where no flow was usable). Adds seconds spent on optical flow
+    and on the rest to `timings["flow"]` and `timings["saliency"]`."""
+    start = time.perf_counter()
+    flow_time = 0.0
+    t, h, w = grays.shape
+    out = np.zeros((t, h, w), np.float32)
+    kinds = []
+    for i in range(t):
+        used, kind = 0, "none"
+        for j in range(-p.radius, p.radius + 1):
+            if j == 0 or not 0 <= i + j < t:
+                continue
+            tf = time.perf_counter()
+            flow = optical_flow(grays[i], grays[i + j], p.flow)
+            flow_time += time.perf_counter() - tf
+            k, sal = flow_saliency(flow, p)
+            if sal is not None:
+                out[i] += cv2.blur(
+                    sal.astype(np.float32), (p.patch, p.patch), borderType=cv2.BORDER_REFLECT
+                )
+                used, kind = used + 1, k
+        if used:
+            out[i] /= used
+        kinds.append(kind)
+    b = int(min(h, w) * p.border)
+    if b:
+        out[:, :b], out[:, -b:], out[:, :, :b], out[:, :, -b:] = 0, 0, 0, 0
+    top = out.max()
+    if top > 0:
+        out /= top
+    if timings is not None:
+        timings["flow"] = timings.get("flow", 0.0) + flow_time
+        rest = time.perf_counter() - start - flow_time
+        timings["saliency"] = timings.get("saliency", 0.0) + rest
+    return out, kinds

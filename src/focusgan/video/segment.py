@@ -1,0 +1,178 @@
+"""The whole per-shot segmenter: RGB frames in, one soft foreground mask per frame out.
+
+Steps (timed separately, see `Segmentation.timings`): shrink the frames so the longer side is
+`work_side`; optical flow to the nearest frames and motion saliency (`saliency`); SLIC
+superpixels; region descriptors, the sparse k-NN graph and consensus voting (`voting`); then the
+votes become probabilities (vote `threshold` -> 0.5, uNLC thresholds its votes at 0.4; 0.6 measured better here), small
+foreground blobs are damped (uNLC's `remove_low_energy_blobs`), and the mask is enlarged to the
+input size and snapped to image edges with a guided filter (He et al., TPAMI 2013).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from focusgan.video.io import resize_max_side
+from focusgan.video.saliency import SaliencyParams, sequence_saliency
+from focusgan.video.superpixels import slic_sequence
+from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
+
+
+@dataclass
+class SegmentParams:
+    work_side: int = 256  # longer side of the frames the segmenter works on
+    n_segments: int = 300  # SLIC superpixels per frame
+    compactness: float = 10.0
+    slic_iterations: int = 4
+    threshold: float = 0.6  # vote that maps to probability 0.5 (uNLC's binTh: 0.4)
+    blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
+    refine: bool = True  # guided-filter refinement at the output size
+    refine_radius: float = 0.01  # of the image diagonal
+    refine_eps: float = 1e-3
+    threads: int = 2
+    saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    voting: VotingParams = field(default_factory=VotingParams)
+
+
+@dataclass
+class Segmentation:
+    masks: np.ndarray  # (T, H, W) float32 probabilities at the input size
+    kinds: list[str]  # per frame, which kind of motion gave its saliency ("none": no usable flow)
+    timings: dict[str, float]  # seconds per stage
+
+    @property
+    def motion_frames(self) -> int:
+        return sum(k != "none" for k in self.kinds)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide in [0, 1]: edge-aware smoothing of `src`."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x):
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    var_i = box(guide * guide) - mean_i * mean_i
+    cov_ip = box(guide * src) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def votes_to_probability(v: np.ndarray, threshold: float) -> np.ndarray:
+    """Piecewise-linear map of votes in [0, 1] so that `threshold` becomes 0.5."""
+    v = np.clip(v, 0, 1)
+    return np.where(
+        v < threshold, 0.5 * v / threshold, 0.5 + 0.5 * (v - threshold) / max(1e-6, 1 - threshold)
+    ).astype(np.float32)
+
+
+def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
+    """Push foreground blobs smaller than `rel_size` x the largest just below 0.5 (uNLC)."""
+    fg = (prob > 0.5).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 2:
+        return prob
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = np.concatenate([[False], areas < rel_size * areas.max()])
+    out = prob.copy()
+    out[small[lab]] = np.minimum(out[small[lab]], 0.5 - 1e-3)
+    return out
+
+
+def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> Segmentation:
+    """Soft foreground masks for a short sequence of RGB uint8 frames (T, H, W, 3), T >= 2."""
+    p = params or SegmentParams()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[0] < 2 or frames.shape[-1] != 3:
+        raise ValueError(f"need at least 2 RGB frames (T, H, W, 3), got {frames.shape}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    small = np.stack([resize_max_side(f, p.work_side) for f in frames])
+    grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small])
+    t1 = time.perf_counter()
+    timings["resize"] = t1 - t0
+    saliency, kinds = sequence_saliency(grays, p.saliency, timings)
+    t2 = time.perf_counter()
+    labels = slic_sequence(
+        small,
+        threads=p.threads,
+        n_segments=p.n_segments,
+        compactness=p.compactness,
+        iterations=p.slic_iterations,
+    )
+    t3 = time.perf_counter()
+    timings["superpixels"] = t3 - t2
+    counts = np.array([int(lab.max()) + 1 for lab in labels])
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    desc = np.concatenate(
+        [region_descriptors(f, lab, p.voting) for f, lab in zip(small, labels, strict=False)]
+    )
+    votes = np.concatenate(
+        [
+            np.bincount(lab.ravel(), s.ravel(), n)
+            / np.maximum(np.bincount(lab.ravel(), None, n), 1)
+            for lab, s, n in zip(labels, saliency, counts, strict=False)
+        ]
+    )
+    t4 = time.perf_counter()
+    timings["descriptors"] = t4 - t3
+    transition = knn_graph(desc, starts, p.voting)
+    t5 = time.perf_counter()
+    timings["graph"] = t5 - t4
+    if votes.max() > 0:
+        votes = consensus_vote(transition, votes, starts, p.voting.iterations, p.voting.restart)
+    t6 = time.perf_counter()
+    timings["voting"] = t6 - t5
+    h, w = frames.shape[1:3]
+    masks = np.empty((len(frames), h, w), np.float32)
+    radius = max(1, round(p.refine_radius * np.hypot(h, w)))
+    for i, lab in enumerate(labels):
+        prob = votes_to_probability(votes[starts[i] : starts[i + 1]][lab], p.threshold)
+        if p.blobs > 0:
+            prob = damp_small_blobs(prob, p.blobs)
+        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        if p.refine:
+            guide = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+            prob = guided_filter(guide, prob, radius, p.refine_eps)
+        masks[i] = np.clip(prob, 0, 1)
+    if votes.max() <= 0:
+        masks[:] = 0
+    timings["refine"] = time.perf_counter() - t6
+    return Segmentation(masks, kinds, timings)
+
+
+def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
+    """(start, end) ranges covering 0..n in pieces of at most `chunk`, of near-equal length."""
+    pieces = max(1, -(-n // max(1, chunk)))
+    bounds = np.linspace(0, n, pieces + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
+
+
+def segment_stream(
+    frames,
+    params: SegmentParams | None = None,
+    chunk: int = 60,
+    fps: float = 25.0,
+    cut_threshold: float = 27.0,
+):
+    """Segment a stream of `io.Frame`s shot by shot (PySceneDetect cuts), in pieces of at most
+    `chunk` frames. Yields (frame, mask or None, kind) in order; a shot of one frame has no
+    flow and gets None."""
+    from focusgan.video.shots import iter_shots
+
+    for shot in iter_shots(frames, threshold=cut_threshold, fps=fps):
+        for a, b in split_evenly(len(shot), chunk):
+            piece = shot[a:b]
+            if len(piece) < 2:
+                for f in piece:
+                    yield f, None, "single frame"
+                continue
+            seg = segment_frames(np.stack([f.rgb for f in piece]), params)
+            for f, m, k in zip(piece, seg.masks, seg.kinds, strict=False):
+                yield f, m, k
