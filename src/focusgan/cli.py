@@ -17,6 +17,8 @@ from focusgan.errors import UserError, WorkError
 COMMAND_MODULES = (
     "focusgan.data.cli",  # prepare, merge, inspect
     "focusgan.training.cli",  # train, sample
+    "focusgan.metrics.cli",  # evaluate
+    "focusgan.demo",  # demo
     "focusgan.video.cli",  # segment, bench-motion
 )
 

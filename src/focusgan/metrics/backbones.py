@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,7 +191,7 @@ def _inception_module(path: Path) -> torch.nn.Module:
             ["2048", "logits_unbiased"],
             feature_extractor_weights_path=str(path),
         )
-    except (RuntimeError, KeyError, OSError, EOFError) as e:
+    except (RuntimeError, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(
             f"{path} is not a torch-fidelity Inception weights file ({first})"
@@ -218,7 +219,7 @@ def _efficientnet_lite0(weights: str | os.PathLike | None) -> tuple[torch.nn.Mod
     model = EfficientNet.from_name("efficientnet-lite0")
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, KeyError, OSError, EOFError) as e:
+    except (RuntimeError, KeyError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"{path} is not an EfficientNet-Lite0 weights file ({first})") from None
     return model.eval().requires_grad_(False), path

@@ -1,0 +1,568 @@
+"""Evaluate generated images against their training data (DESIGN section 6, issue 5).
+
+Everything works on uint8 (N, H, W, C) arrays and dataset files, so a run, a samples file and
+a dataset are evaluated the same way:
+- `evaluate_images(images, data, backbone)`: IS, FID, KID, precision/recall on the RGB
+  channels, focus-channel measures and the segmenter consistency when both have a mask;
+- `evaluate_dataset(data, backbone)`: the scores of the training data itself (the thesis's
+  "training data" column);
+- `evaluate_run(run_dir, ...)` and `evaluate_samples(path, ...)`: the two above plus provenance;
+- `evaluate_generator(G, data, n, backbone)`: a flat dict of floats for in-training evaluation.
+Every score is labelled `<metric>/<backbone>`; numbers of different backbones are never mixed.
+Reference statistics of a dataset are cached next to it (see `cache.py`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from focusgan import __version__
+from focusgan.data.dataset import command_line, open_h5, read_info
+from focusgan.errors import UserError
+from focusgan.metrics.backbones import Backbone, load_backbone
+from focusgan.metrics.cache import cache_file, file_sha256, read_rows
+from focusgan.metrics.focus import focus_measures, mask_measures
+from focusgan.metrics.scores import (
+    Stats,
+    feature_stats,
+    fid_warning,
+    frechet_distance,
+    inception_score,
+    kernel_distance,
+    precision_recall,
+)
+from focusgan.utils.atomic import atomic_path
+
+PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
+METRICS = ("is", "fid", "kid", "pr", "focus", "consistency")
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
+PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`auto`/None -> cuda when available, else cpu."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+_BACKBONES: dict[tuple, Backbone] = {}
+
+
+def get_backbone(
+    backbone: str | Backbone, weights: str | None = None, device: str | torch.device | None = None
+) -> Backbone:
+    """A loaded backbone, kept for the process (in-training evaluation loads it once)."""
+    if isinstance(backbone, Backbone):
+        return backbone
+    key = (backbone, str(weights), str(resolve_device(device)))
+    if key not in _BACKBONES:
+        _BACKBONES[key] = load_backbone(backbone, weights, resolve_device(device))
+    return _BACKBONES[key]
+
+
+def extract(
+    images: np.ndarray,
+    backbone: Backbone,
+    batch_size: int = 100,
+    progress: bool = False,
+    desc: str = "features",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features and class probabilities of uint8 images (N, H, W, C>=3), RGB only."""
+    feats, probs = [], []
+    for start in tqdm(
+        range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress
+    ):
+        batch = np.ascontiguousarray(images[start : start + batch_size, ..., :3])
+        f, p = backbone.features_and_probs(torch.from_numpy(batch).permute(0, 3, 1, 2), batch_size)
+        feats.append(f.numpy())
+        probs.append(p.numpy())
+    if not feats:
+        raise UserError("no images to evaluate")
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+@dataclass
+class Reference:
+    """Backbone outputs of (a seeded subset of) a dataset file, for comparisons."""
+
+    data: str
+    sha256: str
+    backbone: str
+    n: int
+    seed: int
+    features: np.ndarray
+    probs: np.ndarray
+    stats: Stats
+    cache: str
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "sha256": self.sha256,
+            "n": self.n,
+            "seed": self.seed,
+            "backbone": self.backbone,
+            "cache": self.cache,
+        }
+
+
+def sample_indices(size: int, n: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of `n` samples of a dataset drawn with `seed` (all when n >= size)."""
+    if n is None or n >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(seed).permutation(size)[:n])
+
+
+def load_rows(data: str | os.PathLike, indices: np.ndarray) -> np.ndarray:
+    """Images `indices` of a dataset file, uint8 (n, H, W, C)."""
+    with open_h5(data) as f:
+        return read_rows(f["images"], indices)
+
+
+_REFERENCES: dict[tuple, Reference] = {}
+
+
+def reference(
+    data: str | os.PathLike,
+    backbone: Backbone,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 100,
+    progress: bool = False,
+) -> Reference:
+    """Reference outputs of a dataset: from memory, from the cache file beside it, or computed.
+
+    The cache key is the file's sha256, the backbone (name and weights hash), `n` and `seed`.
+    """
+    info = read_info(data)
+    digest = file_sha256(data)
+    idx = sample_indices(info.size, n, seed)
+    n_ref = len(idx)
+    key = f"{backbone.name}-{backbone.weights_sha256[:8]}-n{n_ref}-seed{seed}-{digest[:16]}"
+    memo = (str(Path(data).resolve()), key)
+    if memo in _REFERENCES:
+        return _REFERENCES[memo]
+    path = cache_file(data, "refstats", key, ".npz")
+    if path.exists():
+        with np.load(path) as z:
+            feats, probs = z["features"], z["probs"]
+            stats = Stats(mu=z["mu"], sigma=z["sigma"], n=len(feats))
+    else:
+        feats, probs = [], []
+        block = max(batch_size, 1024)
+        for start in tqdm(
+            range(0, n_ref, block),
+            desc=f"reference {backbone.name}",
+            unit="block",
+            disable=not progress,
+        ):
+            f, p = extract(load_rows(data, idx[start : start + block]), backbone, batch_size)
+            feats.append(f)
+            probs.append(p)
+        feats, probs = np.concatenate(feats), np.concatenate(probs)
+        stats = feature_stats(feats)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, features=feats, probs=probs, mu=stats.mu, sigma=stats.sigma, indices=idx)
+    ref = Reference(str(data), digest, backbone.name, n_ref, seed, feats, probs, stats, str(path))
+    _REFERENCES[memo] = ref
+    return ref
+
+
+def score_features(
+    feats: np.ndarray,
+    probs: np.ndarray,
+    ref: Reference | None,
+    backbone: str,
+    metrics: tuple[str, ...] = METRICS,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+) -> tuple[dict[str, float], list[str], dict[str, Any]]:
+    """Scores `<metric>/<backbone>` of one set's backbone outputs (against `ref` when given),
+    with notes on numbers that are not comparable and the settings used."""
+    scores: dict[str, float] = {}
+    notes: list[str] = []
+    settings: dict[str, Any] = {}
+    n = len(feats)
+    if "is" in metrics:
+        s = min(splits, n)
+        scores[f"is/{backbone}"], scores[f"is_std/{backbone}"] = inception_score(probs, s, seed)
+        settings["is_splits"] = s
+    if ref is not None and "fid" in metrics:
+        scores[f"fid/{backbone}"] = frechet_distance(feature_stats(feats), ref.stats)
+        warning = fid_warning(n, ref.n, feats.shape[1])
+        if warning:
+            notes.append(warning)
+    if ref is not None and "kid" in metrics:
+        mean, std, size = kernel_distance(feats, ref.features, KID_SUBSETS, KID_SUBSET_SIZE, seed)
+        scores[f"kid/{backbone}"], scores[f"kid_std/{backbone}"] = mean, std
+        settings.update(kid_subsets=KID_SUBSETS, kid_subset_size=size, kid_kernel="poly3")
+    if ref is not None and "pr" in metrics:
+        k = min(n, ref.n, PR_MAX_N)
+        if k > PR_NEIGHBORHOOD:
+            rng = np.random.default_rng(seed)
+            g = feats[np.sort(rng.permutation(n)[:k])]
+            r = ref.features[np.sort(rng.permutation(ref.n)[:k])]
+            p, r_, f = precision_recall(g, r, PR_NEIGHBORHOOD)
+            scores[f"precision/{backbone}"], scores[f"recall/{backbone}"] = p, r_
+            scores[f"f_score/{backbone}"] = f
+            settings.update(pr_neighborhood=PR_NEIGHBORHOOD, pr_n=k)
+    return scores, notes, settings
+
+
+def quick_notes(n: int, splits: int, backbone: str) -> list[str]:
+    """Say when a result was computed with fewer samples or splits than published numbers."""
+    notes = []
+    if n < PUBLISHED_N or splits != PUBLISHED_SPLITS:
+        notes.append(
+            f"quick look: n={n}, splits={splits} (published scores use n={PUBLISHED_N}, "
+            f"splits={PUBLISHED_SPLITS}); not comparable with published numbers"
+        )
+    if backbone != "inception":
+        notes.append(
+            f"backbone {backbone}: these numbers are on the {backbone} scale and are "
+            "never comparable with Inception numbers"
+        )
+    return notes
+
+
+def evaluate_images(
+    images: np.ndarray,
+    data: str | os.PathLike | None,
+    backbone: str | Backbone,
+    *,
+    metrics: tuple[str, ...] = METRICS,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    ref_n: int | None = None,
+    batch_size: int = 100,
+    segmenter: Any = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate uint8 images (N, H, W, C) against a dataset file (if given).
+
+    `ref_n` is the number of dataset samples in the reference (default: as many as images).
+    `segmenter` is a `SegmenterConfig` (or None for the default) for the consistency measure.
+    Returns {"scores", "focus", "notes", "settings", "reference"}.
+    """
+    bb = get_backbone(backbone)
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (3, 4):
+        raise UserError(f"expected uint8 images (N, H, W, 3|4), got {images.dtype} {images.shape}")
+    n = len(images)
+    if "is" in metrics and n < splits:
+        raise UserError(f"{n} samples cannot be split into {splits} splits: lower --splits")
+    t0 = time.perf_counter()
+    feats, probs = extract(images, bb, batch_size, progress, desc=f"features {bb.name}")
+    ref = None
+    if data is not None and {"fid", "kid", "pr"} & set(metrics):
+        ref = reference(data, bb, ref_n or n, seed, batch_size, progress)
+    scores, notes, settings = score_features(feats, probs, ref, bb.name, metrics, splits, seed)
+    focus = None
+    if data is not None and images.shape[-1] == 4 and {"focus", "consistency"} & set(metrics):
+        focus, more = _focus(images, data, metrics, ref_n or n, seed, segmenter, progress)
+        notes += more
+    settings["seconds"] = round(time.perf_counter() - t0, 2)
+    return {
+        "scores": scores,
+        "focus": focus,
+        "notes": notes,
+        "settings": settings,
+        "reference": ref.provenance() if ref else None,
+    }
+
+
+def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict | None, list]:
+    info = read_info(data)
+    if info.channels != 4:
+        return None, [f"{data} has no focus channel: focus measures skipped"]
+    out: dict[str, Any] = {}
+    if "focus" in metrics:
+        real = load_rows(data, sample_indices(info.size, ref_n, seed))[..., 3]
+        out.update(focus_measures(images[..., 3], real))
+    if "consistency" in metrics:
+        from focusgan.metrics.segmenter import describe, train_segmenter
+
+        seg = train_segmenter(data, seg_cfg, progress)
+        out["consistency"] = {
+            "generated_iou": seg.consistency(images),
+            "heldout_real_iou": seg.heldout_iou,
+            "segmenter": describe(seg),
+        }
+    return out, []
+
+
+def evaluate_dataset(
+    data: str | os.PathLike,
+    backbone: str | Backbone,
+    *,
+    n: int | None = PUBLISHED_N,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    batch_size: int = 100,
+    metrics: tuple[str, ...] = ("is", "focus", "consistency"),
+    segmenter: Any = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The scores of a dataset's own images: IS, mask measures and the segmenter's ceiling.
+
+    Uses the cached reference outputs, so evaluating runs against it later is faster.
+    """
+    bb = get_backbone(backbone)
+    info = read_info(data)
+    ref = reference(data, bb, n, seed, batch_size, progress)
+    if "is" in metrics and ref.n < splits:
+        raise UserError(f"{ref.n} samples cannot be split into {splits} splits: lower --splits")
+    scores, notes, settings = score_features(
+        ref.features, ref.probs, None, bb.name, ("is",), splits, seed
+    )
+    focus = None
+    if info.channels == 4 and {"focus", "consistency"} & set(metrics):
+        focus = {}
+        if "focus" in metrics:
+            masks = load_rows(data, sample_indices(info.size, n, seed))[..., 3]
+            focus["data"] = mask_measures(masks)
+        if "consistency" in metrics:
+            from focusgan.metrics.segmenter import describe, train_segmenter
+
+            seg = train_segmenter(data, segmenter, progress)
+            focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
+    src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
+    return {
+        "scores": scores,
+        "focus": focus,
+        "notes": quick_notes(ref.n, splits, bb.name) + notes,
+        "settings": settings,
+        "reference": ref.provenance(),
+        "provenance": provenance(bb, ref.n, splits, seed, src),
+    }
+
+
+def provenance(backbone: Backbone, n: int, splits: int, seed: int, source: dict) -> dict:
+    """What every number in evaluation.json depends on."""
+    return {
+        "backbone": {
+            "name": backbone.name,
+            "weights": backbone.weights_path,
+            "weights_sha256": backbone.weights_sha256,
+            "feature_dim": backbone.feature_dim,
+            "num_classes": backbone.num_classes,
+            "resize": backbone.resize,
+            "device": str(backbone.device),
+        },
+        "n": n,
+        "splits": splits,
+        "seed": seed,
+        "source": source,
+        "scores_on": "RGB channels (the focus channel is measured separately)",
+        "versions": versions(),
+        "command": command_line(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+
+
+def versions() -> dict[str, str]:
+    out = {"focusgan": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "torch-fidelity", "numpy", "scipy", "h5py", "efficientnet-lite-pytorch"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def evaluate_samples(
+    samples: str | os.PathLike,
+    data: str | os.PathLike | None,
+    backbone: str | Backbone,
+    *,
+    n: int | None = PUBLISHED_N,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    source: dict | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Evaluate (the first `n` of) a samples file written by `focusgan sample`."""
+    info = read_info(samples)
+    count = info.size if n is None else min(n, info.size)
+    images = load_rows(samples, np.arange(count))
+    bb = get_backbone(backbone)
+    result = evaluate_images(images, data, bb, splits=splits, seed=seed, **kwargs)
+    src = source or {
+        "kind": "samples",
+        "path": str(samples),
+        "sha256": file_sha256(samples),
+        "made_by": info.command,
+        "extra": info.extra,
+    }
+    result["notes"] = quick_notes(count, splits, bb.name) + result["notes"]
+    if n is not None and info.size < n:
+        result["notes"].insert(0, f"{samples} holds {info.size} samples, fewer than n={n}")
+    result["provenance"] = provenance(bb, count, splits, seed, src)
+    return result
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None,
+    backbone: str | Backbone,
+    *,
+    checkpoint: str | None = None,
+    ema: bool = True,
+    bn: str = "batch",
+    n: int = PUBLISHED_N,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    sample_batch: int = 256,
+    progress: bool = False,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Evaluate `n` fresh samples of a run's generator (EMA or raw; BN batch or running stats)."""
+    from focusgan.training.run import load_generator
+    from focusgan.training.sample import generate
+
+    dev = resolve_device(device)
+    G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev)
+    if data is None:
+        data = run_data_path(run_dir, getattr(cfg, "data", ""))
+    t0 = time.perf_counter()
+    images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
+    gen_s = time.perf_counter() - t0
+    bb = get_backbone(backbone, device=dev)
+    result = evaluate_images(
+        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
+    )
+    result["notes"] = quick_notes(n, splits, bb.name) + result["notes"]
+    src = {
+        "kind": "run",
+        "run": str(run_dir),
+        "checkpoint": checkpoint or "latest",
+        "step": step,
+        "generator": "ema" if ema else "raw",
+        "bn": bn,
+        "z_seed": seed,
+        "channels": cfg.channels,
+        "resolution": cfg.resolution,
+        "data": str(data),
+        "sampling_seconds": round(gen_s, 2),
+    }
+    result["provenance"] = provenance(bb, n, splits, seed, src)
+    return result
+
+
+def run_data_path(run_dir: str | os.PathLike, recorded: str) -> Path:
+    """The dataset a run trained on, as its config records it (absolute or relative)."""
+    if recorded:
+        for candidate in (
+            Path(recorded),
+            Path(run_dir) / recorded,
+            Path(run_dir).parent / recorded,
+        ):
+            if candidate.is_file():
+                return candidate
+    raise UserError(
+        f"cannot find the dataset of run {run_dir} (config says {recorded!r}): pass --data FILE"
+    )
+
+
+def evaluate_generator(
+    G: torch.nn.Module,
+    data: str | os.PathLike,
+    n: int,
+    backbone: str | Backbone = "inception",
+    *,
+    splits: int = 1,
+    seed: int = 0,
+    bn: str = "batch",
+    batch_size: int = 100,
+    metrics: tuple[str, ...] = ("is", "fid", "kid", "focus"),
+    ref_n: int | None = None,
+) -> dict[str, float]:
+    """In-training evaluation: a flat dict of floats (`is/<backbone>`, `fid/<backbone>`, ...,
+    `focus/<measure>`) for `n` seeded samples of G. The backbone and the reference statistics
+    are loaded once per process and cached, so repeated calls cost only the new samples."""
+    from focusgan.training.sample import generate
+
+    device = next(G.parameters()).device
+    bb = get_backbone(backbone, device=device)
+    images = generate(G, n, batch_size=batch_size, seed=seed, bn=bn)
+    result = evaluate_images(
+        images,
+        data,
+        bb,
+        metrics=metrics,
+        splits=min(splits, n),
+        seed=seed,
+        ref_n=ref_n,
+        batch_size=batch_size,
+    )
+    out = dict(result["scores"])
+    focus = result["focus"] or {}
+    for k, v in focus.get("distance", {}).items():
+        out[f"focus/{k}"] = v
+    for k in ("fg_fraction_mean", "binarity", "components_mean", "border_fg_mean"):
+        if k in focus.get("generated", {}):
+            out[f"focus/{k}"] = focus["generated"][k]
+    if "consistency" in focus:
+        out["focus/segmenter_iou"] = focus["consistency"]["generated_iou"]
+    return {k: float(v) for k, v in out.items()}
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """A one-screen table of a result."""
+    prov = result.get("provenance", {})
+    labels = [k.split("/", 1)[1] for k in result["scores"] if "/" in k]
+    bb = prov.get("backbone", {}).get("name", labels[0] if labels else "?")
+    src = prov.get("source", {})
+    head = (
+        f"evaluation  {src.get('kind', 'data')} {src.get('run') or src.get('path') or ''}".rstrip()
+    )
+    lines = [
+        head,
+        f"  backbone {bb}, n={prov.get('n')}, splits={prov.get('splits')}, seed={prov.get('seed')}",
+    ]
+    if src.get("kind") == "run":
+        lines.append(f"  step {src['step']}, {src['generator']} generator, BN {src['bn']}")
+    s = result["scores"]
+    for name in ("is", "fid", "kid", "precision", "recall", "f_score"):
+        key = f"{name}/{bb}"
+        if key in s:
+            std = s.get(f"{name}_std/{bb}")
+            value = f"{s[key]:.4g}" + (f" ± {std:.2g}" if std is not None else "")
+            lines.append(f"  {key:<28} {value}")
+    focus = result.get("focus") or {}
+    if focus.get("generated") or focus.get("data"):
+        lines.append(f"  {'focus':<28} {'generated':>10} {'data':>10}")
+        g, d = focus.get("generated", {}), focus.get("data", {})
+        for k in (
+            "fg_fraction_mean",
+            "binarity",
+            "components_mean",
+            "fragmented_samples",
+            "border_fg_mean",
+            "border_rejected_samples",
+        ):
+            gv = f"{g[k]:.3f}" if k in g else "-"
+            lines.append(f"  {k:<28} {gv:>10} {d.get(k, float('nan')):>10.3f}")
+        for k, v in focus.get("distance", {}).items():
+            lines.append(f"  {k:<28} {v:>10.3f}")
+    if "consistency" in focus:
+        c = focus["consistency"]
+        if "generated_iou" in c:
+            lines.append(f"  {'segmenter IoU generated':<28} {c['generated_iou']:>10.3f}")
+        lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
+    lines += [f"  note: {note}" for note in result.get("notes", [])]
+    return lines
