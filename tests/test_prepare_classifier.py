@@ -1,0 +1,75 @@
+"""The classifier filter (`--min-confidence`) on real COCO samples, with the offline backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from focusgan.cli import main
+from focusgan.data.classifier import ClassifierFilter
+from focusgan.data.dataset import load_images, read_info, read_metadata
+from focusgan.errors import UserError
+from focusgan.metrics.backbones import load_backbone, sha256_file, write_random_inception_weights
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
+ARGS = ["prepare", "coco", "--annotations", str(DATA / "annotations" / "instances_val2017.json"),
+        "--images", str(DATA / "val2017"), "--categories", "17", "70", "--workers", "0",
+        "--quiet"]  # fmt: skip
+
+
+def test_min_confidence_keeps_exactly_the_confident_samples(tmp_path, monkeypatch, capsys):
+    if not DATA.is_dir():
+        pytest.skip(f"real test data not found at {DATA} (see shared/data/README.md)")
+    monkeypatch.delenv("FOCUSGAN_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no Inception weights anywhere
+    plain = tmp_path / "plain.h5"
+    assert main([*ARGS, "--out", str(plain)]) == 0
+    images, ann_ids = load_images(plain), read_metadata(plain, "annotation_id")
+    assert len(images) == 7
+    assert np.isnan(read_metadata(plain, "confidence")).all()  # the filter did not run
+    # independent: the backbone itself on the stored RGB samples
+    backbone = load_backbone("efficientnet-lite0")
+    _, probs = backbone.features_and_probs(torch.from_numpy(images).permute(0, 3, 1, 2)[:, :3])
+    conf = probs.max(dim=1).values.numpy()
+    levels = np.unique(conf.round(3))  # (objects of one photo share its squashed RGB)
+    threshold = float(levels[len(levels) // 2 - 1 : len(levels) // 2 + 1].mean())
+    capsys.readouterr()
+
+    out = tmp_path / "filtered.h5"
+    assert main([*ARGS, "--out", str(out), "--min-confidence", f"{threshold:.6f}"]) == 0
+    assert "efficientnet-lite0" in capsys.readouterr().err  # auto fell back, and said so
+    keep = conf >= threshold
+    assert 0 < keep.sum() < len(keep)
+    assert list(read_metadata(out, "annotation_id")) == list(ann_ids[keep])
+    np.testing.assert_allclose(read_metadata(out, "confidence"), conf[keep], atol=1e-5)
+    info = read_info(out)
+    reason = f"classifier confidence < {float(f'{threshold:.6f}'):g}"
+    assert info.filter_summary.rejected[reason] == (~keep).sum()
+    assert info.filter_summary.kept == keep.sum()
+    assert info.filter_summary.candidates == read_info(plain).filter_summary.candidates
+    c = info.extra["classifier"]
+    assert c["backbone"] == "efficientnet-lite0" and c["classes"] == 1000
+    assert c["weights_sha256"] == sha256_file(backbone.weights_path)
+    assert c["input"] == "square RGB sample"
+
+
+def test_inception_backbone_is_wired(tmp_path):
+    """The thesis's network (here a structurally identical random file: the real one cannot be
+    shipped) scores uint8 samples with 1008-class probabilities and records its hash."""
+    weights = write_random_inception_weights(tmp_path / "random-inception.pth")
+    f = ClassifierFilter(0.5, "inception", str(weights), device="cpu", verify=False)
+    rng = np.random.default_rng(0)
+    conf = f.confidences(rng.integers(0, 256, (2, 32, 32, 4), dtype=np.uint8))
+    assert conf.shape == (2,) and ((conf > 1 / 1008) & (conf <= 1)).all()
+    assert f.config()["backbone"] == "inception" and f.config()["classes"] == 1008
+    assert f.config()["weights_sha256"] == sha256_file(weights)
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(UserError, match="min-confidence"):
+        ClassifierFilter(1.5, "efficientnet-lite0")
+    with pytest.raises(UserError, match="not found"):
+        ClassifierFilter(0.5, "inception", str(tmp_path / "missing.pth"))
