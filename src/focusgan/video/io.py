@@ -44,7 +44,8 @@ def frame_files(folder: str | os.PathLike) -> list[Path]:
 
 def find_videos(paths: list[str | os.PathLike]) -> list[Path]:
     """Expand inputs into videos: files stay, a folder of frames is one video, other folders are
-    searched (one level per call, recursively) for video files and folders of frames."""
+    searched recursively for video files and folders of frames (skipping `*.masks` folders, where
+    `synthetic.write_videos` puts the true masks)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -56,7 +57,11 @@ def find_videos(paths: list[str | os.PathLike]) -> list[Path]:
         else:
             children = sorted(p.iterdir())
             out += find_videos(
-                [c for c in children if c.is_dir() or c.suffix.lower() in VIDEO_EXTS]
+                [
+                    c
+                    for c in children
+                    if (c.is_dir() and c.suffix != ".masks") or c.suffix.lower() in VIDEO_EXTS
+                ]
             )
     return out
 
