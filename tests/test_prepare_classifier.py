@@ -54,6 +54,9 @@ def test_min_confidence_keeps_exactly_the_confident_samples(tmp_path, monkeypatc
     assert c["backbone"] == "efficientnet-lite0" and c["classes"] == 1000
     assert c["weights_sha256"] == sha256_file(backbone.weights_path)
     assert c["input"] == "square RGB sample"
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--grid", str(tmp_path / "g.png")]) == 0
+    assert "classifier   efficientnet-lite0" in capsys.readouterr().out
 
 
 def test_inception_backbone_is_wired(tmp_path):

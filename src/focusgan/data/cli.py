@@ -84,6 +84,16 @@ def describe_dataset(path: Path, grid_path: Path | None = None, n: int = 64,
             fg = f["fg_fraction"][()]
             lines.append(f"foreground   mean {np.nanmean(fg):.3f}, "
                          f"5%..95% {np.nanpercentile(fg, 5):.3f}..{np.nanpercentile(fg, 95):.3f}")
+        classifier = info.extra.get("classifier")
+        if isinstance(classifier, dict) and "backbone" in classifier:
+            line = (
+                f"classifier   {classifier['backbone']} "
+                f"(sha256 {str(classifier.get('weights_sha256', ''))[:12]}), "
+                f"kept confidence >= {classifier.get('min_confidence')}"
+            )
+            if info.size and "confidence" in f:
+                line += f", mean {np.nanmean(f['confidence'][()]):.3f}"
+            lines.append(line)
         if info.size and "category_id" in f:
             cats = f["category_id"][()]
             known = cats[cats >= 0]
