@@ -172,7 +172,10 @@ def _fit(model: SmallUNet, pairs: np.ndarray, cfg: SegmenterConfig, progress: bo
         batch[flip] = batch[flip].flip(2)
         x = _to_input(batch[..., :3])
         y = batch[..., 3].float() / 255.0
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        logits = model(x)
+        prob = torch.sigmoid(logits)  # soft Dice keeps small objects from being ignored
+        dice = 1 - (2 * (prob * y).sum() + 1) / (prob.sum() + y.sum() + 1)
+        loss = F.binary_cross_entropy_with_logits(logits, y) + dice
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
