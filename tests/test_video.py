@@ -186,13 +186,13 @@ def test_bench_motion_on_real_davis_frames(tmp_path):
     from focusgan.video.cli import bench_davis
     from focusgan.video.segment import SegmentParams
 
-    root = tmp_path / "davis"  # the first 12 frames of blackswan, at a small working size
+    root = tmp_path / "davis"  # the first 12 frames of blackswan, default segmenter
     for kind, ext in (("JPEGImages", "jpg"), ("Annotations", "png")):
         d = root / kind / "480p" / "blackswan"
         d.mkdir(parents=True)
         for i in range(12):
             name = f"{i:05d}.{ext}"
             (d / name).symlink_to(DATA / "davis" / kind / "480p" / "blackswan" / name)
-    (row,) = bench_davis(root, None, SegmentParams(work_side=160))
+    (row,) = bench_davis(root, None, SegmentParams())
     assert row["frames"] == 12 and row["size"] == "854x480"
     assert row["J"] > 0.5 and row["F"] > 0.3

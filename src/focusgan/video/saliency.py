@@ -31,7 +31,7 @@ MODES = ("unlc", "residual")
 @dataclass
 class SaliencyParams:
     mode: str = "residual"
-    radius: int = 3  # flows to frames i-radius .. i+radius (uNLC: 3)
+    radius: int = 1  # flows to frames i-radius .. i+radius (uNLC: 3)
     mag_th: float = 1.0  # uNLC static-scene test, pixels of a 100x100 frame
     dir_th: float = 0.75  # uNLC dominant-direction test, fraction of the weighted histogram
     dir_bins: int = 20
@@ -40,6 +40,8 @@ class SaliencyParams:
     flow: str = "dis-medium"
     camera: str = "affine"  # residual mode: camera motion model, affine or homography
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
+    gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
+    combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
     min_motion: float = 0.3  # residual mode: flows explained to within this (% of the shorter
     # side, 99th percentile) carry no motion and are unused
 
@@ -108,18 +110,29 @@ def sequence_saliency(
     kinds = []
     for i in range(t):
         used, kind = 0, "none"
-        for j in range(-p.radius, p.radius + 1):
-            if j == 0 or not 0 <= i + j < t:
+        for d in range(p.gap, p.radius + 1, p.gap):
+            pair = []
+            for j in (i - d, i + d):
+                if not 0 <= j < t:
+                    continue
+                tf = time.perf_counter()
+                flow = optical_flow(grays[i], grays[j], p.flow)
+                flow_time += time.perf_counter() - tf
+                k, sal = flow_saliency(flow, p)
+                if sal is not None:
+                    pair.append(sal.astype(np.float32))
+                    kind = k
+            if not pair:
                 continue
-            tf = time.perf_counter()
-            flow = optical_flow(grays[i], grays[i + j], p.flow)
-            flow_time += time.perf_counter() - tf
-            k, sal = flow_saliency(flow, p)
-            if sal is not None:
-                out[i] += cv2.blur(
-                    sal.astype(np.float32), (p.patch, p.patch), borderType=cv2.BORDER_REFLECT
-                )
-                used, kind = used + 1, k
+            if p.combine == "min" and len(pair) == 2:
+                sal = np.minimum(pair[0], pair[1])
+                sal = cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
+                out[i] += sal
+                used += 1
+            else:
+                for sal in pair:
+                    out[i] += cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
+                    used += 1
         if used:
             out[i] /= used
         kinds.append(kind)

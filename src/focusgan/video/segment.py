@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from focusgan.video.appearance import with_colour
 from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
@@ -25,15 +26,21 @@ from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, regio
 @dataclass
 class SegmentParams:
     work_side: int = 256  # longer side of the frames the segmenter works on
+    flow_side: int = 0  # longer side of the frames optical flow works on; 0 = work_side
     n_segments: int = 300  # SLIC superpixels per frame
     compactness: float = 10.0
-    slic_iterations: int = 4
+    slic_iterations: int = 2
     threshold: float = 0.6  # vote that maps to probability 0.5 (uNLC's binTh: 0.4)
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
     refine: bool = True  # guided-filter refinement at the output size
     refine_radius: float = 0.01  # of the image diagonal
     refine_eps: float = 1e-3
+    refine_scale: int = 0  # fast guided filter: coefficients fitted at 1/scale of the
+    # output size; 0 = output side / work side, rounded (the mask has no finer detail)
     threads: int = 2
+    smooth: int = 1  # temporal mean of the probability maps over +-smooth frames
+    colour: bool = True  # multiply in a per-shot colour model (appearance.py)
+    colour_bins: int = 16
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
     voting: VotingParams = field(default_factory=VotingParams)
 
@@ -49,19 +56,38 @@ class Segmentation:
         return sum(k != "none" for k in self.kinds)
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter with a grey guide in [0, 1]: edge-aware smoothing of `src`."""
-    size = (2 * radius + 1, 2 * radius + 1)
+def guided_filter(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, scale: int = 1
+) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide in [0, 1]: edge-aware smoothing of `src`.
+
+    With `scale` > 1 it is the fast guided filter (He & Sun, arXiv 1505.00996): the linear
+    coefficients are fitted on both images shrunk `scale` times (radius / scale) and enlarged
+    back bilinearly before they are applied to the full-size guide, which costs about 1/scale^2
+    of the box filters for a nearly identical result."""
+    h, w = guide.shape
+    if scale > 1:
+        size = (max(1, w // scale), max(1, h // scale))
+        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+        s = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+        radius = max(1, round(radius / scale))
+    else:
+        g, s = guide, src
+    k = (2 * radius + 1, 2 * radius + 1)
 
     def box(x):
-        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+        return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)
 
-    mean_i, mean_p = box(guide), box(src)
-    var_i = box(guide * guide) - mean_i * mean_i
-    cov_ip = box(guide * src) - mean_i * mean_p
+    mean_i, mean_p = box(g), box(s)
+    var_i = box(g * g) - mean_i * mean_i
+    cov_ip = box(g * s) - mean_i * mean_p
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
+    a, b = box(a), box(b)
+    if scale > 1:
+        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return a * guide + b
 
 
 def votes_to_probability(v: np.ndarray, threshold: float) -> np.ndarray:
@@ -70,6 +96,27 @@ def votes_to_probability(v: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(
         v < threshold, 0.5 * v / threshold, 0.5 + 0.5 * (v - threshold) / max(1e-6, 1 - threshold)
     ).astype(np.float32)
+
+
+def otsu_threshold(v: np.ndarray, bins: int = 64) -> float:
+    """Otsu's threshold of values in [0, 1]: the split maximising the between-class variance."""
+    hist = np.bincount(np.clip((v.ravel() * bins).astype(np.int64), 0, bins - 1), minlength=bins)
+    p = hist / max(1, hist.sum())
+    centres = (np.arange(bins) + 0.5) / bins
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    between = (m0[-1] * w0 - m0) ** 2 / np.maximum(w0 * (1 - w0), 1e-12)
+    return float((np.argmax(between[:-1]) + 1) / bins)
+
+
+def temporal_smooth(probs: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of each frame's map with those of the `radius` frames on each side (fewer at the
+    ends): a mask that flickers off for a frame or two is carried by its neighbours."""
+    c = np.concatenate([np.zeros_like(probs[:1]), np.cumsum(probs, 0)])
+    t = len(probs)
+    lo = np.clip(np.arange(t) - radius, 0, t)
+    hi = np.clip(np.arange(t) + radius + 1, 0, t)
+    return ((c[hi] - c[lo]) / (hi - lo)[:, None, None]).astype(np.float32)
 
 
 def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
@@ -94,10 +141,17 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     small = np.stack([resize_max_side(f, p.work_side) for f in frames])
-    grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small])
+    flow_side = p.flow_side or p.work_side
+    flow_frames = small if flow_side == p.work_side else frames
+    grays = np.stack(
+        [cv2.cvtColor(resize_max_side(f, flow_side), cv2.COLOR_RGB2GRAY) for f in flow_frames]
+    )
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
     saliency, kinds = sequence_saliency(grays, p.saliency, timings)
+    if saliency.shape[1:] != small.shape[1:3]:
+        size = small.shape[2:0:-1]
+        saliency = np.stack([cv2.resize(s, size, interpolation=cv2.INTER_AREA) for s in saliency])
     t2 = time.perf_counter()
     labels = slic_sequence(
         small,
@@ -122,7 +176,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     )
     t4 = time.perf_counter()
     timings["descriptors"] = t4 - t3
-    transition = knn_graph(desc, starts, p.voting)
+    transition = knn_graph(desc, starts, p.voting, threads=p.threads)
     t5 = time.perf_counter()
     timings["graph"] = t5 - t4
     if votes.max() > 0:
@@ -132,18 +186,28 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     h, w = frames.shape[1:3]
     masks = np.empty((len(frames), h, w), np.float32)
     radius = max(1, round(p.refine_radius * np.hypot(h, w)))
-    for i, lab in enumerate(labels):
-        prob = votes_to_probability(votes[starts[i] : starts[i + 1]][lab], p.threshold)
+    scale = p.refine_scale or max(1, round(max(h, w) / p.work_side))
+    pixel_votes = np.stack([votes[starts[i] : starts[i + 1]][lab] for i, lab in enumerate(labels)])
+    threshold = p.threshold if p.threshold > 0 else otsu_threshold(pixel_votes)
+    probs = votes_to_probability(pixel_votes, threshold)
+    if p.smooth > 0:
+        probs = temporal_smooth(probs, p.smooth)
+    if p.colour:
+        probs = with_colour(small, probs, bins=p.colour_bins)
+    t7 = time.perf_counter()
+    timings["colour"] = t7 - t6
+    for i in range(len(frames)):
+        prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         if p.refine:
             guide = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-            prob = guided_filter(guide, prob, radius, p.refine_eps)
+            prob = guided_filter(guide, prob, radius, p.refine_eps, scale)
         masks[i] = np.clip(prob, 0, 1)
     if votes.max() <= 0:
         masks[:] = 0
-    timings["refine"] = time.perf_counter() - t6
+    timings["refine"] = time.perf_counter() - t7
     return Segmentation(masks, kinds, timings)
 
 

@@ -13,6 +13,7 @@ matrix product per frame (much faster than k-d trees in ~180 dimensions).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -22,16 +23,18 @@ import scipy.sparse as sp
 
 @dataclass
 class VotingParams:
-    color_bins: int = 20  # per channel, 6 channels (uNLC: 20)
+    color_bins: int = 10  # per channel, 6 channels (uNLC: 20)
     orient_bins: int = 9  # gradient-orientation histogram bins
     w_color: float = 1.0
     w_orient: float = 0.5
     w_pos: float = 1.0
     radius: int = 15  # frames searched on each side (uNLC: F = 15)
+    dense: int = 5  # every frame within this distance is searched, beyond it every `step`-th
+    step: int = 2  # (consecutive frames look nearly alike: every other one finds the same)
     neighbours: int = 80  # per region, over all searched frames (uNLC: L(2F+1) = 62)
     sigma: float = 0.5  # Gaussian width, as a multiple of the median neighbour distance
     self_weight: float = 1.0
-    iterations: int = 50
+    iterations: int = 10
     restart: float = 0.05  # weight of the initial motion votes in each iteration (uNLC: 0)
 
 
@@ -66,31 +69,55 @@ def region_descriptors(rgb: np.ndarray, labels: np.ndarray, p: VotingParams) -> 
     ).astype(np.float32)
 
 
-def knn_graph(desc: np.ndarray, starts: np.ndarray, p: VotingParams) -> sp.csr_matrix:
+def knn_graph(
+    desc: np.ndarray, starts: np.ndarray, p: VotingParams, threads: int = 1
+) -> sp.csr_matrix:
     """Row-normalised sparse transition matrix over all regions of a sequence.
 
     `starts[i]` is the first region of frame i (len T + 1, last = number of regions). Each region
     is linked to its `neighbours` nearest regions (brute-force L2 on float32) among the frames
-    i - radius .. i + radius, itself excluded; weights exp(-d^2 / s^2) with s = sigma x the median
-    neighbour distance; plus a self loop of weight `self_weight`.
+    i - radius .. i + radius (beyond `dense` frames away, every `step`-th frame), itself excluded;
+    weights exp(-d^2 / s^2) with s = sigma x the median neighbour distance; plus a self loop of
+    weight `self_weight`. Frames are searched on `threads` threads (numpy's matrix product and
+    partition release the GIL).
     """
     t = len(starts) - 1
     total = int(starts[-1])
     sq = np.einsum("ij,ij->i", desc, desc)
-    rows, cols, dists = [], [], []
-    for i in range(t):
+
+    def frame(i: int):
         a, b = int(starts[i]), int(starts[i + 1])
-        lo, hi = int(starts[max(0, i - p.radius)]), int(starts[min(t, i + p.radius + 1)])
-        q, c = desc[a:b], desc[lo:hi]
-        d2 = sq[a:b, None] + sq[None, lo:hi] - 2.0 * (q @ c.T)
-        d2[np.arange(b - a), np.arange(a, b) - lo] = np.inf  # no self match
-        k = min(p.neighbours, hi - lo - 1)
-        if k <= 0:
-            continue
+        near = [
+            j
+            for j in range(max(0, i - p.radius), min(t, i + p.radius + 1))
+            if abs(j - i) <= p.dense or abs(j - i) % p.step == 0
+        ]
+        lo, hi = int(starts[near[0]]), int(starts[near[-1] + 1])
+        if len(near) == near[-1] - near[0] + 1:
+            cand = np.arange(lo, hi)
+            c, csq = desc[lo:hi], sq[lo:hi]
+        else:
+            cand = np.concatenate([np.arange(starts[j], starts[j + 1]) for j in near])
+            c, csq = desc[cand], sq[cand]
+        k = min(p.neighbours, len(cand) - 1)
+        if k <= 0 or b == a:
+            return None
+        # |q - c|^2 without the query's own |q|^2, which does not change the ranking
+        d2 = csq[None, :] - 2.0 * (desc[a:b] @ c.T)
+        off = int(np.searchsorted(cand, a))
+        d2[np.arange(b - a), off + np.arange(b - a)] = np.inf  # no self match
         idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        rows.append(np.repeat(np.arange(a, b), k))
-        cols.append((idx + lo).ravel())
-        dists.append(np.sqrt(np.maximum(np.take_along_axis(d2, idx, 1), 0)).ravel())
+        d = np.take_along_axis(d2, idx, 1) + sq[a:b, None]
+        return np.repeat(np.arange(a, b), k), cand[idx].ravel(), np.sqrt(np.maximum(d, 0)).ravel()
+
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            found = [r for r in ex.map(frame, range(t)) if r is not None]
+    else:
+        found = [r for r in map(frame, range(t)) if r is not None]
+    rows = [r[0] for r in found]
+    cols = [r[1] for r in found]
+    dists = [r[2] for r in found]
     if rows:
         rows, cols, dists = np.concatenate(rows), np.concatenate(cols), np.concatenate(dists)
         s = p.sigma * (np.median(dists) + 1e-6)
