@@ -67,6 +67,7 @@ class Backbone:
 
         For `inception` the probabilities are the softmax of the unbiased logits (the ones the
         Inception Score is defined on). A 4-channel input uses its first three channels.
+        Convolutions run in full fp32 on GPUs too (no TF32), so scores match CPU numbers.
         """
         if not torch.is_tensor(images) or images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("expected a uint8 tensor (N, 3, H, W)")
@@ -75,7 +76,8 @@ class Backbone:
         feats, probs = [], []
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size, :3].to(self.device, non_blocking=True)
-            f, logits = self._forward(batch)
+            with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # exact fp32 convs
+                f, logits = self._forward(batch)
             feats.append(f.float().cpu())
             probs.append(logits.float().softmax(dim=1).cpu())
         if not feats:
