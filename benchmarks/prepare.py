@@ -8,10 +8,11 @@ The cost is decoding the photo. Measured, in one run on the same files:
    `annToMask`, INTER_AREA to 64x64, written by hand as the thesis did), focusgan with full-size
    decoding, focusgan as shipped; with `--min-area 0` (every image decoded) and with the thesis's
    0.15 (images with no instance left are not decoded at all);
-3. end to end (`prepare_coco`, json loading and HDF5 writing included) with 1 and 2 workers on a
-   json that lists every tiny-COCO photo 8 times.
+3. end to end (`prepare_coco`, json loading and HDF5 writing included) with 1 and 2 workers
+   (`--workers`) on a json that lists every tiny-COCO photo 8 times (`--copies`).
 
-Run: `python benchmarks/prepare.py [--repeat 5]`. Prints a table; see benchmarks/RESULTS.md.
+Run: `python benchmarks/prepare.py [--repeat 5] [--workers 1,2] [--copies 8] [--data DIR]`.
+Prints a table; see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from focusgan.data.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
+from focusgan.data.dataset import DatasetWriter  # noqa: E402, F401  (imports torch: not timed)
 from focusgan.data.images import decode_rgb  # noqa: E402
 from focusgan.data.transform import to_square  # noqa: E402
 
@@ -66,9 +68,16 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 
 def main() -> None:
+    global DATA
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="best of this many runs")
+    parser.add_argument("--data", type=Path, default=DATA, help="the tiny_coco folder")
+    parser.add_argument("--copies", type=int, default=8, help="photo list copies in part 3")
+    parser.add_argument("--workers", default="1,2", help="worker counts for part 3, e.g. 1,4,16")
+    parser.add_argument("--skip", default="", help="parts to skip, e.g. 1,2")
     args = parser.parse_args()
+    DATA = args.data
+    skip = {int(x) for x in args.skip.split(",") if x}
     if not DATA.is_dir():
         sys.exit(f"needs the real tiny COCO at {DATA}")
     cv2.setNumThreads(1)
@@ -80,24 +89,34 @@ def main() -> None:
         f"{int(np.median([max(s) for s in sizes]))} px (long side); best of {args.repeat}"
     )
 
+    if 1 not in skip:
+        decoding_only(blobs, args.repeat)
+    if 2 not in skip:
+        work_function(args.repeat)
+    end_to_end(args)
+
+
+def decoding_only(blobs: list[bytes], repeat: int) -> None:
     print("\n1. decoding only, one core")
     rows = []
     t, _ = timed(lambda: [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
-                          for b in blobs], args.repeat)  # fmt: skip
+                          for b in blobs], repeat)  # fmt: skip
     base = len(blobs) / t
     rows.append(("cv2 full size (baseline)", base))
     for f in (2, 4):
-        t, _ = timed(lambda f=f: [decode_rgb(b, f) for b in blobs], args.repeat)
+        t, _ = timed(lambda f=f: [decode_rgb(b, f) for b in blobs], repeat)
         rows.append((f"focusgan decode_rgb at 1/{f}", len(blobs) / t))
     for name, rate in rows:
         print(f"   {name:<34} {rate:7.0f} images/s   x{rate / base:.2f}")
 
+
+def work_function(repeat: int) -> None:
     print("\n2. COCO work function, one core (source images/s, samples/s)")
     cocos = {s: load_coco(DATA / "annotations" / f"instances_{s}.json") for s in SPLITS}
     n_images = sum(len(c.imgs) for c in cocos.values())
     for min_area in (0.0, 0.15):
         t, samples = timed(lambda m=min_area: sum(plain_pipeline(cocos[s], DATA / s, m)
-                                                  for s in SPLITS), args.repeat)  # fmt: skip
+                                                  for s in SPLITS), repeat)  # fmt: skip
         base = n_images / t
         print(f"   --min-area {min_area:g}")
         print(
@@ -115,13 +134,15 @@ def main() -> None:
                     n += len(process_images(items, opts))
                 return n
 
-            t, samples = timed(run, args.repeat)
+            t, samples = timed(run, repeat)
             print(
                 f"     {label:<40} {n_images / t:6.0f} img/s {samples / t:6.0f} samples/s"
                 f"   x{n_images / t / base:.2f}"
             )
 
-    print("\n3. end to end (prepare_coco: json, workers, HDF5), photos listed 8 times")
+
+def end_to_end(args: argparse.Namespace) -> None:
+    print(f"\n3. end to end (prepare_coco: json, workers, HDF5), photos listed {args.copies} times")
     with tempfile.TemporaryDirectory() as tmp:
         src = json.loads((DATA / "annotations" / "instances_val2017.json").read_text())
         train = json.loads((DATA / "annotations" / "instances_train2017.json").read_text())
@@ -129,19 +150,24 @@ def main() -> None:
         images_dir.mkdir()
         for s in SPLITS:
             for p in (DATA / s).glob("*.jpg"):
-                os.symlink(p, images_dir / p.name)
+                os.symlink(p.resolve(), images_dir / p.name)
         imgs, anns = [], []
-        for copy in range(8):
+        for copy in range(args.copies):
             for d in (src, train):
                 for im in d["images"]:
-                    imgs.append(dict(im, id=im["id"] * 10 + copy))
+                    imgs.append(dict(im, id=im["id"] * 1000 + copy))
                 for a in d["annotations"]:
-                    anns.append(dict(a, id=a["id"] * 10 + copy, image_id=a["image_id"] * 10 + copy))
-        ann_path = Path(tmp) / "x8.json"
+                    anns.append(
+                        dict(a, id=a["id"] * 1000 + copy, image_id=a["image_id"] * 1000 + copy)
+                    )
+        ann_path = Path(tmp) / "copies.json"
         ann_path.write_text(json.dumps({"images": imgs, "annotations": anns,
                                         "categories": src["categories"]}))  # fmt: skip
-        base = None
-        for workers in (0, 2):
+        t = time.perf_counter()
+        items, _ = coco_items(load_coco(ann_path))
+        print(f"   (json + index + work items alone: {time.perf_counter() - t:.2f} s)")
+        base = {}
+        for workers in [int(w) for w in args.workers.split(",")]:
             for min_area in (0.0, 0.15):
 
                 def run(workers=workers, min_area=min_area):
@@ -150,18 +176,17 @@ def main() -> None:
                         images_dir,
                         Path(tmp) / "out.h5",
                         min_area=min_area,
-                        workers=workers,
+                        workers=workers if workers > 1 else 0,
                         progress=False,
                     )
 
                 t, report = timed(run, max(1, args.repeat // 2))
                 rate = len(imgs) / t
-                if min_area == 0 and workers == 0:
-                    base = rate
+                base.setdefault(min_area, rate)
                 print(
-                    f"   workers={max(1, workers)} --min-area {min_area:<5g} {len(imgs)} images, "
+                    f"   workers={workers} --min-area {min_area:<5g} {len(imgs)} images, "
                     f"{report.samples} samples in {t:.2f} s: {rate:6.0f} img/s, "
-                    f"{report.samples / t:6.0f} samples/s   x{rate / base:.2f} vs 1 worker"
+                    f"{report.samples / t:6.0f} samples/s   x{rate / base[min_area]:.2f} vs the first row"
                 )
 
 

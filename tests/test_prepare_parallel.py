@@ -129,3 +129,28 @@ def test_parse_shard():
     for bad in ("5/5", "1", "a/b", "-1/3", "0/0"):
         with pytest.raises(UserError, match="--shard"):
             parse_shard(bad)
+
+
+def test_interrupt_while_writing_resumes(reference, tmp_path, monkeypatch, capsys):
+    """Chunks saved by the work itself survive a Ctrl-C during the HDF5 writing."""
+    import focusgan.data.parallel as parallel
+
+    out, real_load, calls = tmp_path / "w.h5", parallel._load_chunk, []
+
+    def load_then_interrupt(path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_load(path)
+
+    monkeypatch.setattr(parallel, "_load_chunk", load_then_interrupt)
+    kwargs = dict(min_area=0.05, workers=0, chunk_size=8, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_coco(ANN, IMAGES, out, **kwargs)
+    assert not out.exists() and not partial_path(out).exists()
+    assert len(list(parts_dir(out).glob("chunk-*.npz"))) == 3
+    monkeypatch.setattr(parallel, "_load_chunk", real_load)
+    report = prepare_coco(ANN, IMAGES, out, **kwargs)
+    assert report.reused_chunks == 3
+    assert_same(contents(reference), contents(out))
+    assert read_info(out).filter_summary == read_info(reference).filter_summary

@@ -15,15 +15,17 @@ rejected and skipped). `prepare_dataset` does the rest:
 - Items are cut into chunks of `chunk_size`; `work` runs on chunks in `workers` processes
   (default: all usable cores; 0 or 1 runs in this process). Worker processes are started with
   `spawn` and use one OpenCV thread each; `work` must therefore be a module-level function, or a
-  `functools.partial` of one, whose module does not import torch.
+  `functools.partial` of one, whose module does not import torch; and, as always with `spawn`,
+  a script that calls this with workers needs an `if __name__ == "__main__":` guard.
 - `postprocess(result)` (optional) runs in the parent on each finished chunk, e.g. the classifier
   filter (`focusgan.data.classifier`), which may use a GPU while workers keep decoding.
-- Each finished chunk is saved atomically in `OUT.parts/` (an `.npz` per chunk, plus a
-  `manifest.json` holding a fingerprint of `config`, the items and the shard). Interrupting leaves
-  those parts and no file under the final name; running the same command again reuses every saved
-  chunk and does only the rest. A different fingerprint discards the old parts. When every chunk
-  is done, the parent writes them in item order through `DatasetWriter` (which itself writes
-  `OUT.partial` and renames) and removes `OUT.parts/`.
+- Each finished chunk is saved atomically in `OUT.parts/` (an `.npz` per chunk, written by the
+  worker itself, or by the parent after `postprocess`; plus a `manifest.json` holding a
+  fingerprint of `config`, the items and the shard). The parent appends saved chunks in item
+  order to `OUT.partial` through `DatasetWriter` while the others compute, and renames it to
+  `OUT` and removes `OUT.parts/` when all are in. Interrupting leaves the parts and no file under
+  the final name; running the same command again reuses every saved chunk and does only the
+  rest. A different fingerprint discards the old parts.
 
 The samples of a chunk are in item order and chunks are written in order, so the output does
 not depend on the number of workers.
@@ -173,11 +175,18 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _run_chunk(args: tuple[Callable[[list], ChunkResult], int, list]) -> tuple[int, ChunkResult]:
-    work, index, chunk = args
+def _run_chunk(
+    args: tuple[Callable[[list], ChunkResult], int, list, Path | None],
+) -> tuple[int, ChunkResult]:
+    """Run one chunk. With a `save_to` path the worker saves the part itself (parallel I/O) and
+    sends back only its counts; otherwise the parent gets the samples (for a postprocess)."""
+    work, index, chunk, save_to = args
     result = work(chunk)
     result.items = len(chunk)
-    return index, result
+    if save_to is None:
+        return index, result
+    _save_chunk(save_to, result)
+    return index, ChunkResult(result.images[:0], {}, result.summary, result.items)
 
 
 def _save_chunk(path: Path, result: ChunkResult) -> None:
@@ -260,8 +269,19 @@ def prepare_dataset(
     key = fingerprint(config, items, shard, chunk_size, item_key)
     done = _open_parts(parts, key, len(chunks))
     reused = len(done)
-    todo = [(work, i, chunks[i]) for i in range(len(chunks)) if i not in done]
+    part = [parts / f"chunk-{i:06d}.npz" for i in range(len(chunks))]
+    todo = [
+        (work, i, chunks[i], None if postprocess is not None else part[i])
+        for i in range(len(chunks))
+        if i not in done
+    ]
 
+    summary = FilterSummary()
+    if global_summary is not None and (shard is None or shard[0] == 0):
+        summary.update(global_summary)
+    extra = dict(extra or {})
+    if shard is not None:
+        extra["shard"] = f"{shard[0]}/{shard[1]}"
     bar = tqdm(
         total=len(items),
         desc=desc,
@@ -271,30 +291,52 @@ def prepare_dataset(
         initial=sum(len(chunks[i]) for i in done),
         dynamic_ncols=True,
     )
+    written = 0  # chunks 0..written-1 are in the file
 
-    def finish(index: int, result: ChunkResult) -> None:
-        if postprocess is not None and len(result):
-            result = postprocess(result)
-        _save_chunk(parts / f"chunk-{index:06d}.npz", result)
+    def drain(w: DatasetWriter) -> None:
+        nonlocal written
+        while written in done:  # append finished chunks in order while the rest compute
+            saved = _load_chunk(part[written])
+            summary.update(saved.summary)
+            if len(saved):
+                w.append(saved.images, **saved.metadata)
+            written += 1
+
+    def finish(index: int, result: ChunkResult, w: DatasetWriter) -> None:
+        if postprocess is not None:  # the parent has the samples: postprocess and save them
+            if len(result):
+                result = postprocess(result)
+            _save_chunk(part[index], result)
         done.add(index)
         bar.update(result.items)
+        drain(w)
 
     pool = None
     try:
-        if workers <= 1 or len(todo) <= 1:
-            threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
-                for args in todo:
-                    finish(*_run_chunk(args))
-            finally:
-                cv2.setNumThreads(threads)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            pool = ctx.Pool(min(workers, len(todo)), initializer=_worker_init)
-            for index, result in pool.imap_unordered(_run_chunk, todo):
-                finish(index, result)
-            pool.close()
+        with DatasetWriter(
+            out,
+            resolution=resolution,
+            channels=channels,
+            mask_semantics=mask_semantics,
+            summary=summary,
+            extra=extra,
+        ) as w:
+            drain(w)  # chunks saved by an interrupted run
+            if todo and (workers <= 1 or len(todo) == 1):
+                threads = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+                try:
+                    for args in todo:
+                        finish(*_run_chunk(args), w)
+                finally:
+                    cv2.setNumThreads(threads)
+            elif todo:
+                ctx = multiprocessing.get_context("spawn")
+                pool = ctx.Pool(min(workers, len(todo)), initializer=_worker_init)
+                for index, result in pool.imap_unordered(_run_chunk, todo):
+                    finish(index, result, w)
+                pool.close()
+            samples = w.size
     except KeyboardInterrupt:
         bar.close()
         print(
@@ -308,27 +350,6 @@ def prepare_dataset(
             pool.terminate()
             pool.join()
         bar.close()
-
-    summary = FilterSummary()
-    if global_summary is not None and (shard is None or shard[0] == 0):
-        summary.update(global_summary)
-    extra = dict(extra or {})
-    if shard is not None:
-        extra["shard"] = f"{shard[0]}/{shard[1]}"
-    with DatasetWriter(
-        out,
-        resolution=resolution,
-        channels=channels,
-        mask_semantics=mask_semantics,
-        summary=summary,
-        extra=extra,
-    ) as w:
-        for index in range(len(chunks)):
-            result = _load_chunk(parts / f"chunk-{index:06d}.npz")
-            summary.update(result.summary)
-            if len(result):
-                w.append(result.images, **result.metadata)
-        samples = w.size
     shutil.rmtree(parts, ignore_errors=True)
     return PrepareReport(
         out,
