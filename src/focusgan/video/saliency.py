@@ -18,6 +18,7 @@ sequence (not per frame).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +27,7 @@ import numpy as np
 from focusgan.video.flow import optical_flow
 
 MODES = ("unlc", "residual")
+COMBINE = ("min", "mean")
 
 
 @dataclass
@@ -97,53 +99,71 @@ def flow_saliency(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray 
     raise ValueError(f"unknown saliency mode {p.mode!r}; choose one of {MODES}")
 
 
+def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.ndarray, str, float]:
+    """Saliency of frame i (before the border band and the sequence's scaling), the kind of
+    motion used and the seconds spent on optical flow.
+
+    The flows from frame i to i - d and to i + d (d = gap, 2 gap, .. radius) each give a map
+    located on frame i's pixels; with `combine="min"` the two maps at the same distance are
+    combined by their minimum: the object moves in both, while the background it uncovers (a
+    halo behind it in one direction, ahead of it in the other) and flow noise rarely show in
+    both, so the map hugs the object. The distances are then averaged."""
+    t, h, w = grays.shape
+    out = np.zeros((h, w), np.float32)
+    used, kind, flow_time = 0, "none", 0.0
+    for d in range(p.gap, p.radius + 1, p.gap):
+        pair = []
+        for j in (i - d, i + d):
+            if not 0 <= j < t:
+                continue
+            tf = time.perf_counter()
+            flow = optical_flow(grays[i], grays[j], p.flow)
+            flow_time += time.perf_counter() - tf
+            k, sal = flow_saliency(flow, p)
+            if sal is not None:
+                pair.append(sal.astype(np.float32))
+                kind = k
+        if p.combine == "min" and len(pair) == 2:
+            pair = [np.minimum(pair[0], pair[1])]
+        for sal in pair:
+            out += cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
+            used += 1
+    if used:
+        out /= used
+    return out, kind, flow_time
+
+
 def sequence_saliency(
-    grays: np.ndarray, p: SaliencyParams, timings: dict | None = None
+    grays: np.ndarray, p: SaliencyParams, timings: dict | None = None, threads: int = 1
 ) -> tuple[np.ndarray, list[str]]:
     """Saliency (T, H, W) float32 in [0, 1] for grey frames (T, H, W) uint8, and per frame the
-    kind of motion used ("none" where no flow was usable). Adds seconds spent on optical flow
-    and on the rest to `timings["flow"]` and `timings["saliency"]`."""
+    kind of motion used ("none" where no flow was usable); frames on `threads` threads (OpenCV
+    releases the GIL). Adds the seconds spent on optical flow (summed over threads) and the
+    rest of the wall time to `timings["flow"]` and `timings["saliency"]`."""
+    if p.combine not in COMBINE:
+        raise ValueError(f"unknown combine {p.combine!r}; choose one of {COMBINE}")
     start = time.perf_counter()
-    flow_time = 0.0
     t, h, w = grays.shape
-    out = np.zeros((t, h, w), np.float32)
-    kinds = []
-    for i in range(t):
-        used, kind = 0, "none"
-        for d in range(p.gap, p.radius + 1, p.gap):
-            pair = []
-            for j in (i - d, i + d):
-                if not 0 <= j < t:
-                    continue
-                tf = time.perf_counter()
-                flow = optical_flow(grays[i], grays[j], p.flow)
-                flow_time += time.perf_counter() - tf
-                k, sal = flow_saliency(flow, p)
-                if sal is not None:
-                    pair.append(sal.astype(np.float32))
-                    kind = k
-            if not pair:
-                continue
-            if p.combine == "min" and len(pair) == 2:
-                sal = np.minimum(pair[0], pair[1])
-                sal = cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
-                out[i] += sal
-                used += 1
-            else:
-                for sal in pair:
-                    out[i] += cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
-                    used += 1
-        if used:
-            out[i] /= used
-        kinds.append(kind)
+
+    def one(i):
+        return frame_saliency(grays, i, p)
+
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            results = list(ex.map(one, range(t)))
+    else:
+        results = [one(i) for i in range(t)]
+    out = np.stack([r[0] for r in results]) if results else np.zeros((0, h, w), np.float32)
+    kinds = [r[1] for r in results]
+    flow_time = sum(r[2] for r in results) / max(1, threads)
     b = int(min(h, w) * p.border)
     if b:
         out[:, :b], out[:, -b:], out[:, :, :b], out[:, :, -b:] = 0, 0, 0, 0
-    top = out.max()
+    top = out.max() if out.size else 0
     if top > 0:
         out /= top
     if timings is not None:
         timings["flow"] = timings.get("flow", 0.0) + flow_time
-        rest = time.perf_counter() - start - flow_time
+        rest = max(0.0, time.perf_counter() - start - flow_time)
         timings["saliency"] = timings.get("saliency", 0.0) + rest
     return out, kinds

@@ -1,11 +1,24 @@
 """The whole per-shot segmenter: RGB frames in, one soft foreground mask per frame out.
 
-Steps (timed separately, see `Segmentation.timings`): shrink the frames so the longer side is
-`work_side`; optical flow to the nearest frames and motion saliency (`saliency`); SLIC
-superpixels; region descriptors, the sparse k-NN graph and consensus voting (`voting`); then the
-votes become probabilities (vote `threshold` -> 0.5, uNLC thresholds its votes at 0.4; 0.6 measured better here), small
-foreground blobs are damped (uNLC's `remove_low_energy_blobs`), and the mask is enlarged to the
-input size and snapped to image edges with a guided filter (He et al., TPAMI 2013).
+Steps (timed separately, see `Segmentation.timings`):
+1. shrink the frames so the longer side is `work_side` (flow may use its own `flow_side`);
+2. motion saliency from the flows to the previous and the next frame (`saliency`: the minimum
+   of the two camera-motion residuals, which drops the uncovered-background halo);
+3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
+   guided filter snaps the edges at the end);
+4. region descriptors, the sparse k-NN graph and 10 iterations of consensus voting (`voting`;
+   J no longer changes after about 10, see benchmarks/RESULTS.md);
+5. votes become probabilities: vote `threshold` -> 0.5 (default 0.5, i.e. half of the frame's
+   strongest region; uNLC's binTh is 0.4; 0 picks Otsu's threshold over the shot's votes);
+6. a temporal mean over +-`smooth` frames, so a mask that drops out for a frame is carried by
+   its neighbours;
+7. a per-shot colour model (`appearance`): the geometric mean of the motion probability and
+   P(object | Lab colour), fitted to the shot's own probabilities, which pulls in object parts
+   that move little and pushes out background that moved with the object;
+8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
+   `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
+   edges with a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) whose coefficients
+   are fitted at about the working size, where the mask's detail is.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ class SegmentParams:
     n_segments: int = 300  # SLIC superpixels per frame
     compactness: float = 10.0
     slic_iterations: int = 2
-    threshold: float = 0.6  # vote that maps to probability 0.5 (uNLC's binTh: 0.4)
+    threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
     refine: bool = True  # guided-filter refinement at the output size
     refine_radius: float = 0.01  # of the image diagonal
@@ -148,7 +161,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     )
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
-    saliency, kinds = sequence_saliency(grays, p.saliency, timings)
+    saliency, kinds = sequence_saliency(grays, p.saliency, timings, threads=p.threads)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
         saliency = np.stack([cv2.resize(s, size, interpolation=cv2.INTER_AREA) for s in saliency])
