@@ -238,3 +238,15 @@ def test_torchrun_two_cpu_processes(toy_h5, tmp_path):
     assert state["step"] == 2 and len(state["rng"]) == 2
     # both processes walked the same global data order: 2 steps * 5 critic batches of 16
     assert state["data_order"]["pos"] == (2 * 5 * 16) % 64
+
+
+def test_in_training_evaluation_is_logged(toy_h5, tmp_path):
+    run = tmp_path / "run"
+    cfg = cfg_for(toy_h5, iters=1, eval_every=1, eval_n=16, eval_backbone="efficientnet-lite0")
+    train(cfg, run, progress=False)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if any(k.startswith("eval/") for k in r)]
+    assert len(evals) == 1 and evals[0]["step"] == 1
+    assert evals[0]["eval/is/efficientnet-lite0"] >= 1.0
+    assert evals[0]["eval/fid/efficientnet-lite0"] > 0
+    assert 0 <= evals[0]["eval/focus/fg_fraction_mean"] <= 1

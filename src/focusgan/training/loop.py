@@ -215,6 +215,22 @@ def train(
         save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
 
+    def evaluate() -> None:
+        """In-training scores of the EMA generator (`--eval-every`), kept out of the RNG streams."""
+        from focusgan.metrics.evaluate import evaluate_generator
+
+        metrics = ("is", "fid", "kid", "focus") if cfg.channels == 4 else ("is", "fid", "kid")
+        rng = checkpoint.rng_state()
+        scores = evaluate_generator(
+            G_ema, cfg.data, cfg.eval_n, cfg.eval_backbone, seed=cfg.seed, metrics=metrics
+        )
+        checkpoint.set_rng_state(rng)
+        record = {"step": step, **{f"eval/{k}": v for k, v in scores.items()}}
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for k, v in scores.items():
+            writer.add_scalar(f"eval/{k}", v, step)
+
     # running sums on the device, read every `log_every` steps
     zero = torch.zeros((), device=device)
     sums = {k: zero.clone() for k in ("loss_d", "wasserstein", "gp", "loss_g")}
@@ -229,6 +245,10 @@ def train(
                 f"stopped; last good checkpoint: {good}; try a lower --lr"
             )
 
+    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
+        from focusgan.metrics.evaluate import get_backbone
+
+        get_backbone(cfg.eval_backbone, device=device)
     status, steps_this_call = "finished", 0
     bar = tqdm(
         total=cfg.iters,
@@ -302,6 +322,8 @@ def train(
 
             if d.main and (step % cfg.sample_every == 0 or step == cfg.iters):
                 save_grid()
+            if d.main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.iters):
+                evaluate()
             stopping = stop.signal is not None or (
                 stop_after is not None and steps_this_call >= stop_after
             )

@@ -57,7 +57,7 @@ def describe_run(run_dir: str | Path) -> str:
         ]
     else:
         lines.append("progress     no checkpoint yet")
-    metrics = read_metrics(run_dir)
+    metrics = [m for m in read_metrics(run_dir) if "loss_d" in m]
     if metrics:
         m = metrics[-1]
         lines.append(
