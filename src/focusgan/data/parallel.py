@@ -13,10 +13,12 @@ rejected and skipped). `prepare_dataset` does the rest:
   (`global_summary`, e.g. annotations of unknown images) are kept in shard 0 only, so the merged
   summary adds up.
 - Items are cut into chunks of `chunk_size`; `work` runs on chunks in `workers` processes
-  (default: all usable cores; 0 or 1 runs in this process). Worker processes are started with
-  `spawn` and use one OpenCV thread each; `work` must therefore be a module-level function, or a
-  `functools.partial` of one, whose module does not import torch; and, as always with `spawn`,
-  a script that calls this with workers needs an `if __name__ == "__main__":` guard.
+  (default: all usable cores; 0 or 1 runs in this process). Worker processes are forked
+  from a fork server that imported the work's module once (`spawn` where there is none) and
+  use one OpenCV thread each; `work` must therefore be a module-level function, or a
+  `functools.partial` of one, whose module does not import torch; and (as always with `spawn`
+  and fork servers) a script that calls this with workers needs an `if __name__ == "__main__":`
+  guard.
 - `postprocess(result)` (optional) runs in the parent on each finished chunk, e.g. the classifier
   filter (`focusgan.data.classifier`), which may use a GPU while workers keep decoding.
 - Each finished chunk is saved atomically in `OUT.parts/` (an `.npz` per chunk, written by the
@@ -37,6 +39,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
 import shutil
 import signal
@@ -168,6 +171,23 @@ def fingerprint(
     for item in items:
         h.update(repr(item_key(item)).encode())
     return h.hexdigest()
+
+
+def _pool(processes: int, work: Callable) -> multiprocessing.pool.Pool:
+    """A pool of fresh worker processes.
+
+    Where the platform has it (Linux, macOS), a fork server that has imported the work
+    function's module once forks the workers: each then starts in milliseconds instead of
+    importing OpenCV, NumPy and pycocotools again (seconds on slow file systems). Elsewhere,
+    `spawn`. Either way no worker inherits the parent's threads (torch, a GPU, OpenCV).
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        module = getattr(getattr(work, "func", work), "__module__", None)
+        ctx.set_forkserver_preload([m for m in (__name__, module) if m])
+    else:  # pragma: no cover - Windows
+        ctx = multiprocessing.get_context("spawn")
+    return ctx.Pool(processes, initializer=_worker_init)
 
 
 def _worker_init() -> None:
@@ -331,8 +351,7 @@ def prepare_dataset(
                 finally:
                     cv2.setNumThreads(threads)
             elif todo:
-                ctx = multiprocessing.get_context("spawn")
-                pool = ctx.Pool(min(workers, len(todo)), initializer=_worker_init)
+                pool = _pool(min(workers, len(todo)), work)
                 for index, result in pool.imap_unordered(_run_chunk, todo):
                     finish(index, result, w)
                 pool.close()
