@@ -45,6 +45,7 @@ import shutil
 import signal
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ import numpy as np
 from focusgan.data.filters import FilterSummary
 from focusgan.data.transform import FITS
 from focusgan.errors import UserError
-from focusgan.utils.atomic import atomic_path
+from focusgan.utils.atomic import atomic_path, partial_path
 
 PARTS_VERSION = 1
 
@@ -216,8 +217,16 @@ def _save_chunk(path: Path, result: ChunkResult) -> None:
         arrays["meta_" + name] = values.astype(str) if values.dtype == object else values
     arrays["summary"] = np.array(result.summary.to_json())
     arrays["items"] = np.array(result.items)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    # Written then renamed, so a killed process never leaves a complete-looking part; not
+    # fsync'ed (parts are a cache: after a power cut `_open_parts` drops unreadable ones).
+    tmp = partial_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _load_chunk(path: Path) -> ChunkResult:
@@ -250,10 +259,16 @@ def _open_parts(parts: Path, key: str, n_chunks: int) -> set[int]:
     done = set()
     for p in parts.glob("chunk-*.npz"):
         try:
-            done.add(int(p.stem.split("-")[1]))
-        except (IndexError, ValueError):
-            continue
-    return {i for i in done if i < n_chunks}
+            index = int(p.stem.split("-")[1])
+            with np.load(p, allow_pickle=False) as z:  # reads the zip directory only
+                complete = {"images", "summary", "items"} <= set(z.files)
+        except (IndexError, ValueError, OSError, zipfile.BadZipFile):
+            index, complete = -1, False
+        if complete and index < n_chunks:
+            done.add(index)
+        else:
+            p.unlink(missing_ok=True)  # damaged (e.g. by a power cut): computed again
+    return done
 
 
 def prepare_dataset(
