@@ -77,7 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=500,
         help="training steps of the consistency segmenter (cached per dataset)",
     )
-    p.add_argument("--batch-size", type=int, default=100, help="backbone batch size")
+    p.add_argument(
+        "--batch-size", type=int, help="backbone batch size (default 8 on CPU, 200 on GPU)"
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument(
         "--out",

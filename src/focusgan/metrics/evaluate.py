@@ -57,6 +57,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Backbone batch size chosen for speed (benchmarks/metrics.py, RESULTS.md "metrics"):
+    small on CPU, where EfficientNet-Lite0 slowed several-fold at 16 and above on 2 cores;
+    200 on a GPU (94% of the speed of 500, with memory to spare on smaller cards)."""
+    return 200 if device.type == "cuda" else 8
+
+
 _BACKBONES: dict[tuple, Backbone] = {}
 
 
@@ -75,11 +82,12 @@ def get_backbone(
 def extract(
     images: np.ndarray,
     backbone: Backbone,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     progress: bool = False,
     desc: str = "features",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Backbone features and class probabilities of uint8 images (N, H, W, C>=3), RGB only."""
+    batch_size = batch_size or default_batch_size(backbone.device)
     feats, probs = [], []
     for start in tqdm(
         range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress
@@ -139,7 +147,7 @@ def reference(
     backbone: Backbone,
     n: int | None = None,
     seed: int = 0,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> Reference:
     """Reference outputs of a dataset: from memory, from the cache file beside it, or computed.
@@ -161,7 +169,7 @@ def reference(
             stats = Stats(mu=z["mu"], sigma=z["sigma"], n=len(feats))
     else:
         feats, probs = [], []
-        block = max(batch_size, 1024)
+        block = 1024
         for start in tqdm(
             range(0, n_ref, block),
             desc=f"reference {backbone.name}",
@@ -246,7 +254,7 @@ def evaluate_images(
     splits: int = PUBLISHED_SPLITS,
     seed: int = 0,
     ref_n: int | None = None,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     segmenter: Any = None,
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -310,7 +318,7 @@ def evaluate_dataset(
     n: int | None = PUBLISHED_N,
     splits: int = PUBLISHED_SPLITS,
     seed: int = 0,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     metrics: tuple[str, ...] = ("is", "focus", "consistency"),
     segmenter: Any = None,
     progress: bool = False,
@@ -487,7 +495,7 @@ def evaluate_generator(
     splits: int = 1,
     seed: int = 0,
     bn: str = "batch",
-    batch_size: int = 100,
+    batch_size: int | None = None,
     metrics: tuple[str, ...] = ("is", "fid", "kid", "focus"),
     ref_n: int | None = None,
 ) -> dict[str, float]:
@@ -498,7 +506,7 @@ def evaluate_generator(
 
     device = next(G.parameters()).device
     bb = get_backbone(backbone, device=device)
-    images = generate(G, n, batch_size=batch_size, seed=seed, bn=bn)
+    images = generate(G, n, batch_size=128, seed=seed, bn=bn)
     result = evaluate_images(
         images,
         data,
