@@ -196,3 +196,89 @@ def test_bench_motion_on_real_davis_frames(tmp_path):
     (row,) = bench_davis(root, None, SegmentParams())
     assert row["frames"] == 12 and row["size"] == "854x480"
     assert row["J"] > 0.5 and row["F"] > 0.3
+
+
+def _moving_square(n: int = 5, size: int = 96, side: int = 24, step: int = 3):
+    """A textured square moving right over a static textured background, and its masks."""
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur(rng.integers(0, 255, (size, size), np.uint8), (5, 5), 1.5)
+    tex = cv2.GaussianBlur(rng.integers(0, 255, (side, side), np.uint8), (5, 5), 1.5)
+    frames, masks = [], []
+    for i in range(n):
+        f, m = bg.copy(), np.zeros((size, size), bool)
+        x = 20 + step * i
+        f[36 : 36 + side, x : x + side] = tex
+        m[36 : 36 + side, x : x + side] = True
+        frames.append(f)
+        masks.append(m)
+    return np.stack(frames), np.stack(masks)
+
+
+def test_min_of_forward_and_backward_residuals_hugs_the_object():
+    from focusgan.video.saliency import SaliencyParams, frame_saliency
+
+    grays, masks = _moving_square(step=6)
+    inside = {}
+    for combine in ("min", "mean"):
+        p = SaliencyParams(combine=combine, radius=1, patch=1, border=0)
+        sal, kind, _ = frame_saliency(grays, 2, p)
+        assert kind == "camera" and sal.shape == grays.shape[1:]
+        inside[combine] = sal[masks[2]].sum() / sal.sum()
+    # the uncovered background behind / ahead of the square shows in one flow only
+    assert inside["min"] > inside["mean"] + 0.08 and inside["min"] > 0.85
+
+
+def test_colour_model_pulls_in_missed_object_and_pushes_out_background():
+    from focusgan.video.appearance import colour_posterior, with_colour
+
+    frames = np.zeros((3, 40, 40, 3), np.uint8)
+    frames[...] = (40, 60, 200)  # blue background
+    frames[:, 10:30, 10:30] = (220, 40, 40)  # red object
+    prob = np.full((3, 40, 40), 0.2, np.float32)
+    prob[:, 10:30, 10:30] = 0.9
+    prob[:, 10:15, 10:30] = 0.45  # part of the object the votes missed
+    prob[:, 32:38, 2:8] = 0.7  # background the votes took for the object
+    post = colour_posterior(frames, prob)
+    assert post[:, 20, 20].min() > 0.9 and post[:, 35, 5].max() < 0.1
+    out = with_colour(frames, prob)
+    assert out.shape == prob.shape and out.dtype == np.float32
+    assert (out[:, 35, 5] < 0.5).all()  # background pushed out
+    assert (out[:, 12, 20] > prob[:, 12, 20]).all()  # the missed part gains
+    # no confident pixels on one side: the colour says nothing (0.5)
+    assert np.allclose(colour_posterior(frames, np.full((3, 40, 40), 0.9, np.float32)), 0.5)
+
+
+def test_temporal_smooth_and_otsu_threshold():
+    from focusgan.video.segment import otsu_threshold, temporal_smooth
+
+    probs = np.ones((5, 4, 4), np.float32)
+    probs[2] = 0  # a mask that drops out for one frame
+    sm = temporal_smooth(probs, 1)
+    assert sm.shape == probs.shape and np.allclose(sm[2], 2 / 3) and np.allclose(sm[0], 1)
+    np.testing.assert_array_equal(temporal_smooth(probs, 0), probs)
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.normal(0.2, 0.05, 5000), rng.normal(0.8, 0.05, 1000)]).clip(0, 1)
+    assert 0.35 < otsu_threshold(v) < 0.65
+
+
+def test_fast_guided_filter_matches_the_full_one():
+    from focusgan.video.segment import guided_filter
+
+    frames, masks = _moving_square(n=1, size=160, side=60)
+    guide = frames[0].astype(np.float32) / 255
+    src = cv2.GaussianBlur(masks[0].astype(np.float32), (0, 0), 4)
+    full = guided_filter(guide, src, 8, 1e-3)
+    fast = guided_filter(guide, src, 8, 1e-3, scale=2)
+    assert fast.shape == full.shape and np.abs(fast - full).mean() < 0.02
+
+
+def test_knn_graph_searches_far_frames_sparsely():
+    from focusgan.video.voting import VotingParams, knn_graph
+
+    rng = np.random.default_rng(0)
+    starts = np.arange(0, 12 * 20 + 1, 20)  # 12 frames of 20 regions
+    desc = rng.random((240, 8), dtype=np.float32)
+    m = knn_graph(desc, starts, VotingParams(radius=8, dense=2, step=3, neighbours=30)).tocoo()
+    gap = np.abs(m.row // 20 - m.col // 20)
+    assert set(np.unique(gap)) <= {0, 1, 2, 3, 6}
+    np.testing.assert_allclose(np.asarray(m.tocsr().sum(1)).ravel(), 1, rtol=1e-5)
