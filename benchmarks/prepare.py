@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from focusgan.data.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
-from focusgan.data.dataset import DatasetWriter  # noqa: E402, F401  (imports torch: not timed)
 from focusgan.data.images import decode_rgb  # noqa: E402
 from focusgan.data.transform import to_square  # noqa: E402
 
@@ -69,6 +68,10 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 def main() -> None:
     global DATA
+    # torch (imported by the dataset writer) is imported here, untimed, and not at the top:
+    # worker processes import the main script's top-level imports again, and torch takes seconds
+    import focusgan.data.dataset  # noqa: F401
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="best of this many runs")
     parser.add_argument("--data", type=Path, default=DATA, help="the tiny_coco folder")
