@@ -275,4 +275,9 @@ def test_malformed_json_is_one_line_user_error(tmp_path, capsys):
     assert main(["prepare", "coco", "--annotations", str(bad), "--images", str(tmp_path),
                  "--out", str(tmp_path / "x.h5")]) == 2  # fmt: skip
     assert "not a COCO instances file" in capsys.readouterr().err
+    bad.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": '
+                   '[{"id": 2, "image_id": 1, "category_id": 1, "segmentation": [], "iscrowd": 0}]}')  # fmt: skip
+    assert main(["prepare", "coco", "--annotations", str(bad), "--images", str(tmp_path),
+                 "--out", str(tmp_path / "x.h5")]) == 2  # fmt: skip
+    assert "lacks a valid field ('height')" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()

@@ -71,6 +71,11 @@ class ClassifierFilter:
                     "efficientnet-lite0 (pass --inception-weights FILE for the thesis's network)",
                     file=sys.stderr,
                 )
+        if classifier == "inception":
+            try:
+                find_inception_weights(inception_weights)
+            except UserError as e:  # same advice, with this command's flag name
+                raise UserError(str(e).replace("--backbone", "--classifier")) from None
         weights = inception_weights if classifier == "inception" else None
         self.backbone = load_backbone(classifier, weights, _pick_device(device), verify=verify)
         self.min_confidence = float(min_confidence)

@@ -131,33 +131,36 @@ def coco_items(coco, categories: set[int] | None = None) -> tuple[list[CocoImage
             summary.skip("annotation for unknown image", len(anns))
     items = []
     for image_id in sorted(coco.imgs):
-        img = coco.imgs[image_id]
-        anns = []
-        for a in coco.imgToAnns.get(image_id, []):
-            if a.get("iscrowd", 0):
-                summary.skip("crowd region (iscrowd=1)")
-            elif categories is not None and a.get("category_id") not in categories:
-                summary.skip("category not selected")
-            else:
-                anns.append(
-                    (
-                        int(a["id"]),
-                        int(a.get("category_id", -1)),
-                        a.get("segmentation"),
-                        a.get("bbox"),
-                    )
-                )
-        if anns:
-            items.append(
-                CocoImage(
-                    int(image_id),
-                    str(img["file_name"]),
-                    int(img["height"]),
-                    int(img["width"]),
-                    anns,
-                )
-            )
+        try:
+            items.extend(_image_item(coco, image_id, categories, summary))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(
+                f"COCO image {image_id} or one of its annotations lacks a valid field ({e}): "
+                "is this a COCO instances file?"
+            ) from None
     return items, summary
+
+
+def _image_item(
+    coco, image_id: int, categories: set[int] | None, summary: FilterSummary
+) -> list[CocoImage]:
+    """The work item of one image (none when no candidate instance is left)."""
+    img = coco.imgs[image_id]
+    anns = []
+    for a in coco.imgToAnns.get(image_id, []):
+        if a.get("iscrowd", 0):
+            summary.skip("crowd region (iscrowd=1)")
+        elif categories is not None and a.get("category_id") not in categories:
+            summary.skip("category not selected")
+        else:
+            cat = int(a.get("category_id", -1))
+            anns.append((int(a["id"]), cat, a.get("segmentation"), a.get("bbox")))
+    if not anns:
+        return []
+    h, w = int(img["height"]), int(img["width"])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size {w}x{h}")
+    return [CocoImage(int(image_id), str(img["file_name"]), h, w, anns)]
 
 
 def instance_rle(segmentation, height: int, width: int) -> dict:
