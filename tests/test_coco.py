@@ -18,6 +18,8 @@ from focusgan.data.transform import to_square
 from focusgan.errors import UserError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
+# pycocotools' decode warns on every call under NumPy 2; the independent counts call it a lot
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 SPLITS = ("train2017", "val2017")
 
 

@@ -33,6 +33,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -195,6 +196,14 @@ def _crop_region(fit: str, height: int, width: int, bbox) -> tuple[int, int]:
 
 def process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
     """The work function: samples for a chunk of images (runs in worker processes)."""
+    with warnings.catch_warnings():
+        # pycocotools 2.0.x's decode warns on every call under NumPy 2 (its __array__ lacks
+        # `copy`); the result is correct, and a warning per instance only floods the output
+        warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+        return _process_images(chunk, opts)
+
+
+def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
     summary = FilterSummary()
     samples, meta = (
         [],
