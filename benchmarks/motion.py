@@ -1,10 +1,12 @@
-"""Motion segmenter speed per stage, and the speed/quality trade-off of the working size.
+"""Motion segmenter speed per stage, and the speed/quality trade-off of its settings.
 
 Run: .venv/bin/python benchmarks/motion.py [--davis ../shared/data/davis]
 Prints frames/s per stage (decode, flow, saliency, superpixels, voting = descriptors + k-NN graph
-+ consensus voting, refine) for 854x480 and 320x240 input, plain baselines measured in the same
-run (scikit-image SLIC at its defaults on one thread; scipy's k-d tree k-NN as in the reference
-code), and J / F / frames/s on the DAVIS sequences for several working sizes.
++ consensus voting, colour model + refine) for 854x480 input with the current defaults and with
+the previous defaults (`previous_params`, the baseline of the same run), plain baselines
+(scikit-image SLIC at its defaults on one thread; scipy's k-d tree k-NN as in the reference
+code), and J / F / frames/s / CPU ms per frame on the DAVIS sequences for the working sizes and
+for the current defaults with one change each (ablations).
 """
 
 from __future__ import annotations
@@ -37,8 +39,45 @@ def frames_for(davis: Path, size: tuple[int, int]) -> tuple[np.ndarray, float]:
     return frames, decode
 
 
-def stages(frames: np.ndarray, decode_s: float) -> None:
-    seg = segment_frames(frames, SegmentParams())
+def previous_params(work_side: int = 256) -> SegmentParams:
+    """The segmenter's defaults before the speed/quality pass (commit a37f51b): six flows per
+    frame averaged, 20 colour bins, SLIC 4 iterations, 50 voting iterations over every frame
+    within 15, vote 0.6 -> 0.5, no colour model, no temporal smoothing, full guided filter."""
+    p = SegmentParams(work_side=work_side, slic_iterations=4, threshold=0.6, smooth=0)
+    p.colour, p.refine_scale = False, 1
+    p.saliency.radius, p.saliency.combine = 3, "mean"
+    p.voting.color_bins, p.voting.iterations, p.voting.dense, p.voting.step = 20, 50, 15, 1
+    return p
+
+
+def ablations() -> list[tuple[str, SegmentParams]]:
+    """(label, params): the previous defaults, the current ones at several working sizes, and
+    the current defaults at 256 with one change each."""
+    rows = [("previous defaults, 256", previous_params())]
+    rows += [(f"defaults, work side {s}", SegmentParams(work_side=s)) for s in (160, 192, 256, 320)]
+
+    def changed(label, **kw):
+        p = SegmentParams()
+        for k, v in kw.items():
+            obj = p
+            *path, name = k.split("__")
+            for part in path:
+                obj = getattr(obj, part)
+            setattr(obj, name, v)
+        rows.append((label, p))
+
+    changed("no colour model", colour=False)
+    changed("no temporal smoothing", smooth=0)
+    changed("vote threshold 0.6", threshold=0.6)
+    changed("vote threshold Otsu", threshold=0.0)
+    changed("flows +-3, averaged (uNLC)", saliency__radius=3, saliency__combine="mean")
+    changed("k-NN every frame within 15", voting__dense=15, voting__step=1)
+    changed("50 voting iterations", voting__iterations=50)
+    return rows
+
+
+def stages(frames: np.ndarray, decode_s: float, params: SegmentParams) -> None:
+    seg = segment_frames(frames, params)
     n = len(frames)
     t = dict(seg.timings)
     per = {
@@ -48,7 +87,7 @@ def stages(frames: np.ndarray, decode_s: float) -> None:
         "saliency": t["saliency"],
         "superpixels": t["superpixels"],
         "voting": t["descriptors"] + t["graph"] + t["voting"],
-        "refine": t["refine"],
+        "colour + refine": t.get("colour", 0.0) + t["refine"],
     }
     total = sum(per.values())
     for k, v in per.items():
@@ -63,11 +102,11 @@ def baselines(frames: np.ndarray) -> None:
         slic(f, n_segments=300, start_label=0)
     plain = (time.perf_counter() - t) / len(small)
     t = time.perf_counter()
-    labels = slic_sequence(small, threads=2, n_segments=300, iterations=4)
+    labels = slic_sequence(small, threads=2, n_segments=300, iterations=2)
     ours = (time.perf_counter() - t) / len(small)
     print(
         f"  SLIC 256px: skimage defaults 1 thread {plain * 1000:.1f} ms/frame; "
-        f"4 iterations 2 threads {ours * 1000:.1f} ms/frame ({plain / ours:.1f}x)"
+        f"2 iterations 2 threads {ours * 1000:.1f} ms/frame ({plain / ours:.1f}x)"
     )
     vp = VotingParams()
     desc = np.concatenate(
@@ -91,27 +130,33 @@ def baselines(frames: np.ndarray) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis")
-    ap.add_argument("--work-sides", type=int, nargs="+", default=[160, 256, 320])
+    ap.add_argument("--no-stages", action="store_true", help="only the trade-off table")
     args = ap.parse_args()
     if not args.davis.is_dir():
         raise SystemExit(f"no DAVIS data at {args.davis}")
-    for size in ((480, 854), (240, 320)):
-        frames, decode = frames_for(args.davis, size)
+    if not args.no_stages:
+        frames, decode = frames_for(args.davis, (480, 854))
+        for label, params in (("current", SegmentParams()), ("previous", previous_params())):
+            print(f"stages, blackswan ({len(frames)} frames) at 854x480, {label} defaults:")
+            stages(frames, decode, params)
+        print("plain baselines (same run):")
+        baselines(frames)
+    print("trade-off (DAVIS, 854x480 JPEG input, frames/s and CPU ms/frame from decoding):")
+    print(
+        f"  {'setting':<30} {'blackswan J/F':>14} {'car-shadow J/F':>15} {'mean J':>7} "
+        f"{'frames/s':>9} {'CPU ms/f':>9}"
+    )
+    for label, params in ablations():
+        rows = bench_davis(args.davis, ["blackswan", "car-shadow"], params)
+        n = sum(r["frames"] for r in rows)
+        cpu = sum(r["cpu_ms_per_frame"] * r["frames"] for r in rows) / n
+        fps = n / sum(r["seconds"] for r in rows)
+        cells = [f"{100 * r['J']:.1f} / {100 * r['F']:.1f}" for r in rows]
+        mean = 100 * np.mean([r["J"] for r in rows])
         print(
-            f"stages, blackswan ({len(frames)} frames) at {size[1]}x{size[0]} input, "
-            "working side 256:"
+            f"  {label:<30} {cells[0]:>14} {cells[1]:>15} {mean:7.1f} {fps:9.1f} {cpu:9.0f}",
+            flush=True,
         )
-        stages(frames, decode)
-    print("plain baselines (same run):")
-    baselines(frames_for(args.davis, (480, 854))[0])
-    print("working size trade-off (DAVIS, 854x480 input, frames/s from decoding):")
-    print(f"  {'work side':>9} {'sequence':<12} {'J':>6} {'F':>6} {'frames/s':>9}")
-    for side in args.work_sides:
-        for row in bench_davis(args.davis, None, SegmentParams(work_side=side)):
-            print(
-                f"  {side:>9} {row['sequence']:<12} {100 * row['J']:6.1f} "
-                f"{100 * row['F']:6.1f} {row['fps']:9.1f}"
-            )
 
 
 if __name__ == "__main__":
