@@ -21,16 +21,18 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
 
 from focusgan import __version__
 from focusgan.data.filters import FilterSummary
 from focusgan.errors import UserError
 from focusgan.utils.atomic import partial_path
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "focusgan-dataset"
 FORMAT_VERSION = 1
@@ -263,10 +265,12 @@ def read_metadata(path: str | os.PathLike, name: str) -> np.ndarray:
         return ds.asstr()[()] if name == "source" else ds[()]
 
 
-class FocusDataset(torch.utils.data.Dataset):
+class FocusDataset:
     """A dataset file as a PyTorch dataset of uint8 tensors (C, H, W), C = 3 or 4.
 
-    The HDF5 file is opened lazily in each process, so it works with DataLoader workers.
+    A map-style dataset (`len` and indexing), which `torch.utils.data.DataLoader` takes as is.
+    The HDF5 file is opened lazily in each process, so it works with DataLoader workers; torch
+    is imported only when a sample is read, so tools that just write files do not pay for it.
     """
 
     def __init__(self, path: str | os.PathLike, channels: int | None = None) -> None:
@@ -279,6 +283,8 @@ class FocusDataset(torch.utils.data.Dataset):
         return self.info.size
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        import torch
+
         if self._file is None:
             self._file = open_h5(self.path)
         image = self._file["images"][index, :, :, : self.channels]
