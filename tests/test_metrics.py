@@ -291,6 +291,7 @@ def test_cli_evaluates_data_samples_and_run(davis_h5, tmp_path, capsys):
     assert {"torch", "torch-fidelity", "numpy"} <= set(prov["versions"])
     assert result["focus"]["consistency"]["heldout_real_iou"] > 0
     assert any("quick look" in n for n in result["notes"])
+    assert any("segmenter learned from only 81 real pairs" in n for n in result["notes"])
     assert "is/efficientnet-lite0" in capsys.readouterr().out
 
     samples = tmp_path / "samples.h5"

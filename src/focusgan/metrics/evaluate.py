@@ -296,6 +296,7 @@ def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict 
     if info.channels != 4:
         return None, [f"{data} has no focus channel: focus measures skipped"]
     out: dict[str, Any] = {}
+    notes: list[str] = []
     if "focus" in metrics:
         real = load_rows(data, sample_indices(info.size, ref_n, seed))[..., 3]
         out.update(focus_measures(images[..., 3], real))
@@ -308,7 +309,22 @@ def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict 
             "heldout_real_iou": seg.heldout_iou,
             "segmenter": describe(seg),
         }
-    return out, []
+        notes += segmenter_notes(seg)
+    return out, notes
+
+
+SEGMENTER_MIN_TRAIN = 2000
+
+
+def segmenter_notes(seg: Any) -> list[str]:
+    """Warn when the consistency segmenter learned from too few real pairs to generalise."""
+    if seg.n_train < SEGMENTER_MIN_TRAIN:
+        return [
+            f"the consistency segmenter learned from only {seg.n_train} real pairs "
+            f"(< {SEGMENTER_MIN_TRAIN}); its IoUs are weak evidence (held-out ceiling "
+            f"{seg.heldout_iou:.2f} on {seg.n_heldout} pairs)"
+        ]
+    return []
 
 
 def evaluate_dataset(
@@ -346,6 +362,7 @@ def evaluate_dataset(
 
             seg = train_segmenter(data, segmenter, progress)
             focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
+            notes += segmenter_notes(seg)
     src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
     return {
         "scores": scores,
