@@ -44,7 +44,7 @@ def previous_params(work_side: int = 256) -> SegmentParams:
     frame averaged, 20 colour bins, SLIC 4 iterations, 50 voting iterations over every frame
     within 15, vote 0.6 -> 0.5, no colour model, no temporal smoothing, full guided filter."""
     p = SegmentParams(work_side=work_side, slic_iterations=4, threshold=0.6, smooth=0)
-    p.colour, p.refine_scale = False, 1
+    p.colour_weight, p.refine_scale = 0.0, 1
     p.saliency.radius, p.saliency.combine = 3, "mean"
     p.voting.color_bins, p.voting.iterations, p.voting.dense, p.voting.step = 20, 50, 15, 1
     return p
@@ -66,7 +66,8 @@ def ablations() -> list[tuple[str, SegmentParams]]:
             setattr(obj, name, v)
         rows.append((label, p))
 
-    changed("no colour model", colour=False)
+    changed("no colour model", colour_weight=0.0)
+    changed("colour weight 1/3 (picked here)", colour_weight=1 / 3)
     changed("no temporal smoothing", smooth=0)
     changed("vote threshold 0.6", threshold=0.6)
     changed("vote threshold Otsu", threshold=0.0)

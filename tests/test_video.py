@@ -129,6 +129,8 @@ def test_segment_command_writes_masks_named_after_frames(tmp_path):
 def test_segment_command_bad_input_is_a_user_error(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "missing.mp4"), "--out", str(tmp_path)]) == 2
     assert "missing.mp4" in capsys.readouterr().err
+    assert main(["bench-motion", "--synthetic", "1", "--colour-weight", "2"]) == 2
+    assert "--colour-weight" in capsys.readouterr().err
 
 
 def test_prepare_video_writes_probability_masks_and_counts_bad_input(tmp_path):

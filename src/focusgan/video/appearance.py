@@ -48,6 +48,7 @@ def colour_posterior(
     return post[codes].reshape(prob.shape).astype(np.float32)
 
 
-def with_colour(frames: np.ndarray, prob: np.ndarray, **kwargs) -> np.ndarray:
-    """Geometric mean of the motion probability and the colour posterior."""
-    return np.sqrt(prob * colour_posterior(frames, prob, **kwargs)).astype(np.float32)
+def with_colour(frames: np.ndarray, prob: np.ndarray, weight: float = 0.5, **kwargs) -> np.ndarray:
+    """Weighted geometric mean prob^(1 - weight) x posterior^weight (0.5: the plain one)."""
+    post = colour_posterior(frames, prob, **kwargs)
+    return (prob ** (1 - weight) * post**weight).astype(np.float32)

@@ -46,6 +46,13 @@ def add_segmenter_options(p: argparse.ArgumentParser) -> None:
         default=d.voting.iterations,
         help=f"consensus-voting iterations (default {d.voting.iterations})",
     )
+    g.add_argument(
+        "--colour-weight",
+        type=float,
+        default=d.colour_weight,
+        help="weight of the per-shot colour model against the motion votes, 0..1 "
+        f"(0 = off; default {d.colour_weight})",
+    )
     g.add_argument("--no-refine", action="store_true", help="skip the guided-filter refinement")
     g.add_argument(
         "--threads",
@@ -61,7 +68,10 @@ def segmenter_params(args: argparse.Namespace) -> SegmentParams:
         raise UserError(
             "--work-side must be >= 32, --superpixels >= 8, --iterations >= 0, --threads >= 1"
         )
+    if not 0 <= args.colour_weight <= 1:
+        raise UserError("--colour-weight must be between 0 and 1")
     p.work_side, p.n_segments, p.threads = args.work_side, args.superpixels, args.threads
+    p.colour_weight = args.colour_weight
     p.saliency.mode = args.saliency
     p.voting.iterations = args.iterations
     p.refine = not args.no_refine
@@ -305,6 +315,7 @@ def _bench(args: argparse.Namespace) -> int:
             "saliency": params.saliency.mode,
             "iterations": params.voting.iterations,
             "refine": params.refine,
+            "colour_weight": params.colour_weight,
             "threads": params.threads,
         },
         "measures": "J = IoU at 0.5, F = DAVIS boundary F (tolerance ceil(0.008 x "

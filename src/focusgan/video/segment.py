@@ -13,7 +13,7 @@ Steps (timed separately, see `Segmentation.timings`):
 6. a temporal mean over +-`smooth` frames, so a mask that drops out for a frame is carried by
    its neighbours;
 7. a per-shot colour model (`appearance`): the geometric mean of the motion probability and
-   P(object | Lab colour), fitted to the shot's own probabilities, which pulls in object parts
+   P(object | Lab colour) (exponents 1 - `colour_weight` and `colour_weight`), fitted to the shot's own probabilities, which pulls in object parts
    that move little and pushes out background that moved with the object;
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
    `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
@@ -52,8 +52,9 @@ class SegmentParams:
     # output size; 0 = output side / work side, rounded (the mask has no finer detail)
     threads: int = 2
     smooth: int = 1  # temporal mean of the probability maps over +-smooth frames
-    colour: bool = True  # multiply in a per-shot colour model (appearance.py)
     colour_bins: int = 16
+    colour_weight: float = 0.5  # per-shot colour model (appearance.py): exponent of the colour
+    # posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
     voting: VotingParams = field(default_factory=VotingParams)
 
@@ -205,8 +206,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     probs = votes_to_probability(pixel_votes, threshold)
     if p.smooth > 0:
         probs = temporal_smooth(probs, p.smooth)
-    if p.colour:
-        probs = with_colour(small, probs, bins=p.colour_bins)
+    if p.colour_weight > 0:
+        probs = with_colour(small, probs, weight=p.colour_weight, bins=p.colour_bins)
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
     for i in range(len(frames)):
