@@ -41,9 +41,10 @@ def frames_for(davis: Path, size: tuple[int, int]) -> tuple[np.ndarray, float]:
 
 def previous_params(work_side: int = 256) -> SegmentParams:
     """The segmenter's defaults before the speed/quality pass (commit a37f51b): six flows per
-    frame averaged, 20 colour bins, SLIC 4 iterations, 50 voting iterations over every frame
-    within 15, vote 0.6 -> 0.5, no colour model, no temporal smoothing, full guided filter."""
-    p = SegmentParams(work_side=work_side, slic_iterations=4, threshold=0.6, smooth=0)
+    frame averaged, at the working size, 20 colour bins, SLIC 4 iterations, 50 voting
+    iterations over every frame within 15, vote 0.6 -> 0.5, no colour model, no temporal
+    smoothing, full guided filter."""
+    p = SegmentParams(work_side=work_side, flow_side=0, slic_iterations=4, threshold=0.6, smooth=0)
     p.colour_weight, p.refine_scale = 0.0, 1
     p.saliency.radius, p.saliency.combine = 3, "mean"
     p.voting.color_bins, p.voting.iterations, p.voting.dense, p.voting.step = 20, 50, 15, 1
@@ -55,6 +56,9 @@ def ablations() -> list[tuple[str, SegmentParams]]:
     the current defaults at 256 with one change each."""
     rows = [("previous defaults, 256", previous_params())]
     rows += [(f"defaults, work side {s}", SegmentParams(work_side=s)) for s in (160, 192, 256, 320)]
+    rows += [
+        (f"work and flow side {s}", SegmentParams(work_side=s, flow_side=s)) for s in (160, 320)
+    ]
 
     def changed(label, **kw):
         p = SegmentParams()

@@ -131,6 +131,17 @@ def test_segment_command_bad_input_is_a_user_error(tmp_path, capsys):
     assert "missing.mp4" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--colour-weight", "2"]) == 2
     assert "--colour-weight" in capsys.readouterr().err
+    assert main(["bench-motion", "--synthetic", "1", "--flow-side", "8"]) == 2
+    assert "--flow-side" in capsys.readouterr().err
+
+
+def test_flow_side_apart_from_work_side():
+    v = make_video(3, size=(96, 128), shot_lengths=(8,), camera="static", n_objects=1)
+    from focusgan.video.segment import SegmentParams
+
+    for flow_side in (64, 128, 0):
+        seg = segment_frames(v.frames, SegmentParams(work_side=96, flow_side=flow_side))
+        assert seg.masks.shape == v.masks.shape and seg.motion_frames == 8
 
 
 def test_prepare_video_writes_probability_masks_and_counts_bad_input(tmp_path):

@@ -28,6 +28,13 @@ def add_segmenter_options(p: argparse.ArgumentParser) -> None:
         help=f"longer side of the frames the segmenter works on (default {d.work_side})",
     )
     g.add_argument(
+        "--flow-side",
+        type=int,
+        default=d.flow_side,
+        help=f"longer side of the frames optical flow works on (default {d.flow_side}; "
+        "0 = the working side)",
+    )
+    g.add_argument(
         "--superpixels",
         type=int,
         default=d.n_segments,
@@ -64,14 +71,21 @@ def add_segmenter_options(p: argparse.ArgumentParser) -> None:
 
 def segmenter_params(args: argparse.Namespace) -> SegmentParams:
     p = SegmentParams()
-    if args.work_side < 32 or args.superpixels < 8 or args.iterations < 0 or args.threads < 1:
+    if (
+        args.work_side < 32
+        or not (args.flow_side == 0 or args.flow_side >= 32)
+        or args.superpixels < 8
+        or args.iterations < 0
+        or args.threads < 1
+    ):
         raise UserError(
-            "--work-side must be >= 32, --superpixels >= 8, --iterations >= 0, --threads >= 1"
+            "--work-side must be >= 32, --flow-side >= 32 (or 0), --superpixels >= 8, "
+            "--iterations >= 0, --threads >= 1"
         )
     if not 0 <= args.colour_weight <= 1:
         raise UserError("--colour-weight must be between 0 and 1")
     p.work_side, p.n_segments, p.threads = args.work_side, args.superpixels, args.threads
-    p.colour_weight = args.colour_weight
+    p.colour_weight, p.flow_side = args.colour_weight, args.flow_side
     p.saliency.mode = args.saliency
     p.voting.iterations = args.iterations
     p.refine = not args.no_refine
@@ -311,6 +325,7 @@ def _bench(args: argparse.Namespace) -> int:
     result: dict = {
         "params": {
             "work_side": params.work_side,
+            "flow_side": params.flow_side,
             "superpixels": params.n_segments,
             "saliency": params.saliency.mode,
             "iterations": params.voting.iterations,

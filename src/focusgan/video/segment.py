@@ -1,7 +1,8 @@
 """The whole per-shot segmenter: RGB frames in, one soft foreground mask per frame out.
 
 Steps (timed separately, see `Segmentation.timings`):
-1. shrink the frames so the longer side is `work_side` (flow may use its own `flow_side`);
+1. shrink the frames so the longer side is `work_side` (superpixels, voting) and `flow_side`
+   (optical flow, saliency; 256 whatever the working size);
 2. motion saliency from the flows to the previous and the next frame (`saliency`: the minimum
    of the two camera-motion residuals, which drops the uncovered-background halo);
 3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
@@ -13,8 +14,9 @@ Steps (timed separately, see `Segmentation.timings`):
 6. a temporal mean over +-`smooth` frames, so a mask that drops out for a frame is carried by
    its neighbours;
 7. a per-shot colour model (`appearance`): the geometric mean of the motion probability and
-   P(object | Lab colour) (exponents 1 - `colour_weight` and `colour_weight`), fitted to the shot's own probabilities, which pulls in object parts
-   that move little and pushes out background that moved with the object;
+   P(object | Lab colour) (exponents 1 - `colour_weight` and `colour_weight`), fitted to
+   the shot's own probabilities, which pulls in object parts that move little and pushes out
+   background that moved with the object;
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
    `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
    edges with a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) whose coefficients
@@ -39,7 +41,10 @@ from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, regio
 @dataclass
 class SegmentParams:
     work_side: int = 256  # longer side of the frames the segmenter works on
-    flow_side: int = 0  # longer side of the frames optical flow works on; 0 = work_side
+    flow_side: int = 256  # longer side of the frames optical flow works on; 0 = work_side.
+    # Fixed apart from work_side: the saliency depends on the size of DIS's patches against the
+    # object and the texture (measured on blackswan: flow at 160 or 192 px misses the slow body,
+    # at 320 px it keeps the wake), while the voting's size hardly changes J (RESULTS.md).
     n_segments: int = 300  # SLIC superpixels per frame
     compactness: float = 10.0
     slic_iterations: int = 2
@@ -156,7 +161,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     t0 = time.perf_counter()
     small = np.stack([resize_max_side(f, p.work_side) for f in frames])
     flow_side = p.flow_side or p.work_side
-    flow_frames = small if flow_side == p.work_side else frames
+    flow_frames = small if flow_side <= p.work_side else frames
     grays = np.stack(
         [cv2.cvtColor(resize_max_side(f, flow_side), cv2.COLOR_RGB2GRAY) for f in flow_frames]
     )
