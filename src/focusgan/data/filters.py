@@ -8,11 +8,14 @@ mask covers at least 15% of the image. `MaskFilter` holds those rules as options
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from focusgan.errors import UserError
 
 
 @dataclass
@@ -104,6 +107,18 @@ class MaskFilter:
     border: float = 0.05
     max_border_fg: float | None = None
 
+    def validate(self) -> MaskFilter:
+        """Raise a one-line `UserError` unless every set rule is a fraction in 0..1."""
+        for flag, v in (
+            ("--min-fg", self.min_fg),
+            ("--max-fg", self.max_fg),
+            ("--border", self.border),
+            ("--max-border-fg", self.max_border_fg),
+        ):
+            if v is not None and not 0 <= v <= 1:
+                raise UserError(f"{flag} is a fraction, 0..1, not {v}")
+        return self
+
     def check(self, mask: np.ndarray) -> str | None:
         if self.min_fg is not None or self.max_fg is not None:
             fg = foreground_fraction(mask)
@@ -120,3 +135,40 @@ class MaskFilter:
 # The thesis's rules: video frames, and COCO instances.
 THESIS_FRAME_FILTER = MaskFilter(min_fg=0.10, max_fg=0.80, border=0.05, max_border_fg=0.10)
 THESIS_COCO_FILTER = MaskFilter(min_fg=0.15)
+
+
+def add_mask_filter_options(
+    parser: argparse.ArgumentParser, defaults: MaskFilter, title: str
+) -> None:
+    """The `--min-fg --max-fg --border --max-border-fg` options, shared by every source."""
+    g = parser.add_argument_group(title)
+
+    def default(v: float | None) -> str:
+        return "off" if v is None else f"{v:g}"
+
+    g.add_argument(
+        "--min-fg",
+        type=float,
+        default=defaults.min_fg,
+        help=f"drop masks with less foreground (default {default(defaults.min_fg)})",
+    )
+    g.add_argument(
+        "--max-fg",
+        type=float,
+        default=defaults.max_fg,
+        help=f"drop masks with more foreground (default {default(defaults.max_fg)})",
+    )
+    g.add_argument(
+        "--border",
+        type=float,
+        default=defaults.border,
+        help=f"width of the border band, as a fraction of each side "
+        f"(default {default(defaults.border)})",
+    )
+    g.add_argument(
+        "--max-border-fg",
+        type=float,
+        default=defaults.max_border_fg,
+        help="drop masks with more foreground than this in the border band "
+        f"(default {default(defaults.max_border_fg)})",
+    )

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from focusgan.data.filters import FilterSummary, MaskFilter
+from focusgan.data.filters import FilterSummary, MaskFilter, add_mask_filter_options
 from focusgan.data.images import (
     QUALITY_MARGIN,
     BadImage,
@@ -203,14 +203,7 @@ def prepare_pairs(
         raise UserError(f"--mask-format must be one of {', '.join(MASK_FORMATS)}")
     if grabcut_unknown not in GRABCUT_UNKNOWN:
         raise UserError(f"--grabcut-unknown must be one of {', '.join(GRABCUT_UNKNOWN)}")
-    for name, v in (
-        ("--min-fg", min_fg),
-        ("--max-fg", max_fg),
-        ("--border", border),
-        ("--max-border-fg", max_border_fg),
-    ):
-        if v is not None and not 0 <= v <= 1:
-            raise UserError(f"{name} is a fraction, 0..1, not {v}")
+    MaskFilter(min_fg, max_fg, border, max_border_fg).validate()
     if size < 8:
         raise UserError(f"--size {size} is too small (at least 8)")
     images, masks = Path(images), Path(masks)
@@ -307,23 +300,11 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
         help="with --mask-format grabcut: 128 becomes background (default) or stays "
         "uncertain (ignore: probability just under 0.5)",
     )
-    g = p.add_argument_group(
+    add_mask_filter_options(
+        p,
+        MaskFilter(border=0.05),
         "frame filters (thesis: --min-fg 0.10 --max-fg 0.80 --border 0.05 "
-        "--max-border-fg 0.10); off unless given"
-    )
-    g.add_argument("--min-fg", type=float, default=None, help="drop masks with less foreground")
-    g.add_argument("--max-fg", type=float, default=None, help="drop masks with more foreground")
-    g.add_argument(
-        "--border",
-        type=float,
-        default=0.05,
-        help="width of the border band, as a fraction of each side (default 0.05)",
-    )
-    g.add_argument(
-        "--max-border-fg",
-        type=float,
-        default=None,
-        help="drop masks with more foreground than this in the border band",
+        "--max-border-fg 0.10); off unless given",
     )
     add_prepare_options(p)
     p.set_defaults(func=_prepare_pairs_command)

@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from focusgan.data.filters import THESIS_FRAME_FILTER, FilterSummary, MaskFilter
+from focusgan.data.filters import (
+    THESIS_FRAME_FILTER,
+    FilterSummary,
+    MaskFilter,
+    add_mask_filter_options,
+)
 from focusgan.data.parallel import ChunkResult
 from focusgan.data.transform import FITS, to_square
 from focusgan.errors import UserError
@@ -157,14 +162,7 @@ def prepare_video(
     opts = opts or VideoOptions()
     if opts.fit not in FITS:
         raise UserError(f"--fit must be one of {', '.join(FITS)}, not {opts.fit!r}")
-    for name, v in (
-        ("--min-fg", opts.min_fg),
-        ("--max-fg", opts.max_fg),
-        ("--border", opts.border),
-        ("--max-border-fg", opts.max_border_fg),
-    ):
-        if v is not None and not 0 <= v <= 1:
-            raise UserError(f"{name} is a fraction, 0..1, not {v}")
+    opts.filter().validate()
     if opts.size < 8 or opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
         raise UserError(
             "need --size >= 8, --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2"
@@ -234,31 +232,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
         default=d.cut_threshold,
         help=f"PySceneDetect content threshold for cuts (default {d.cut_threshold:g})",
     )
-    g = p.add_argument_group("frame filters (default: the thesis's)")
-    g.add_argument(
-        "--min-fg",
-        type=float,
-        default=d.min_fg,
-        help=f"drop frames with less foreground (default {d.min_fg})",
-    )
-    g.add_argument(
-        "--max-fg",
-        type=float,
-        default=d.max_fg,
-        help=f"drop frames with more foreground (default {d.max_fg})",
-    )
-    g.add_argument(
-        "--border",
-        type=float,
-        default=d.border,
-        help=f"border band, fraction of each side (default {d.border})",
-    )
-    g.add_argument(
-        "--max-border-fg",
-        type=float,
-        default=d.max_border_fg,
-        help=f"drop frames with more border foreground (default {d.max_border_fg})",
-    )
+    add_mask_filter_options(p, THESIS_FRAME_FILTER, "frame filters (default: the thesis's)")
     add_segmenter_options(p)
     add_prepare_options(p)
     p.set_defaults(func=_prepare_video_command)
