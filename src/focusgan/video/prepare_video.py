@@ -162,7 +162,7 @@ def prepare_video(
     opts = opts or VideoOptions()
     if opts.fit not in FITS:
         raise UserError(f"--fit must be one of {', '.join(FITS)}, not {opts.fit!r}")
-    opts.filter().validate()
+    opts.filter.validate()
     if opts.size < 8 or opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
         raise UserError(
             "need --size >= 8, --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2"
