@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "focusgan.metrics.cli",  # evaluate
     "focusgan.demo",  # demo
     "focusgan.video.cli",  # segment, bench-motion
+    "focusgan.experiment.run",  # experiment
 )
 
 
