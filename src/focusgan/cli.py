@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "focusgan.demo",  # demo
     "focusgan.video.cli",  # segment, bench-motion
     "focusgan.experiment.run",  # experiment
+    "focusgan.report.report",  # report
 )
 
 

@@ -1,0 +1,605 @@
+"""`focusgan report DIR`: an experiment's results as `report.md` and a self-contained `report.html`.
+
+The report is built once as a list of blocks (headings, paragraphs, tables, images) and written
+twice: Markdown with the images as PNG files in `report-files/`, and HTML with the same images
+embedded as base64 PNG, plain tables and inline CSS, so the page opens from disk, anywhere,
+without JavaScript. Every number comes from an evaluation file of the experiment, and the
+provenance section says which file, backbone, weights, sample count, seed and step made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from focusgan import __version__
+from focusgan.errors import UserError
+
+# (key, label, better): image scores compared with the step-0 generator
+IMAGE_SCORES = (
+    ("is", "Inception Score", "higher"),
+    ("fid", "FID", "lower"),
+    ("kid", "KID", "lower"),
+    ("precision", "precision", "higher"),
+    ("recall", "recall", "higher"),
+)
+# focus measures: (key, label); better = closer to the real data
+FOCUS_MEASURES = (
+    ("fg_fraction_mean", "foreground fraction, mean"),
+    ("fg_fraction_std", "foreground fraction, std"),
+    ("binarity", "binarity (pixels near 0 or 1)"),
+    ("uncertain_pixels", "uncertain pixels"),
+    ("components_mean", "connected components, mean"),
+    ("fragmented_samples", "fragmented samples"),
+    ("border_fg_mean", "border foreground, mean"),
+    ("border_rejected_samples", "samples the border filter would reject"),
+    ("empty_samples", "empty masks"),
+)
+GRID_N = 36
+
+
+@dataclass
+class Doc:
+    blocks: list[tuple] = field(default_factory=list)
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.blocks.append(("table", header, rows))
+
+    def img(self, name: str, png: bytes | None, caption: str) -> None:
+        if png:
+            self.blocks.append(("img", name, png, caption))
+
+    def items(self, items: list[str]) -> None:
+        if items:
+            self.blocks.append(("list", items))
+
+
+# ---------------------------------------------------------------- reading the experiment
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_experiment(out: Path) -> dict[str, Any]:
+    """experiment.json with each evaluation file read in (missing ones as None)."""
+    summary = _json(out / "experiment.json")
+    if summary is None:
+        raise UserError(
+            f"{out} holds no experiment.json: run `focusgan experiment CONFIG --out {out}` first"
+        )
+    for d in summary["datasets"]:
+        d["data_eval"] = _json(out / d["data_evaluation"]) if d.get("data_evaluation") else None
+        for r in d["runs"].values():
+            r["eval"] = _json(out / r["evaluation"]) if r.get("evaluation") else None
+            r["initial_eval"] = (
+                _json(out / r["initial_evaluation"]) if r.get("initial_evaluation") else None
+            )
+            r["config"] = yaml.safe_load((out / r["dir"] / "config.yaml").read_text())
+    return summary
+
+
+def _score(result: dict | None, key: str, bb: str) -> tuple[float, float | None] | None:
+    if not result:
+        return None
+    s = result.get("scores", {})
+    v = s.get(f"{key}/{bb}")
+    if v is None:
+        return None
+    return v, s.get(f"{key}_std/{bb}")
+
+
+def _fmt(x: tuple[float, float | None] | float | None, digits: int = 4) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, tuple):
+        value, std = x
+        return f"{value:.{digits}g}" + (f" ± {std:.2g}" if std is not None else "")
+    return f"{x:.{digits}g}"
+
+
+def _better(key: str, better: str, initial: float, trained: float) -> str:
+    if trained == initial:
+        return "same"
+    up = trained > initial
+    return "yes" if (up if better == "higher" else not up) else "no"
+
+
+# ---------------------------------------------------------------- the sections
+
+
+def _cuadro(doc: Doc, exp: dict, bb: str) -> None:
+    from focusgan.experiment.config import THESIS_ROWS
+
+    doc.h(2, "Cuadro 3.2: training data, 3-channel and 4-channel generators")
+    doc.p(
+        f"Inception Score (mean ± std over splits), FID and KID against the training data, all "
+        f"on the RGB channels, computed with the **{bb}** backbone. The thesis's numbers (TF "
+        "Inception, 50,000 samples, 10 splits) are printed beside for reference"
+        + (
+            f"; numbers on the {bb} scale are never comparable with Inception numbers."
+            if bb != "inception"
+            else "."
+        )
+    )
+    header = [
+        "dataset",
+        "numbers",
+        f"training data IS ({bb})",
+        f"3-channel IS ({bb})",
+        f"4-channel IS ({bb})",
+        f"3-channel FID ({bb})",
+        f"4-channel FID ({bb})",
+        f"3-channel KID ({bb})",
+        f"4-channel KID ({bb})",
+    ]
+    rows = []
+    for d in exp["datasets"]:
+        r3, r4 = d["runs"].get("3", {}), d["runs"].get("4", {})
+        n = (r4.get("eval") or r3.get("eval") or {}).get("provenance", {}).get("n")
+        steps = "/".join(str(r.get("step")) for r in (r3, r4) if r)
+        rows.append(
+            [
+                f"{d['name']} ({d['size']:,} samples, {d['resolution']}px)",
+                f"this experiment (n={n}, step {steps})",
+                _fmt(_score(d.get("data_eval"), "is", bb)),
+                _fmt(_score(r3.get("eval"), "is", bb)),
+                _fmt(_score(r4.get("eval"), "is", bb)),
+                _fmt(_score(r3.get("eval"), "fid", bb)),
+                _fmt(_score(r4.get("eval"), "fid", bb)),
+                _fmt(_score(r3.get("eval"), "kid", bb)),
+                _fmt(_score(r4.get("eval"), "kid", bb)),
+            ]
+        )
+        if d.get("thesis"):
+            t = THESIS_ROWS[d["thesis"]]
+            rows.append(
+                [
+                    t["label"],
+                    "thesis (TF Inception, n=50,000)",
+                    _fmt(t["data"]),
+                    _fmt(t["3"]),
+                    _fmt(t["4"]),
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
+    doc.table(header, rows)
+
+
+def _versus_initial(doc: Doc, exp: dict, bb: str) -> list[str]:
+    """The trained vs. step-0 tables; returns one verdict line per run."""
+    doc.h(2, "Did training help? Each generator against its own initialisation")
+    doc.p(
+        "The initial generator is the run's step-0 weights (the run's seed, the same models "
+        "`train` builds before its first step), sampled and scored exactly as the trained one: "
+        "same backbone, n, latent seed and batch-norm mode. Measured, not assumed."
+    )
+    verdicts = []
+    for d in exp["datasets"]:
+        for c, r in sorted(d["runs"].items()):
+            final, first = r.get("eval"), r.get("initial_eval")
+            label = f"{d['name']}, {c}-channel"
+            if not final or not first:
+                verdicts.append(f"{label}: not measured (no trained or initial evaluation)")
+                continue
+            rows, wins, total, ties = [], 0, 0, 0
+            for key, name, better in IMAGE_SCORES:
+                a, b = _score(first, key, bb), _score(final, key, bb)
+                if a is None or b is None:
+                    continue
+                ok = _better(key, better, a[0], b[0])
+                total += 1
+                wins += ok == "yes"
+                ties += ok == "same"
+                rows.append([f"{name} ({bb})", _fmt(a), _fmt(b), better, ok])
+            doc.h(3, f"{label} (step 0 vs step {r.get('step')})")
+            doc.table(["score", "initial (step 0)", "trained", "better is", "trained better"], rows)
+            verdict = (
+                f"{label}: the trained generator beats its initialisation on {wins} of {total} "
+                f"computed image scores"
+                + (f" ({ties} unchanged)" if ties else "")
+                + (" — on all of them." if wins == total and total else ".")
+            )
+            verdicts.append(verdict)
+            doc.p(verdict)
+    return verdicts
+
+
+def _focus(doc: Doc, exp: dict) -> None:
+    doc.h(2, "The focus channel, with the real data as reference")
+    doc.p(
+        "Measures of the generated masks (4-channel runs) beside the same measures of the "
+        "training data's masks; closer to the data is better. The consistency IoU applies a small "
+        "segmenter trained on the real image→mask pairs to the generated RGB and compares its "
+        "output with the generated mask; the real held-out IoU is its ceiling."
+    )
+    for d in exp["datasets"]:
+        r = d["runs"].get("4")
+        if not r or not r.get("eval") or not (r["eval"].get("focus")):
+            continue
+        fin = r["eval"]["focus"]
+        ini = (r.get("initial_eval") or {}).get("focus") or {}
+        real = fin.get("data", {})
+        rows = []
+        for key, name in FOCUS_MEASURES:
+            if key not in real:
+                continue
+            g, g0 = fin.get("generated", {}).get(key), ini.get("generated", {}).get(key)
+            closer = "—"
+            if g is not None and g0 is not None:
+                e, e0 = abs(g - real[key]), abs(g0 - real[key])
+                closer = "same" if e == e0 else ("yes" if e < e0 else "no")
+            rows.append([name, _fmt(real[key]), _fmt(g), _fmt(g0), closer])
+        for key, v in fin.get("distance", {}).items():
+            v0 = ini.get("distance", {}).get(key)
+            closer = "—" if v0 is None else ("same" if v == v0 else ("yes" if v < v0 else "no"))
+            rows.append([f"{key} (distance to the data)", "0", _fmt(v), _fmt(v0), closer])
+        if "consistency" in fin:
+            c, c0 = fin["consistency"], ini.get("consistency", {})
+            rows.append(
+                [
+                    "consistency IoU (segmenter on RGB vs mask)",
+                    _fmt(c.get("heldout_real_iou")) + " (ceiling)",
+                    _fmt(c.get("generated_iou")),
+                    _fmt(c0.get("generated_iou")),
+                    "—",
+                ]
+            )
+        doc.h(3, f"{d['name']}, 4-channel (step {r.get('step')})")
+        doc.table(
+            ["measure", "training data", "trained", "initial (step 0)", "trained closer"], rows
+        )
+
+
+def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) -> None:
+    from focusgan.data.dataset import read_info
+    from focusgan.experiment.run import initial_generator
+    from focusgan.metrics.evaluate import load_rows, sample_indices
+    from focusgan.report import plots
+    from focusgan.training.config import TrainConfig
+    from focusgan.training.run import load_generator, read_metrics
+    from focusgan.training.sample import generate
+    from focusgan.utils.views import render
+
+    doc.h(2, "Samples in the four views")
+    doc.p(
+        "rgba: the focus channel as alpha over a checkerboard; rgb; masked: background (mask < "
+        "0.5) painted black; mask. 3-channel samples have the rgb view only. Samples come from "
+        "the EMA generator on fixed latent vectors (seed 0), batch-norm batch statistics."
+    )
+    curves: list[tuple[str, bytes | None, str]] = []
+    for d in exp["datasets"]:
+        data = Path(d["file"])
+        fractions: dict[str, Any] = {}
+        if data.is_file():
+            info = read_info(data)
+            real = load_rows(data, sample_indices(info.size, GRID_N, 0))
+            doc.img(
+                f"{d['name']}-data.png",
+                _png(render(real, "all")),
+                f"{d['name']}: training data ({len(real)} random samples of {info.size:,})",
+            )
+            if info.channels == 4:
+                masks = load_rows(data, sample_indices(info.size, n_hist, 0))[..., 3]
+                fractions["training data"] = (masks / 255.0).mean(axis=(1, 2))
+        losses, points = {}, {}
+        for c, r in sorted(d["runs"].items()):
+            run = out / r["dir"]
+            tcfg = TrainConfig.from_dict(r["config"])
+            label = f"{c}-channel"
+            if (run / "checkpoints" / "latest.pt").exists():
+                G, _, step = load_generator(run)
+                imgs = generate(G, max(GRID_N, n_hist if c == "4" else 0), seed=0)
+                doc.img(
+                    f"{d['name']}-run-{c}ch.png",
+                    _png(render(imgs[:GRID_N], "all")),
+                    f"{d['name']}: {label} generator, step {step}",
+                )
+                if c == "4":
+                    fractions[f"4-channel, step {step}"] = (imgs[..., 3] / 255.0).mean(axis=(1, 2))
+            G0 = initial_generator(tcfg)
+            imgs0 = generate(G0, max(GRID_N, n_hist if c == "4" else 0), seed=0)
+            doc.img(
+                f"{d['name']}-run-{c}ch-initial.png",
+                _png(render(imgs0[:GRID_N], "all")),
+                f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison",
+            )
+            if c == "4":
+                fractions["4-channel, step 0"] = (imgs0[..., 3] / 255.0).mean(axis=(1, 2))
+            recs = read_metrics(run)
+            losses[label] = recs
+            for rec in recs:
+                for k, v in rec.items():
+                    if k.startswith("eval/") and "_std/" not in k and v is not None:
+                        points.setdefault(k[5:], {}).setdefault(label, []).append((rec["step"], v))
+            for res in (r.get("initial_eval"), r.get("eval")):
+                if res:
+                    st = res["provenance"]["source"]["step"]
+                    for key, _, _ in IMAGE_SCORES[:3]:
+                        v = _score(res, key, bb)
+                        if v is not None:
+                            name = f"{key}/{bb} (n={res['provenance']['n']})"
+                            points.setdefault(name, {}).setdefault(label, []).append((st, v[0]))
+        curves.append(
+            (
+                f"{d['name']}-losses.png",
+                plots.loss_curves(losses, f"{d['name']}: training losses"),
+                f"{d['name']}: critic and generator losses per generator step (metrics.jsonl)",
+            )
+        )
+        curves.append(
+            (
+                f"{d['name']}-scores.png",
+                plots.score_curves(points, f"{d['name']}: scores by generator step"),
+                f"{d['name']}: scores by step: in-training evaluations (eval/..., if "
+                "--eval-every was set, smaller n) and the step-0 and final evaluations",
+            )
+        )
+        curves.append(
+            (
+                f"{d['name']}-fg-fraction.png",
+                plots.fg_histogram(fractions, f"{d['name']}: foreground fraction per sample"),
+                f"{d['name']}: foreground fraction of {n_hist} samples per generator, the "
+                "training data as reference",
+            )
+        )
+    doc.h(2, "Curves")
+    for name, png, caption in curves:
+        doc.img(name, png, caption)
+
+
+def _provenance(doc: Doc, exp: dict, out: Path) -> None:
+    doc.h(2, "Provenance of every number")
+    rows = []
+    versions = None
+    for d in exp["datasets"]:
+        items = [("training data", d.get("data_evaluation"), d.get("data_eval"))]
+        for c, r in sorted(d["runs"].items()):
+            items.append((f"{c}-channel trained", r.get("evaluation"), r.get("eval")))
+            items.append(
+                (f"{c}-channel step 0", r.get("initial_evaluation"), r.get("initial_eval"))
+            )
+        for what, path, res in items:
+            if not res:
+                continue
+            p = res["provenance"]
+            versions = versions or p.get("versions")
+            src = p.get("source", {})
+            b = p.get("backbone", {})
+            origin = (
+                f"{src.get('generator')} generator, step {src.get('step')}, BN {src.get('bn')}"
+                if src.get("kind") == "run"
+                else f"dataset sha256 {str(src.get('sha256'))[:12]}"
+            )
+            rows.append(
+                [
+                    f"{d['name']}: {what}",
+                    str(path),
+                    f"{b.get('name')} (weights sha256 {str(b.get('weights_sha256'))[:12]})",
+                    str(p.get("n")),
+                    str(p.get("splits")),
+                    str(p.get("seed")),
+                    origin,
+                    str(p.get("created")),
+                ]
+            )
+    doc.table(
+        [
+            "numbers",
+            "file (in the experiment folder)",
+            "backbone",
+            "n",
+            "splits",
+            "seed",
+            "source",
+            "computed",
+        ],
+        rows,
+    )
+    if versions:
+        doc.p("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".")
+    runs = []
+    for d in exp["datasets"]:
+        runs.append(f"{d['name']}: dataset `{d['file']}` ({d['size']:,} samples)")
+        for c, r in sorted(d["runs"].items()):
+            cfg = r["config"]
+            runs.append(
+                f"{d['name']}, {c}-channel: `{r['dir']}`, preset {cfg['preset']}, width "
+                f"{cfg['width']}, {cfg['iters']} steps (reached {r.get('step')}), batch "
+                f"{cfg['batch_critic']}/{cfg['batch_gen']}, n_critic {cfg['n_critic']}, lr "
+                f"{cfg['lr']}, seed {cfg['seed']}; resolved settings in `{r['dir']}/config.yaml`"
+            )
+    doc.items(runs)
+    notes = []
+    for d in exp["datasets"]:
+        for res in [d.get("data_eval")] + [
+            x for r in d["runs"].values() for x in (r.get("eval"), r.get("initial_eval"))
+        ]:
+            for note in (res or {}).get("notes", []):
+                if note not in notes:
+                    notes.append(note)
+    if notes:
+        doc.h(3, "Notes attached to the numbers")
+        doc.items(notes)
+
+
+def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
+    exp = load_experiment(out)
+    bb = exp["backbone"]
+    first = next(
+        (d["data_eval"] for d in exp["datasets"] if d.get("data_eval")),
+        None,
+    )
+    if first:  # the label the scores carry (e.g. "inception" may resolve to a longer name)
+        bb = first["provenance"]["backbone"]["name"]
+    doc = Doc()
+    doc.h(1, f"Experiment {exp['name']}")
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    doc.p(
+        f"Written {now} by focusgan {__version__} from `{out}`. "
+        + ("All parts finished." if exp["finished"] else "**Unfinished**: rerun the experiment.")
+        + " The question: what does the focus channel (a per-pixel foreground probability "
+        "trained as a fourth channel) change in what a WGAN-GP learns from the same images?"
+    )
+    _cuadro(doc, exp, bb)
+    verdicts = _versus_initial(doc, exp, bb)
+    _focus(doc, exp)
+    _samples_and_curves(doc, exp, out, bb, n_hist)
+    _provenance(doc, exp, out)
+    return doc, verdicts
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image; small grids are enlarged (nearest) so samples stay visible."""
+    import cv2
+
+    while rgb.shape[1] < 500:
+        rgb = rgb.repeat(2, axis=0).repeat(2, axis=1)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return data.tobytes()
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(doc: Doc, files_dir: str) -> tuple[str, dict[str, bytes]]:
+    lines, files = [], {}
+    for b in doc.blocks:
+        if b[0] == "h":
+            lines += ["#" * b[1] + " " + b[2], ""]
+        elif b[0] == "p":
+            lines += [b[1], ""]
+        elif b[0] == "table":
+            lines.append("| " + " | ".join(_md_cell(h) for h in b[1]) + " |")
+            lines.append("|" + "---|" * len(b[1]))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b[2]]
+            lines.append("")
+        elif b[0] == "img":
+            files[b[1]] = b[2]
+            lines += [f"![{b[3]}]({files_dir}/{b[1]})", "", f"*{b[3]}*", ""]
+        elif b[0] == "list":
+            lines += [f"- {x}" for x in b[1]] + [""]
+    return "\n".join(lines), files
+
+
+def _inline(text: str) -> str:
+    """Escape, then render the two Markdown marks the report uses (`code`, **bold**)."""
+    import re
+
+    s = html.escape(text)
+    s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", s)
+
+
+CSS = """
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.8em 0 1.4em; font-size: 0.92em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+tr:nth-child(even) td { background: #f8f8f8; }
+figure { margin: 1em 0 2em; }
+img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+figcaption { font-size: 0.9em; color: #555; }
+code { background: #f2f2f2; padding: 0 0.2em; }
+"""
+
+
+def to_html(doc: Doc, title: str) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
+    for b in doc.blocks:
+        if b[0] == "h":
+            parts.append(f"<h{b[1]}>{_inline(b[2])}</h{b[1]}>")
+        elif b[0] == "p":
+            parts.append(f"<p>{_inline(b[1])}</p>")
+        elif b[0] == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b[1])
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b[2]
+            )
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b[0] == "img":
+            data = base64.b64encode(b[2]).decode("ascii")
+            parts.append(
+                f'<figure><img alt="{html.escape(b[3])}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{_inline(b[3])}</figcaption></figure>"
+            )
+        elif b[0] == "list":
+            parts.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in b[1]) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(out: str | Path, n_hist: int = 256) -> dict[str, Any]:
+    """Write OUT/report.md (+ OUT/report-files/*.png) and OUT/report.html; returns their paths
+    and the measured trained-vs-initial verdicts."""
+    from focusgan.utils.atomic import atomic_path
+
+    out = Path(out)
+    doc, verdicts = build(out, n_hist)
+    title = next(b[2] for b in doc.blocks if b[0] == "h")
+    md, files = to_markdown(doc, "report-files")
+    (out / "report-files").mkdir(exist_ok=True)
+    for name, data in files.items():
+        with atomic_path(out / "report-files" / name) as tmp:
+            tmp.write_bytes(data)
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(md)
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(to_html(doc, title))
+    return {"html": out / "report.html", "md": out / "report.md", "verdicts": verdicts}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write report.html and report.md for an experiment folder")
+    p.add_argument("dir", type=Path, help="the experiment's output folder")
+    p.add_argument(
+        "--hist-n",
+        type=int,
+        default=256,
+        help="generated samples per run for the foreground-fraction histogram (256)",
+    )
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        raise UserError(f"experiment folder not found: {args.dir}")
+    paths = write_report(args.dir, args.hist_n)
+    for line in paths["verdicts"]:
+        print(line)
+    print(f"wrote {paths['md']}")
+    print(f"wrote {paths['html']}")
+    return 0
