@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds")
     ap.add_argument("--resolution", type=int, default=None, help="default: 32 tiny, 64 thesis")
     ap.add_argument("--channels", type=int, default=4)
     args = ap.parse_args()
@@ -101,7 +103,7 @@ def main() -> None:
         cfg = make_config(
             args.preset, data=str(path), channels=args.channels, resolution=resolution
         )
-        results = {}
+        steps = {}
         for name in ("plain", "focusgan"):
             torch.manual_seed(0)
             G, D = (m.to(device) for m in build_models(cfg))
@@ -125,7 +127,15 @@ def main() -> None:
                 def step(G=G, D=D, og=opt_g, od=opt_d, data=data):
                     focusgan_step(cfg, G, D, og, od, data, device)
 
-            results[name] = measure(step, args.steps, args.warmup, device)
+            steps[name] = step
+            measure(step, args.warmup, 0, device)
+        # interleaved rounds, so a busy machine slows both alike; the median round counts
+        rounds = {name: [] for name in steps}
+        per_round = max(1, args.steps // args.rounds)
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                rounds[name].append(measure(step, per_round, 0, device))
+        results = {name: statistics.median(r) for name, r in rounds.items()}
     per_step = cfg.n_critic * cfg.batch_critic
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
@@ -135,7 +145,8 @@ def main() -> None:
     print(
         f"preset {args.preset}, {resolution}x{resolution}, {cfg.channels} channels, width "
         f"{cfg.width}, batch {cfg.batch_critic}/{cfg.batch_gen}, n_critic {cfg.n_critic}, "
-        f"{args.steps} steps after {args.warmup} warm-up"
+        f"{args.rounds} interleaved rounds of {max(1, args.steps // args.rounds)} steps "
+        f"after {args.warmup} warm-up, median round"
     )
     for name, its in results.items():
         print(f"{name:>9}: {its:8.3f} generator it/s  {its * per_step:10.1f} images/s")
