@@ -212,3 +212,23 @@ def test_shipped_configs_load():
         cfg = load_config(path)
         for spec in cfg.datasets:
             assert prepare_argv(cfg, spec, Path("x.h5"))[0] == "prepare"
+
+
+def test_demo_config_is_a_valid_experiment(tmp_path):
+    import argparse
+
+    from focusgan.demo import demo_config
+
+    args = argparse.Namespace(iters=500, n=256, workers=2)
+    cfg = parse_config(demo_config(args), base_dir=tmp_path)
+    spec = cfg.datasets[0]
+    argv = prepare_argv(cfg, spec, cfg.dataset_file(spec, tmp_path))
+    assert argv[:3] == ["prepare", "video", str(tmp_path / "videos")]
+    assert cfg.evaluate.initial and cfg.evaluate.backbone == "efficientnet-lite0"
+    assert train_config(cfg, _toy(tmp_path), 4).iters == 500
+
+
+def _toy(folder: Path) -> Path:
+    from focusgan.data.toy import make_toy_dataset
+
+    return make_toy_dataset(folder / "toy.h5", n=8, resolution=32)
