@@ -96,17 +96,18 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _same_eval(result: dict | None, cfg: ExperimentConfig, step: int | None = None) -> bool:
-    """Whether a stored evaluation was made with the experiment's settings (and step)."""
+def _same_eval(
+    result: dict | None, cfg: ExperimentConfig, step: int | None = None, n: int | None = None
+) -> bool:
+    """Whether a stored evaluation was made with the experiment's settings (n, seed, step)."""
     if not result:
         return False
     prov = result.get("provenance", {})
     ev = cfg.evaluate
-    if prov.get("splits") != ev.splits or prov.get("seed") != ev.seed:
+    if prov.get("seed") != ev.seed or prov.get("n") != (n or ev.n):
         return False
     if step is not None:
-        src = prov.get("source", {})
-        return src.get("step") == step and prov.get("n") == ev.n
+        return prov.get("splits") == ev.splits and prov.get("source", {}).get("step") == step
     return True
 
 
@@ -217,7 +218,7 @@ def run_experiment(
         if bb is None:
             bb = ev.get_backbone(e.backbone)
         dpath = data_eval_path(out, spec, bb.name)
-        if _same_eval(_read_json(dpath), cfg):
+        if _same_eval(_read_json(dpath), cfg, n=min(e.n, info.size)):
             log(f"  evaluate  data: {dpath} (done)")
         else:
             log(f"  evaluate  data with {bb.name}, n={min(e.n, info.size)}")
