@@ -39,7 +39,7 @@ def loss_curves(runs: dict[str, list[dict]], title: str) -> bytes | None:
         ax.set_xlabel("generator step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, y=1.04)
     return _png(fig)
 
 
@@ -62,7 +62,7 @@ def score_curves(points: dict[str, dict[str, list[tuple[int, float]]]], title: s
         ax.set_xlabel("generator step")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, y=1.04)
     return _png(fig)
 
 

@@ -297,7 +297,7 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
             real = load_rows(data, sample_indices(info.size, GRID_N, 0))
             doc.img(
                 f"{d['name']}-data.png",
-                _png(render(real, "all")),
+                _png(render(real, "all"), _scale(real)),
                 f"{d['name']}: training data ({len(real)} random samples of {info.size:,})",
             )
             if info.channels == 4:
@@ -313,7 +313,7 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
                 imgs = generate(G, max(GRID_N, n_hist if c == "4" else 0), seed=0)
                 doc.img(
                     f"{d['name']}-run-{c}ch.png",
-                    _png(render(imgs[:GRID_N], "all")),
+                    _png(render(imgs[:GRID_N], "all"), _scale(imgs)),
                     f"{d['name']}: {label} generator, step {step}",
                 )
                 if c == "4":
@@ -322,7 +322,7 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
             imgs0 = generate(G0, max(GRID_N, n_hist if c == "4" else 0), seed=0)
             doc.img(
                 f"{d['name']}-run-{c}ch-initial.png",
-                _png(render(imgs0[:GRID_N], "all")),
+                _png(render(imgs0[:GRID_N], "all"), _scale(imgs0)),
                 f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison",
             )
             if c == "4":
@@ -473,16 +473,21 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
 # ---------------------------------------------------------------- writing
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    """PNG bytes of an RGB image; small grids are enlarged (nearest) so samples stay visible."""
+def _png(rgb: np.ndarray, scale: int = 1) -> bytes:
+    """PNG bytes of an RGB image, enlarged `scale` times (nearest) so small samples stay visible."""
     import cv2
 
-    while rgb.shape[1] < 500:
-        rgb = rgb.repeat(2, axis=0).repeat(2, axis=1)
+    if scale > 1:
+        rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return data.tobytes()
+
+
+def _scale(images: np.ndarray) -> int:
+    """Enlargement that shows every sample at least 64 pixels wide."""
+    return max(1, -(-64 // images.shape[2]))
 
 
 def _md_cell(s: str) -> str:
