@@ -32,8 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("inspect", help="summarise a dataset file or a run directory")
     p.add_argument("path", type=Path, help="a dataset file (.h5) or a run directory")
-    p.add_argument("--grid", type=Path, default=None,
-                   help="where to save a sample grid (default: PATH.inspect.png next to a dataset)")
+    p.add_argument(
+        "--grid",
+        type=Path,
+        default=None,
+        help="where to save a sample grid (default: PATH.inspect.png next to a dataset)",
+    )
     p.add_argument("--n", type=int, default=64, help="samples in the grid (default 64)")
     p.add_argument("--seed", type=int, default=0, help="which random samples go in the grid")
     p.set_defaults(func=_inspect)
@@ -61,8 +65,9 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_dataset(path: Path, grid_path: Path | None = None, n: int = 64,
-                     seed: int = 0) -> list[str]:
+def describe_dataset(
+    path: Path, grid_path: Path | None = None, n: int = 64, seed: int = 0
+) -> list[str]:
     """Lines summarising a dataset file; also saves a grid of random samples in all views."""
     from focusgan.data.dataset import open_h5, read_info
     from focusgan.utils.views import render, save_image
@@ -72,7 +77,8 @@ def describe_dataset(path: Path, grid_path: Path | None = None, n: int = 64,
         f"dataset      {info.path}",
         f"samples      {info.size}",
         f"resolution   {info.resolution}x{info.resolution}",
-        f"channels     {info.channels}" + (" (RGB + focus mask)" if info.channels == 4 else " (RGB)"),
+        f"channels     {info.channels}"
+        + (" (RGB + focus mask)" if info.channels == 4 else " (RGB)"),
         f"mask         {info.mask_semantics}",
         f"made by      {info.command}",
         f"version      focusgan {info.focusgan_version}, {info.created}",
@@ -82,8 +88,10 @@ def describe_dataset(path: Path, grid_path: Path | None = None, n: int = 64,
     with open_h5(path) as f:
         if info.size and "fg_fraction" in f and info.channels == 4:
             fg = f["fg_fraction"][()]
-            lines.append(f"foreground   mean {np.nanmean(fg):.3f}, "
-                         f"5%..95% {np.nanpercentile(fg, 5):.3f}..{np.nanpercentile(fg, 95):.3f}")
+            lines.append(
+                f"foreground   mean {np.nanmean(fg):.3f}, "
+                f"5%..95% {np.nanpercentile(fg, 5):.3f}..{np.nanpercentile(fg, 95):.3f}"
+            )
         classifier = info.extra.get("classifier")
         if isinstance(classifier, dict) and "backbone" in classifier:
             line = (
