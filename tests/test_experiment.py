@@ -14,14 +14,7 @@ from focusgan.errors import UserError
 from focusgan.experiment.config import load_config, parse_config, prepare_argv
 from focusgan.experiment.run import initial_generator, run_experiment, train_config
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads; on shared cores one thread is several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TRAIN = dict(
