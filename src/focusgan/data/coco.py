@@ -365,8 +365,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_coco_command(args: argparse.Namespace) -> int:
-    from focusgan.data.classifier import classifier_from_args
-    from focusgan.data.parallel import parse_shard
+    from focusgan.data.parallel import run_options
 
     report = prepare_coco(
         args.annotations,
@@ -377,11 +376,8 @@ def _prepare_coco_command(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         categories=args.categories,
         channels=args.channels,
-        workers=args.workers,
-        shard=parse_shard(args.shard),
         reduced_decode=args.reduced_decode,
-        classifier=classifier_from_args(args),
-        progress=not args.quiet,
+        **run_options(args),
     )
     for line in report.lines():
         print(line)

@@ -311,8 +311,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_pairs_command(args: argparse.Namespace) -> int:
-    from focusgan.data.classifier import classifier_from_args
-    from focusgan.data.parallel import parse_shard
+    from focusgan.data.parallel import run_options
 
     report = prepare_pairs(
         args.images,
@@ -328,11 +327,8 @@ def _prepare_pairs_command(args: argparse.Namespace) -> int:
         max_fg=args.max_fg,
         border=args.border,
         max_border_fg=args.max_border_fg,
-        workers=args.workers,
-        shard=parse_shard(args.shard),
         reduced_decode=args.reduced_decode,
-        classifier=classifier_from_args(args),
-        progress=not args.quiet,
+        **run_options(args),
     )
     for line in report.lines():
         print(line)

@@ -398,6 +398,19 @@ def prepare_dataset(
     )
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments every prepare function takes from `add_prepare_options`' flags:
+    workers, shard, classifier and progress."""
+    from focusgan.data.classifier import classifier_from_args
+
+    return {
+        "workers": args.workers,
+        "shard": parse_shard(args.shard),
+        "classifier": classifier_from_args(args),
+        "progress": not args.quiet,
+    }
+
+
 def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> None:
     """Options every `prepare` source shares: out, size, fit, channels, workers, shard,
     reduced decoding, progress, and the classifier filter (`focusgan.data.classifier`)."""

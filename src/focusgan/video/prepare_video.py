@@ -239,8 +239,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_video_command(args: argparse.Namespace) -> int:
-    from focusgan.data.classifier import classifier_from_args
-    from focusgan.data.parallel import parse_shard
+    from focusgan.data.parallel import run_options
     from focusgan.video.cli import segmenter_params
 
     params = segmenter_params(args)
@@ -270,10 +269,7 @@ def _prepare_video_command(args: argparse.Namespace) -> int:
         args.paths,
         args.out,
         opts=opts,
-        workers=args.workers,
-        shard=parse_shard(args.shard),
-        classifier=classifier_from_args(args),
-        progress=not args.quiet,
+        **run_options(args),
     )
     for line in report.lines():
         print(line)
