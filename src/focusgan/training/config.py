@@ -98,7 +98,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # Settings that define what a run *is*: a resumed run must agree on them.
 IDENTITY_FIELDS = (
-    "data",
     "channels",
     "resolution",
     "width",
@@ -113,6 +112,22 @@ IDENTITY_FIELDS = (
     "dequantize",
     "ema_decay",
     "seed",
+)
+
+# Settings a resume may change: the run's length, bookkeeping, the device, and where the data
+# file is now (it may have moved; its channels and resolution must still match).
+RESUMABLE_FIELDS = (
+    "iters",
+    "lr_decay_iters",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "snapshot_every",
+    "eval_every",
+    "eval_n",
+    "eval_backbone",
+    "device",
+    "data",
 )
 
 

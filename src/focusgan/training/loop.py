@@ -22,7 +22,7 @@ from focusgan.data.dataset import check_channels, read_info
 from focusgan.errors import UserError, WorkError
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
-from focusgan.training.config import IDENTITY_FIELDS, TrainConfig
+from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.sample import generate_from, latents
@@ -45,25 +45,14 @@ def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
 def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
     """The saved config, with the settings a resume may change (length, logging) taken from `cfg`."""
     for name in IDENTITY_FIELDS:
-        if getattr(cfg, name) != getattr(saved, name) and name != "data":
+        if getattr(cfg, name) != getattr(saved, name):
             raise UserError(
                 f"--resume: {name} is {getattr(cfg, name)!r} but {run_dir} was trained "
                 f"with {getattr(saved, name)!r}; drop the flag or start a new --out"
             )
-    changeable = (
-        "iters",
-        "lr_decay_iters",
-        "log_every",
-        "sample_every",
-        "checkpoint_every",
-        "snapshot_every",
-        "eval_every",
-        "eval_n",
-        "eval_backbone",
-        "device",
-        "data",
+    return TrainConfig.from_dict(
+        {**saved.to_dict(), **{k: getattr(cfg, k) for k in RESUMABLE_FIELDS}}
     )
-    return TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in changeable}})
 
 
 class _Stop:
