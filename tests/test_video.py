@@ -253,12 +253,31 @@ def test_colour_model_pulls_in_missed_object_and_pushes_out_background():
     prob[:, 32:38, 2:8] = 0.7  # background the votes took for the object
     post = colour_posterior(frames, prob)
     assert post[:, 20, 20].min() > 0.9 and post[:, 35, 5].max() < 0.1
-    out = with_colour(frames, prob)
+    out, weight = with_colour(frames, prob)
     assert out.shape == prob.shape and out.dtype == np.float32
+    assert weight == 0.5  # red and blue do not overlap: colour counts as much as motion
     assert (out[:, 35, 5] < 0.5).all()  # background pushed out
     assert (out[:, 12, 20] > prob[:, 12, 20]).all()  # the missed part gains
     # no confident pixels on one side: the colour says nothing (0.5)
     assert np.allclose(colour_posterior(frames, np.full((3, 40, 40), 0.9, np.float32)), 0.5)
+
+
+def test_colour_model_weight_falls_with_the_overlap_of_colours():
+    from focusgan.video.appearance import fit_colour_model, with_colour
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)  # same colours everywhere
+    prob = np.full((2, 40, 40), 0.2, np.float32)
+    prob[:, 10:30, 10:30] = 0.9
+    assert fit_colour_model(frames, prob).overlap > 0.9
+    out, weight = with_colour(frames, prob)
+    assert weight < 0.1  # colour separates nothing: motion decides
+    assert np.abs(out - prob).max() < 0.15
+    fixed, weight = with_colour(frames, prob, adaptive=False)
+    assert weight == 0.5
+    frames[:, 10:30, 10:30] = (220, 40, 40)  # now the object has its own colour
+    assert fit_colour_model(frames, prob).overlap < 0.5
+    assert with_colour(frames, prob)[1] == 0.5
 
 
 def test_temporal_smooth_and_otsu_threshold():

@@ -9,9 +9,18 @@ histogram-ratio classifier, as in GrabCut's initialisation or colour-based track
 final probability is the geometric mean of the motion probability and that colour posterior,
 so a pixel needs both to be confidently foreground. Weights are soft (probability - 0.5 above or
 below 0.5), so the model is fitted without any fixed threshold on the votes.
+
+Colour counts as much as it separates: the exponent of the colour posterior is at most
+`weight` (0.5 = as much as motion) and at most 1 - the Bhattacharyya coefficient of the two
+fitted colour distributions (0 when they are disjoint, 1 when they are the same). Where the
+object shares its colours with the background (a silver car before a pale facade: overlap 0.91)
+colour has little to say and motion decides; where they differ (a black swan on green water:
+0.65) colour weighs almost as much as motion (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -26,18 +35,24 @@ def colour_codes(frames: np.ndarray, bins: int) -> np.ndarray:
     return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
 
 
-def colour_posterior(
+@dataclass
+class ColourModel:
+    posterior: np.ndarray  # P(object | colour) per pixel, (T, H, W) float32
+    overlap: float  # Bhattacharyya coefficient of the object's and background's colour
+    # distributions: 0 = disjoint, 1 = the same (or one side has no confident pixels)
+
+
+def fit_colour_model(
     frames: np.ndarray, prob: np.ndarray, bins: int = 16, smooth: float = 1.0
-) -> np.ndarray:
-    """P(object | colour) per pixel (T, H, W) float32 from a shot's frames (T, H, W, 3) uint8 and
-    motion probabilities `prob` (T, H, W) in [0, 1]; histograms smoothed by a Gaussian of
-    `smooth` bins."""
+) -> ColourModel:
+    """The colour model of a shot's frames (T, H, W, 3) uint8 given motion probabilities `prob`
+    (T, H, W) in [0, 1]; histograms smoothed by a Gaussian of `smooth` bins."""
     codes = colour_codes(frames, bins).ravel()
     p = prob.ravel().astype(np.float64)
     fg = np.bincount(codes, np.clip(p - 0.5, 0, None), bins**3)
     bg = np.bincount(codes, np.clip(0.5 - p, 0, None), bins**3)
     if fg.sum() <= 0 or bg.sum() <= 0:
-        return np.full(prob.shape, 0.5, np.float32)
+        return ColourModel(np.full(prob.shape, 0.5, np.float32), 1.0)
     hists = []
     for hist in (fg / fg.sum(), bg / bg.sum()):
         cube = hist.reshape(bins, bins, bins).astype(np.float32)
@@ -45,10 +60,21 @@ def colour_posterior(
             cube = gaussian_filter(cube, smooth, mode="constant")
         hists.append(cube.ravel())
     post = hists[0] / (hists[0] + hists[1] + 1e-9)
-    return post[codes].reshape(prob.shape).astype(np.float32)
+    f, b = hists
+    overlap = float(np.sqrt(f * b).sum() / np.sqrt(f.sum() * b.sum()))
+    return ColourModel(post[codes].reshape(prob.shape).astype(np.float32), min(1.0, overlap))
 
 
-def with_colour(frames: np.ndarray, prob: np.ndarray, weight: float = 0.5, **kwargs) -> np.ndarray:
-    """Weighted geometric mean prob^(1 - weight) x posterior^weight (0.5: the plain one)."""
-    post = colour_posterior(frames, prob, **kwargs)
-    return (prob ** (1 - weight) * post**weight).astype(np.float32)
+def colour_posterior(frames: np.ndarray, prob: np.ndarray, **kwargs) -> np.ndarray:
+    """P(object | colour) per pixel (T, H, W) float32 (see `fit_colour_model`)."""
+    return fit_colour_model(frames, prob, **kwargs).posterior
+
+
+def with_colour(
+    frames: np.ndarray, prob: np.ndarray, weight: float = 0.5, adaptive: bool = True, **kwargs
+) -> tuple[np.ndarray, float]:
+    """prob^(1 - w) x posterior^w and the weight w used: `weight`, lowered to 1 - the colour
+    distributions' overlap when `adaptive` (0.5 and no adaptation: the plain geometric mean)."""
+    model = fit_colour_model(frames, prob, **kwargs)
+    w = min(weight, 1.0 - model.overlap) if adaptive else weight
+    return (prob ** (1 - w) * model.posterior**w).astype(np.float32), float(w)

@@ -57,8 +57,15 @@ def add_segmenter_options(p: argparse.ArgumentParser) -> None:
         "--colour-weight",
         type=float,
         default=d.colour_weight,
-        help="weight of the per-shot colour model against the motion votes, 0..1 "
-        f"(0 = off; default {d.colour_weight})",
+        help="largest weight of the per-shot colour model against the motion votes, 0..1 "
+        "(0 = off); lowered where the object's and background's colours overlap "
+        f"(default {d.colour_weight})",
+    )
+    g.add_argument(
+        "--fixed-colour-weight",
+        action="store_true",
+        help="use --colour-weight as it is, even where colour separates object and background "
+        "poorly",
     )
     g.add_argument("--no-refine", action="store_true", help="skip the guided-filter refinement")
     g.add_argument(
@@ -86,6 +93,7 @@ def segmenter_params(args: argparse.Namespace) -> SegmentParams:
         raise UserError("--colour-weight must be between 0 and 1")
     p.work_side, p.n_segments, p.threads = args.work_side, args.superpixels, args.threads
     p.colour_weight, p.flow_side = args.colour_weight, args.flow_side
+    p.colour_adaptive = not args.fixed_colour_weight
     p.saliency.mode = args.saliency
     p.voting.iterations = args.iterations
     p.refine = not args.no_refine
@@ -233,6 +241,7 @@ def bench_davis(root: Path, sequences: list[str] | None, params: SegmentParams) 
                 "seconds": elapsed,
                 "fps": len(frames) / elapsed,
                 "cpu_ms_per_frame": 1000 * cpu / len(frames),
+                "colour_weight": seg.colour_weight,
                 "stages": {k: round(v, 3) for k, v in seg.timings.items()},
             }
         )
@@ -331,6 +340,7 @@ def _bench(args: argparse.Namespace) -> int:
             "iterations": params.voting.iterations,
             "refine": params.refine,
             "colour_weight": params.colour_weight,
+            "colour_adaptive": params.colour_adaptive,
             "threads": params.threads,
         },
         "measures": "J = IoU at 0.5, F = DAVIS boundary F (tolerance ceil(0.008 x "

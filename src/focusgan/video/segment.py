@@ -13,10 +13,11 @@ Steps (timed separately, see `Segmentation.timings`):
    strongest region; uNLC's binTh is 0.4; 0 picks Otsu's threshold over the shot's votes);
 6. a temporal mean over +-`smooth` frames, so a mask that drops out for a frame is carried by
    its neighbours;
-7. a per-shot colour model (`appearance`): the geometric mean of the motion probability and
-   P(object | Lab colour) (exponents 1 - `colour_weight` and `colour_weight`), fitted to
-   the shot's own probabilities, which pulls in object parts that move little and pushes out
-   background that moved with the object;
+7. a per-shot colour model (`appearance`): the weighted geometric mean of the motion
+   probability and P(object | Lab colour) (exponents 1 - w and w), fitted to the shot's own
+   probabilities, which pulls in object parts that move little and pushes out background that
+   moved with the object; w is `colour_weight` lowered to 1 - the overlap of the object's and
+   the background's colour distributions, so colour counts as much as it separates;
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
    `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
    edges with a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) whose coefficients
@@ -58,8 +59,9 @@ class SegmentParams:
     threads: int = 2
     smooth: int = 1  # temporal mean of the probability maps over +-smooth frames
     colour_bins: int = 16
-    colour_weight: float = 0.5  # per-shot colour model (appearance.py): exponent of the colour
-    # posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
+    colour_weight: float = 0.5  # per-shot colour model (appearance.py): largest exponent of the
+    # colour posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
+    colour_adaptive: bool = True  # lower it to 1 - the overlap of the two colour distributions
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
     voting: VotingParams = field(default_factory=VotingParams)
 
@@ -69,6 +71,7 @@ class Segmentation:
     masks: np.ndarray  # (T, H, W) float32 probabilities at the input size
     kinds: list[str]  # per frame, which kind of motion gave its saliency ("none": no usable flow)
     timings: dict[str, float]  # seconds per stage
+    colour_weight: float = 0.0  # exponent of the colour posterior used (0: no colour model)
 
     @property
     def motion_frames(self) -> int:
@@ -211,8 +214,11 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     probs = votes_to_probability(pixel_votes, threshold)
     if p.smooth > 0:
         probs = temporal_smooth(probs, p.smooth)
+    colour_weight = 0.0
     if p.colour_weight > 0:
-        probs = with_colour(small, probs, weight=p.colour_weight, bins=p.colour_bins)
+        probs, colour_weight = with_colour(
+            small, probs, p.colour_weight, p.colour_adaptive, bins=p.colour_bins
+        )
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
     for i in range(len(frames)):
@@ -227,7 +233,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     if votes.max() <= 0:
         masks[:] = 0
     timings["refine"] = time.perf_counter() - t7
-    return Segmentation(masks, kinds, timings)
+    return Segmentation(masks, kinds, timings, colour_weight)
 
 
 def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
