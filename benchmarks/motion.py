@@ -2,8 +2,8 @@
 
 Run: .venv/bin/python benchmarks/motion.py [--davis ../shared/data/davis]
 Prints frames/s per stage (decode, flow, saliency, superpixels, voting = descriptors + k-NN graph
-+ consensus voting, colour model + refine) for 854x480 input with the current defaults and with
-the previous defaults (`previous_params`, the baseline of the same run), plain baselines
++ consensus voting, colour model + refine) for 854x480 and 320x240 input with the current
+defaults and with the previous defaults (`previous_params`, the baseline of the same run), plain baselines
 (scikit-image SLIC at its defaults on one thread; scipy's k-d tree k-NN as in the reference
 code), and J / F / frames/s / CPU ms per frame on the DAVIS sequences for the working sizes and
 for the current defaults with one change each (ablations), next to the mean J over `--synthetic`
@@ -31,12 +31,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def frames_for(davis: Path, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """blackswan's frames at `size` (h, w) and the seconds to decode one such JPEG (frames at
+    another size are re-encoded as JPEG at that size and decoded again, so decoding is timed at
+    the input size)."""
     folder = davis / "JPEGImages" / "480p" / "blackswan"
     t = time.perf_counter()
     frames, _ = read_frames(folder)
     decode = (time.perf_counter() - t) / len(frames)
     if frames.shape[1:3] != size:
         frames = np.stack([cv2.resize(f, size[::-1], interpolation=cv2.INTER_AREA) for f in frames])
+        jpegs = [cv2.imencode(".jpg", f)[1] for f in frames]
+        t = time.perf_counter()
+        for j in jpegs:
+            cv2.imdecode(j, cv2.IMREAD_COLOR)
+        decode = (time.perf_counter() - t) / len(frames)
     return frames, decode
 
 
@@ -145,10 +153,14 @@ def main() -> None:
     if not args.davis.is_dir():
         raise SystemExit(f"no DAVIS data at {args.davis}")
     if not args.no_stages:
-        frames, decode = frames_for(args.davis, (480, 854))
-        for label, params in (("current", SegmentParams()), ("previous", previous_params())):
-            print(f"stages, blackswan ({len(frames)} frames) at 854x480, {label} defaults:")
-            stages(frames, decode, params)
+        for size in ((480, 854), (240, 320)):
+            frames, decode = frames_for(args.davis, size)
+            for label, params in (("current", SegmentParams()), ("previous", previous_params())):
+                print(
+                    f"stages, blackswan ({len(frames)} frames) at {size[1]}x{size[0]}, "
+                    f"{label} defaults:"
+                )
+                stages(frames, decode, params)
         print("plain baselines (same run):")
         baselines(frames)
     print("trade-off (DAVIS, 854x480 JPEG input, frames/s and CPU ms/frame from decoding):")

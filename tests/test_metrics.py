@@ -243,6 +243,9 @@ def test_evaluate_images_and_reference_cache(davis_h5, effnet):
     assert s["precision/efficientnet-lite0"] == 1.0 and s["recall/efficientnet-lite0"] == 1.0
     assert same["focus"]["distance"]["fg_fraction_wasserstein"] == 0
     assert any("Fréchet distance from 40 samples" in n for n in same["notes"])
+    # 40 vs 40 with subsets of 40: every subset is the whole set, so no spread is claimed
+    assert "kid_std/efficientnet-lite0" not in s
+    assert any("KID has no std" in n for n in same["notes"])
     # a worse "generator": noisy images with masks shifted out of place
     rng = np.random.default_rng(0)
     bad = np.clip(images.astype(int) + rng.integers(-60, 61, images.shape), 0, 255).astype(np.uint8)

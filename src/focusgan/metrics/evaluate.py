@@ -214,7 +214,14 @@ def score_features(
             notes.append(warning)
     if ref is not None and "kid" in metrics:
         mean, std, size = kernel_distance(feats, ref.features, KID_SUBSETS, KID_SUBSET_SIZE, seed)
-        scores[f"kid/{backbone}"], scores[f"kid_std/{backbone}"] = mean, std
+        scores[f"kid/{backbone}"] = mean
+        if size < max(n, ref.n):
+            scores[f"kid_std/{backbone}"] = std
+        else:  # every subset is both whole sets: the "std" is rounding noise, not a spread
+            notes.append(
+                f"KID has no std: with {n} samples in each set every subset of {size} is the "
+                "whole set (use more samples than the subset size for a spread)"
+            )
         settings.update(kid_subsets=KID_SUBSETS, kid_subset_size=size, kid_kernel="poly3")
     if ref is not None and "pr" in metrics:
         k = min(n, ref.n, PR_MAX_N)
