@@ -167,9 +167,14 @@ def test_prepare_video_writes_probability_masks_and_counts_bad_input(tmp_path):
         "5",
         "--size",
         "32",
+        "--colour-weight",
+        "0.25",
     ]
     assert main(args) == 0
     info = read_info(out)
+    # the segmenter's options reach it and are recorded with the dataset
+    assert info.extra["segmenter"]["colour_weight"] == 0.25
+    assert info.extra["segmenter"]["colour_adaptive"] is True
     assert info.channels == 4 and info.mask_semantics == "probability" and info.resolution == 32
     s = info.filter_summary
     assert s.skipped["unreadable video"] == 1

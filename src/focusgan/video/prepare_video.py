@@ -245,7 +245,10 @@ def _prepare_video_command(args: argparse.Namespace) -> int:
     params = segmenter_params(args)
     segmenter = {
         "work_side": params.work_side,
+        "flow_side": params.flow_side,
         "n_segments": params.n_segments,
+        "colour_weight": params.colour_weight,
+        "colour_adaptive": params.colour_adaptive,
         "threads": params.threads,
         "refine": params.refine,
         "saliency.mode": params.saliency.mode,
