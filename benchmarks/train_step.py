@@ -97,6 +97,8 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=4)
     args = ap.parse_args()
     _, device = distributed.init(args.device)
+    if device.type == "cuda":  # as training does; global, so both steps get it
+        torch.backends.cudnn.benchmark = True
     resolution = args.resolution or (32 if args.preset == "tiny" else 64)
     with tempfile.TemporaryDirectory() as tmp:
         path = make_toy_dataset(Path(tmp) / "toy.h5", n=2048, resolution=resolution)

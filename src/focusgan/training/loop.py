@@ -133,6 +133,8 @@ def train(
         if getattr(cfg, name) % d.world:
             raise UserError(f"{name} {getattr(cfg, name)} is not divisible by {d.world} processes")
     bc, bg = cfg.batch_critic // d.world, cfg.batch_gen // d.world
+    if device.type == "cuda":  # static shapes: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
