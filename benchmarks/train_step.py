@@ -3,7 +3,8 @@
 Prints generator iterations/s and real images/s (n_critic * batch_critic per generator step) for
 both, and their ratio. The plain step is what a straightforward port of the reference code does:
 batches from a DataLoader over the HDF5 file, real and fake through the critic separately, and
-the losses read back to the host every step.
+the losses read back to the host every step, in PyTorch's default memory layout (focusgan uses
+channels-last on CPUs, `utils.device.to_device`).
 
     python benchmarks/train_step.py --preset tiny --device cpu --steps 20
     python benchmarks/train_step.py --preset thesis --device cuda --steps 50
@@ -27,6 +28,7 @@ from focusgan.training.config import make_config
 from focusgan.training.data import TrainingData
 from focusgan.training.loop import build_models
 from focusgan.training.loss import critic_loss, generator_loss
+from focusgan.utils.device import to_device
 
 
 def focusgan_step(cfg, G, D, opt_g, opt_d, data, device):
@@ -108,7 +110,11 @@ def main() -> None:
         steps = {}
         for name in ("plain", "focusgan"):
             torch.manual_seed(0)
-            G, D = (m.to(device) for m in build_models(cfg))
+            G, D = build_models(cfg)
+            if name == "plain":
+                G, D = G.to(device), D.to(device)
+            else:  # as training places them (channels-last on CPUs)
+                G, D = to_device(G, device), to_device(D, device)
             opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
             opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
             if name == "plain":

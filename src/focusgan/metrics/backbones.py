@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from focusgan.errors import UserError
+from focusgan.utils.device import to_device
 
 BACKBONES = ("inception", "efficientnet-lite0")
 
@@ -166,7 +167,7 @@ def load_backbone(
             num_classes=1008,
             resize="torch-fidelity TF1-compatible bilinear to 299x299",
             device=device,
-            model=model.to(device),
+            model=to_device(model.eval(), device),
         )
     if name == "efficientnet-lite0":
         model, path = _efficientnet_lite0(weights)
@@ -178,7 +179,7 @@ def load_backbone(
             num_classes=1000,
             resize=f"torch bilinear (antialias) to {EFFNET_SIZE}x{EFFNET_SIZE}, (x-127)/128",
             device=device,
-            model=model.to(device),
+            model=to_device(model.eval(), device),
         )
     raise UserError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 

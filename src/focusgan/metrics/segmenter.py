@@ -23,6 +23,7 @@ from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, file_sha256, read_rows
 from focusgan.utils.atomic import atomic_path
+from focusgan.utils.device import to_device
 
 
 @dataclass
@@ -146,7 +147,7 @@ def train_segmenter(
         held = read_rows(f["images"], held_idx)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = SmallUNet(cfg.width)
+        model = to_device(SmallUNet(cfg.width), "cpu")
     if path.exists():
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])

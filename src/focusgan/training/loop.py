@@ -26,6 +26,7 @@ from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainCon
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.sample import generate_from, latents
+from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
 
 
@@ -138,7 +139,7 @@ def train(
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
-    G, D = G.to(device), D.to(device)
+    G, D = to_device(G, device), to_device(D, device)
     G_ema = copy.deepcopy(G).requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)

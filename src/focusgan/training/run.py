@@ -16,6 +16,7 @@ from focusgan.errors import UserError
 from focusgan.models.resnet import Generator, count_parameters
 from focusgan.training import checkpoint
 from focusgan.training.config import TrainConfig
+from focusgan.utils.device import to_device
 
 
 def load_generator(
@@ -29,7 +30,7 @@ def load_generator(
     cfg = TrainConfig.from_dict(state["config"])
     G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
     G.load_state_dict(state["G_ema" if ema else "G"])
-    return G.to(device).eval(), cfg, int(state["step"])
+    return to_device(G, device).eval(), cfg, int(state["step"])
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
