@@ -1,8 +1,9 @@
 """Speed of evaluation: backbone feature extraction (images/s) and dataset row reading.
 
-For each backbone, the plain baseline is one image at a time with torch's default threads;
-then batch sizes (and, on CPU, thread counts) are swept and each is printed with its ratio to
-the baseline. The Inception numbers use a weights file of the right structure with random
+For each backbone, the plain baseline is one image at a time with torch's default threads and
+memory layout; then the default layout at the first batch size, and, with the backbone as
+focusgan loads it (channels-last on CPUs), batch sizes (and, on CPU, thread counts) are swept,
+each printed with its ratio to the baseline. The Inception numbers use a weights file of the right structure with random
 values (speed does not depend on the values; the real file is not shipped). Also compares
 `metrics.cache.read_rows` with h5py's point selection for scattered dataset rows.
 
@@ -13,6 +14,7 @@ values (speed does not depend on the values; the real file is not shipped). Also
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 import time
@@ -58,9 +60,17 @@ def bench_backbone(
     images = torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8, generator=gen)
     default_threads = torch.get_num_threads()
     base_n = min(n, 16 if device.type == "cpu" else 64)
+    loaded = bb.model  # as focusgan places it (channels-last on CPUs)
+    bb.model = copy.deepcopy(loaded).to(memory_format=torch.contiguous_format)
     base = images_per_s(bb, images[:base_n], 1)
+    plain = images_per_s(bb, images, batch_sizes[0])
+    bb.model = loaded
     print(f"\n{name} on {device} ({resolution}x{resolution} uint8 input, {n} images)")
-    print(f"  baseline  batch 1, {default_threads} threads: {base:8.1f} images/s")
+    print(f"  baseline  batch 1, {default_threads} threads: {base:8.1f} images/s (default layout)")
+    print(
+        f"  default layout, batch {batch_sizes[0]}, {default_threads} threads: {plain:8.1f} "
+        f"images/s  x{plain / base:5.2f}"
+    )
     best = (base, 1, default_threads)
     for th in threads if device.type == "cpu" else [default_threads]:
         torch.set_num_threads(th)
