@@ -197,6 +197,10 @@ def test_bench_motion_synthetic_json(tmp_path, capsys):
     result = json.loads(out.read_text())
     row = result["synthetic"]["videos"][0]
     assert row["J"] > row["box_J"] + 0.2 and row["fps"] > 0
+    assert result["params"]["colour_adaptive"] is True
+    argv = ["bench-motion", "--synthetic", "1", "--json", str(out), "--fixed-colour-weight"]
+    assert main([*argv, "--work-side", "160"]) == 0
+    assert json.loads(out.read_text())["params"]["colour_adaptive"] is False
 
 
 @pytest.mark.skipif(not (DATA / "davis").is_dir(), reason="../shared/data/davis is absent")
@@ -214,6 +218,9 @@ def test_bench_motion_on_real_davis_frames(tmp_path):
     (row,) = bench_davis(root, None, SegmentParams())
     assert row["frames"] == 12 and row["size"] == "854x480"
     assert row["J"] > 0.5 and row["F"] > 0.3
+    # swan and water differ in colour: the colour model keeps most of its weight (0.35 on the
+    # whole sequence), without reaching the cap of 0.5
+    assert 0.2 < row["colour_weight"] < 0.5
 
 
 def _moving_square(n: int = 5, size: int = 96, side: int = 24, step: int = 3):
