@@ -131,6 +131,8 @@ def test_segment_command_bad_input_is_a_user_error(tmp_path, capsys):
     assert "missing.mp4" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--colour-weight", "2"]) == 2
     assert "--colour-weight" in capsys.readouterr().err
+    assert main(["bench-motion", "--synthetic", "1", "--synthetic-shots", "20,x"]) == 2
+    assert "--synthetic-shots" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--flow-side", "8"]) == 2
     assert "--flow-side" in capsys.readouterr().err
 

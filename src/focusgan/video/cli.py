@@ -136,6 +136,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="also score N seeded synthetic videos (240x320, static and panning shots)",
     )
+    p.add_argument(
+        "--synthetic-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seeds of the synthetic videos: S .. S+N-1 (default 0)",
+    )
+    p.add_argument(
+        "--synthetic-shots",
+        default="20,16,24",
+        metavar="L,L,..",
+        help="frames of each shot of a synthetic video, hard cuts between (default 20,16,24)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     add_segmenter_options(p)
     p.set_defaults(func=_bench)
@@ -249,18 +262,23 @@ def bench_davis(root: Path, sequences: list[str] | None, params: SegmentParams) 
 
 
 def bench_synthetic(
-    n: int, params: SegmentParams, size: tuple[int, int] = (240, 320)
+    n: int,
+    params: SegmentParams,
+    size: tuple[int, int] = (240, 320),
+    seed: int = 0,
+    shots: tuple[int, ...] = (20, 16, 24),
 ) -> list[dict]:
-    """Score the segmenter on `n` seeded synthetic videos (three shots each, cuts detected),
-    next to the trivial baseline: a centred box covering a quarter of the frame."""
+    """Score the segmenter on `n` seeded synthetic videos (seeds `seed` ..; shots of `shots`
+    frames, cuts detected), next to the trivial baseline: a centred box covering a quarter of
+    the frame."""
     from focusgan.video.davis import sequence_scores
     from focusgan.video.io import Frame
     from focusgan.video.segment import segment_stream
     from focusgan.video.synthetic import make_video
 
     rows = []
-    for seed in range(n):
-        v = make_video(seed, size=size, shot_lengths=(20, 16, 24))
+    for video_seed in range(seed, seed + n):
+        v = make_video(video_seed, size=size, shot_lengths=shots)
         start = time.perf_counter()
         masks = [
             m
@@ -278,7 +296,7 @@ def bench_synthetic(
         b = sequence_scores(box, gt, all_frames=True)
         rows.append(
             {
-                "sequence": f"synthetic-{seed}",
+                "sequence": f"synthetic-{video_seed}",
                 "J": s["J"],
                 "F": s["F"],
                 "box_J": b["J"],
@@ -330,6 +348,15 @@ def _summary(rows: list[dict]) -> dict:
 def _bench(args: argparse.Namespace) -> int:
     if args.davis is None and not args.synthetic:
         raise UserError("give --davis DIR and/or --synthetic N")
+    try:
+        synthetic_shots = tuple(int(x) for x in args.synthetic_shots.split(","))
+    except ValueError:
+        synthetic_shots = ()
+    if not synthetic_shots or min(synthetic_shots) < 2:
+        raise UserError(
+            f"--synthetic-shots wants frame counts of at least 2, like 20,16,24; "
+            f"got {args.synthetic_shots!r}"
+        )
     params = segmenter_params(args)
     result: dict = {
         "params": {
@@ -352,12 +379,19 @@ def _bench(args: argparse.Namespace) -> int:
         print("\n".join(_table(rows)))
         result["davis"] = {"sequences": rows, "mean": _summary(rows)}
     if args.synthetic:
-        rows = bench_synthetic(args.synthetic, params)
+        rows = bench_synthetic(
+            args.synthetic, params, seed=args.synthetic_seed, shots=synthetic_shots
+        )
         print(
             "synthetic videos (box = centred box of a quarter of the frame, the trivial baseline)"
         )
         print("\n".join(_table(rows, extra=True)))
-        result["synthetic"] = {"videos": rows, "mean": _summary(rows)}
+        result["synthetic"] = {
+            "seeds": [args.synthetic_seed, args.synthetic_seed + args.synthetic - 1],
+            "shots": list(synthetic_shots),
+            "videos": rows,
+            "mean": _summary(rows),
+        }
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(result, indent=1))
