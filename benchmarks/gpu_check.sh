@@ -6,7 +6,8 @@
 #   1. the training CLI on cuda: 30 steps of the tiny preset in two calls (--stop-after, then
 #      --resume), a sample grid and a samples file from the run;
 #   2. the same through torchrun (one process, NCCL), the multi-GPU code path;
-#   3. benchmarks/train_step.py on cuda, tiny and thesis presets (focusgan vs a plain step);
+#   3. benchmarks/train_step.py on cuda, tiny and thesis presets (focusgan vs a plain step),
+#      the thesis preset also with channels-last models (used on CPUs; on GPUs not yet);
 #   4. a timed thesis-preset run of 200 generator steps through the CLI.
 # Everything is logged to $OUT/gpu_check.log; set DEVICE=cpu to dry-run the script here.
 set -uo pipefail
@@ -56,6 +57,9 @@ step "train_step benchmark, tiny preset"
 check $PY benchmarks/train_step.py --preset tiny --device "$DEVICE" --steps 50
 step "train_step benchmark, thesis preset"
 check $PY benchmarks/train_step.py --preset thesis --device "$DEVICE" --steps 25 --rounds 5
+step "train_step benchmark, thesis preset, channels-last (is the CPU layout worth it on GPUs?)"
+check $PY benchmarks/train_step.py --preset thesis --device "$DEVICE" --steps 25 --rounds 5 \
+    --channels-last
 
 step "thesis preset through the CLI, $THESIS_STEPS generator steps (64 px, width 128)"
 start=$(date +%s.%N)

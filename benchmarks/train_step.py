@@ -97,6 +97,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds")
     ap.add_argument("--resolution", type=int, default=None, help="default: 32 tiny, 64 thesis")
     ap.add_argument("--channels", type=int, default=4)
+    ap.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="focusgan's models in channels-last layout on any device (the default places them "
+        "as training does: channels-last on CPUs only), to measure the layout on a GPU",
+    )
     args = ap.parse_args()
     _, device = distributed.init(args.device)
     if device.type == "cuda":  # as training does; global, so both steps get it
@@ -115,6 +121,8 @@ def main() -> None:
                 G, D = G.to(device), D.to(device)
             else:  # as training places them (channels-last on CPUs)
                 G, D = to_device(G, device), to_device(D, device)
+                if args.channels_last:
+                    G, D = (m.to(memory_format=torch.channels_last) for m in (G, D))
             opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
             opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
             if name == "plain":
