@@ -279,7 +279,6 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
     from focusgan.report import plots
     from focusgan.training.config import TrainConfig
     from focusgan.training.run import load_generator, read_metrics
-    from focusgan.training.sample import generate
     from focusgan.utils.views import render
 
     doc.h(2, "Samples in the four views")
@@ -306,27 +305,25 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
         losses, points = {}, {}
         for c, r in sorted(d["runs"].items()):
             run = out / r["dir"]
-            tcfg = TrainConfig.from_dict(r["config"])
             label = f"{c}-channel"
+            n = n_hist if c == "4" else 0
+            shown = []  # (step, samples) of the trained and the initial generator
             if (run / "checkpoints" / "latest.pt").exists():
                 G, _, step = load_generator(run)
-                imgs = generate(G, max(GRID_N, n_hist if c == "4" else 0), seed=0)
-                doc.img(
-                    f"{d['name']}-run-{c}ch.png",
-                    _png(render(imgs[:GRID_N], "all"), _scale(imgs)),
-                    f"{d['name']}: {label} generator, step {step}",
+                caption = f"{d['name']}: {label} generator, step {step}"
+                shown.append(
+                    (step, _generator_grid(doc, G, f"{d['name']}-run-{c}ch.png", caption, n))
                 )
-                if c == "4":
-                    fractions[f"4-channel, step {step}"] = (imgs[..., 3] / 255.0).mean(axis=(1, 2))
-            G0 = initial_generator(tcfg)
-            imgs0 = generate(G0, max(GRID_N, n_hist if c == "4" else 0), seed=0)
-            doc.img(
-                f"{d['name']}-run-{c}ch-initial.png",
-                _png(render(imgs0[:GRID_N], "all"), _scale(imgs0)),
-                f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison",
+            G0 = initial_generator(TrainConfig.from_dict(r["config"]))
+            caption = (
+                f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison"
+            )
+            shown.append(
+                (0, _generator_grid(doc, G0, f"{d['name']}-run-{c}ch-initial.png", caption, n))
             )
             if c == "4":
-                fractions["4-channel, step 0"] = (imgs0[..., 3] / 255.0).mean(axis=(1, 2))
+                for step, imgs in shown:
+                    fractions[f"4-channel, step {step}"] = (imgs[..., 3] / 255.0).mean(axis=(1, 2))
             recs = read_metrics(run)
             losses[label] = recs
             for rec in recs:
@@ -471,6 +468,16 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
 
 
 # ---------------------------------------------------------------- writing
+
+
+def _generator_grid(doc: Doc, G, file: str, caption: str, n: int = 0) -> np.ndarray:
+    """Show a generator's sample grid (fixed latents, seed 0); its max(GRID_N, n) samples."""
+    from focusgan.training.sample import generate
+    from focusgan.utils.views import render
+
+    imgs = generate(G, max(GRID_N, n), seed=0)
+    doc.img(file, _png(render(imgs[:GRID_N], "all"), _scale(imgs)), caption)
+    return imgs
 
 
 def _png(rgb: np.ndarray, scale: int = 1) -> bytes:
