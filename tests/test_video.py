@@ -256,7 +256,7 @@ def test_min_of_forward_and_backward_residuals_hugs_the_object():
 
 
 def test_colour_model_pulls_in_missed_object_and_pushes_out_background():
-    from focusgan.video.appearance import colour_posterior, with_colour
+    from focusgan.video.appearance import fit_colour_model, with_colour
 
     frames = np.zeros((3, 40, 40, 3), np.uint8)
     frames[...] = (40, 60, 200)  # blue background
@@ -265,7 +265,7 @@ def test_colour_model_pulls_in_missed_object_and_pushes_out_background():
     prob[:, 10:30, 10:30] = 0.9
     prob[:, 10:15, 10:30] = 0.45  # part of the object the votes missed
     prob[:, 32:38, 2:8] = 0.7  # background the votes took for the object
-    post = colour_posterior(frames, prob)
+    post = fit_colour_model(frames, prob).posterior
     assert post[:, 20, 20].min() > 0.9 and post[:, 35, 5].max() < 0.1
     out, weight = with_colour(frames, prob)
     assert out.shape == prob.shape and out.dtype == np.float32
@@ -273,7 +273,8 @@ def test_colour_model_pulls_in_missed_object_and_pushes_out_background():
     assert (out[:, 35, 5] < 0.5).all()  # background pushed out
     assert (out[:, 12, 20] > prob[:, 12, 20]).all()  # the missed part gains
     # no confident pixels on one side: the colour says nothing (0.5)
-    assert np.allclose(colour_posterior(frames, np.full((3, 40, 40), 0.9, np.float32)), 0.5)
+    confident = np.full((3, 40, 40), 0.9, np.float32)
+    assert np.allclose(fit_colour_model(frames, confident).posterior, 0.5)
 
 
 def test_colour_model_weight_falls_with_the_overlap_of_colours():

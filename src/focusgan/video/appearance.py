@@ -65,11 +65,6 @@ def fit_colour_model(
     return ColourModel(post[codes].reshape(prob.shape).astype(np.float32), min(1.0, overlap))
 
 
-def colour_posterior(frames: np.ndarray, prob: np.ndarray, **kwargs) -> np.ndarray:
-    """P(object | colour) per pixel (T, H, W) float32 (see `fit_colour_model`)."""
-    return fit_colour_model(frames, prob, **kwargs).posterior
-
-
 def with_colour(
     frames: np.ndarray, prob: np.ndarray, weight: float = 0.5, adaptive: bool = True, **kwargs
 ) -> tuple[np.ndarray, float]:
