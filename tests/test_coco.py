@@ -1,4 +1,5 @@
-"""`focusgan prepare coco` on the real tiny COCO, and its guards against bad input."""
+"""`focusgan prepare coco` on generated COCO-format data (and the real tiny COCO when present),
+and its guards against bad input."""
 
 from __future__ import annotations
 
@@ -16,23 +17,18 @@ from focusgan.data.coco import instance_rle, prepare_coco
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.data.transform import to_square
 from focusgan.errors import UserError
+from generated import CocoSource
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
 # pycocotools' decode warns on every call under NumPy 2; the independent counts call it a lot
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 SPLITS = ("train2017", "val2017")
 
 
-def need_data() -> None:
-    if not (DATA / "annotations").is_dir():
-        pytest.skip(f"real test data not found at {DATA} (see shared/data/README.md)")
-
-
-def independent_count(split: str, min_area: float = 0.15) -> list[tuple[int, int]]:
+def independent_count(src: CocoSource, split: str, min_area: float = 0.15) -> list[tuple[int, int]]:
     """(image_id, annotation_id) of instances kept by the thesis rule, counted with pycocotools."""
     from pycocotools.coco import COCO
 
-    coco = COCO(str(DATA / "annotations" / f"instances_{split}.json"))
+    coco = COCO(str(src.annotations(split)))
     kept = []
     for image_id in sorted(coco.imgs):
         img = coco.imgs[image_id]
@@ -45,16 +41,21 @@ def independent_count(split: str, min_area: float = 0.15) -> list[tuple[int, int
     return kept
 
 
+def crowd_count(src: CocoSource, split: str) -> int:
+    doc = json.loads(src.annotations(split).read_text())
+    listed = {im["id"] for im in doc["images"]}
+    return sum(1 for a in doc["annotations"] if a["iscrowd"] and a["image_id"] in listed)
+
+
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    need_data()
+def prepared(coco_source, tmp_path_factory):
     out = tmp_path_factory.mktemp("coco")
     files = {}
     for split in SPLITS:
         files[split] = out / f"{split}.h5"
         prepare_coco(
-            DATA / "annotations" / f"instances_{split}.json",
-            DATA / split,
+            coco_source.annotations(split),
+            coco_source.images(split),
             files[split],
             workers=0,
             progress=False,
@@ -63,17 +64,20 @@ def prepared(tmp_path_factory):
 
 
 @pytest.mark.parametrize("split", SPLITS)
-def test_sample_count_matches_pycocotools(prepared, split):
-    expected = independent_count(split)
+def test_sample_count_matches_pycocotools(coco_source, prepared, split):
+    expected = independent_count(coco_source, split)
     path = prepared[split]
     ids = list(
         zip(read_metadata(path, "image_id"), read_metadata(path, "annotation_id"), strict=True)
     )
-    assert len(expected) > 10
+    assert len(expected) > 5
     assert ids == expected
     info = read_info(path)
     assert info.size == len(expected) == info.filter_summary.kept
-    assert info.filter_summary.skipped["crowd region (iscrowd=1)"] == 5
+    assert info.filter_summary.skipped["crowd region (iscrowd=1)"] == crowd_count(
+        coco_source, split
+    )
+    assert crowd_count(coco_source, split) > 0
     assert info.filter_summary.rejected["foreground < 0.15"] > 0
     images = load_images(path)
     assert images.shape == (len(expected), 64, 64, 4) and images.dtype == np.uint8
@@ -82,19 +86,21 @@ def test_sample_count_matches_pycocotools(prepared, split):
     assert info.extra["source"] == "coco"
 
 
-def test_samples_match_full_size_pipeline(prepared):
+def test_samples_match_full_size_pipeline(coco_source, prepared):
     """Reduced JPEG decoding gives the same samples as decoding at full size (alignment check)."""
     from pycocotools.coco import COCO
 
     path = prepared["val2017"]
     images = load_images(path)
-    coco = COCO(str(DATA / "annotations" / "instances_val2017.json"))
+    coco = COCO(str(coco_source.annotations("val2017")))
     ann_ids = read_metadata(path, "annotation_id")
     rgb_err, mask_err, shift = [], [], []
     for sample, ann_id in zip(images, ann_ids, strict=True):
         ann = coco.anns[int(ann_id)]
         img = coco.imgs[ann["image_id"]]
-        full = cv2.cvtColor(cv2.imread(str(DATA / "val2017" / img["file_name"])), cv2.COLOR_BGR2RGB)
+        full = cv2.cvtColor(
+            cv2.imread(str(coco_source.images("val2017") / img["file_name"])), cv2.COLOR_BGR2RGB
+        )
         ref = to_square(full, 64, "squash", mask=coco.annToMask(ann) * np.uint8(255))
         rgb_err.append(np.abs(ref[..., :3].astype(int) - sample[..., :3]).mean())
         mask_err.append(np.abs(ref[..., 3].astype(int) - sample[..., 3]).mean())
@@ -136,17 +142,14 @@ def _centroid(mask: np.ndarray) -> np.ndarray:
     return np.array([(yy * w).sum(), (xx * w).sum()]) / w.sum()
 
 
-def test_full_decode_option_and_fits(tmp_path):
-    need_data()
-    ann = DATA / "annotations" / "instances_val2017.json"
+def test_full_decode_option_and_fits(coco_source, tmp_path):
+    ann, images_dir = coco_source.annotations("val2017"), coco_source.images("val2017")
     full = tmp_path / "full.h5"
-    prepare_coco(ann, DATA / "val2017", full, workers=0, reduced_decode=False, progress=False)
-    assert read_info(full).size == len(independent_count("val2017"))
+    prepare_coco(ann, images_dir, full, workers=0, reduced_decode=False, progress=False)
+    assert read_info(full).size == len(independent_count(coco_source, "val2017"))
     for fit in ("center-crop", "object-crop"):
         out = tmp_path / f"{fit}.h5"
-        prepare_coco(
-            ann, DATA / "val2017", out, fit=fit, size=32, channels=3, workers=0, progress=False
-        )
+        prepare_coco(ann, images_dir, out, fit=fit, size=32, channels=3, workers=0, progress=False)
         images = load_images(out)
         assert images.shape[1:] == (32, 32, 3)
         fg = read_metadata(out, "fg_fraction")
@@ -155,16 +158,15 @@ def test_full_decode_option_and_fits(tmp_path):
             assert np.median(fg) > np.median(read_metadata(full, "fg_fraction"))
 
 
-def test_categories_and_min_area(tmp_path):
-    need_data()
-    ann = DATA / "annotations" / "instances_val2017.json"
+def test_categories_and_min_area(coco_source, tmp_path):
+    ann, images_dir = coco_source.annotations("val2017"), coco_source.images("val2017")
     out = tmp_path / "cats.h5"
-    prepare_coco(ann, DATA / "val2017", out, categories=["cat", "18"], workers=0, progress=False)
+    prepare_coco(ann, images_dir, out, categories=["cat", "18"], workers=0, progress=False)
     cats = set(read_metadata(out, "category_id").tolist())
     assert cats and cats <= {17, 18}
     assert read_info(out).filter_summary.skipped["category not selected"] > 0
     with pytest.raises(UserError, match="unknown COCO category"):
-        prepare_coco(ann, DATA / "val2017", out, categories=["unicorn"], workers=0)
+        prepare_coco(ann, images_dir, out, categories=["unicorn"], workers=0)
 
 
 def test_instance_rle_guards():
@@ -197,15 +199,14 @@ def test_instance_rle_guards():
     assert mu.area(instance_rle({"counts": counts, "size": [h, w]}, h, w)) == 200
 
 
-def _write_bad_coco(tmp: Path) -> tuple[Path, Path]:
-    """A small COCO json over real images, with every kind of bad input the source must survive."""
-    need_data()
-    src = json.loads((DATA / "annotations" / "instances_val2017.json").read_text())
+def _write_bad_coco(coco_source: CocoSource, tmp: Path) -> tuple[Path, Path]:
+    """A small COCO json over the source's images, with every kind of bad input to survive."""
+    src = json.loads(coco_source.annotations("val2017").read_text())
     images_dir = tmp / "images"
     images_dir.mkdir()
     imgs = src["images"][:6]
     for im in imgs:
-        shutil.copy(DATA / "val2017" / im["file_name"], images_dir / im["file_name"])
+        shutil.copy(coco_source.images("val2017") / im["file_name"], images_dir / im["file_name"])
     big = [0, 0, 2000, 0, 2000, 2000, 0, 2000]  # the whole image and beyond
     anns, next_id = [], 1
 
@@ -240,8 +241,8 @@ def _write_bad_coco(tmp: Path) -> tuple[Path, Path]:
     return ann_path, images_dir
 
 
-def test_bad_input_is_skipped_and_counted(tmp_path, capsys):
-    ann, images = _write_bad_coco(tmp_path)
+def test_bad_input_is_skipped_and_counted(coco_source, tmp_path, capsys):
+    ann, images = _write_bad_coco(coco_source, tmp_path)
     out = tmp_path / "bad.h5"
     code = main(["prepare", "coco", "--annotations", str(ann), "--images", str(images),
                  "--out", str(out), "--workers", "0", "--quiet"])  # fmt: skip

@@ -163,7 +163,7 @@ def test_experiment_pairs_runs_and_resumes(toy_h5, tmp_path, capsys):
     assert after == stamp
 
 
-def test_experiment_prepares_missing_data(shared_data, tmp_path):
+def test_experiment_prepares_missing_data(generated_davis, tmp_path):
     """A `prepare` recipe runs `focusgan prepare` once; the file is then kept."""
     doc = {
         "name": "pairs",
@@ -172,8 +172,8 @@ def test_experiment_prepares_missing_data(shared_data, tmp_path):
                 "name": "davis",
                 "prepare": {
                     "source": "pairs",
-                    "images": str(shared_data / "davis" / "JPEGImages" / "480p" / "blackswan"),
-                    "masks": str(shared_data / "davis" / "Annotations" / "480p" / "blackswan"),
+                    "images": str(generated_davis.images / "seq-palette"),
+                    "masks": str(generated_davis.masks / "seq-palette"),
                     "mask_format": "davis",
                     "size": 32,
                     "workers": 1,
@@ -191,7 +191,7 @@ def test_experiment_prepares_missing_data(shared_data, tmp_path):
     lines: list[str] = []
     summary = run_experiment(cfg, tmp_path / "out", progress=False, log=lines.append)
     made = tmp_path / "out" / "data" / "davis.h5"
-    assert made.is_file() and summary["datasets"][0]["size"] == 50
+    assert made.is_file() and summary["datasets"][0]["size"] == 45
     assert any("focusgan prepare pairs" in x for x in lines)
     lines.clear()
     run_experiment(cfg, tmp_path / "out", progress=False, log=lines.append)

@@ -1,5 +1,6 @@
 """Evaluation: score formulas on known answers, both backbones, focus measures, the segmenter,
-reference caching, and `focusgan evaluate` on real DAVIS frames (issue 5)."""
+reference caching, and `focusgan evaluate` on DAVIS-layout frames (generated, and the real
+samples when present) (issue 5)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from focusgan.cli import main
 from focusgan.data.dataset import DatasetWriter, load_images
@@ -20,24 +22,36 @@ from focusgan.metrics.segmenter import SegmenterConfig, mask_iou, train_segmente
 # ---------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def davis_h5(shared_data, tmp_path_factory) -> Path:
-    """The two real DAVIS sequences as a 32x32 4-channel dataset (90 frames, binary masks).
+def davis32(davis_source, folder: Path) -> Path:
+    """Two DAVIS-layout sequences as a 32x32 4-channel dataset (90 frames, binary masks): the
+    generated ones (45 + 45), or the real blackswan (50) and car-shadow (40).
 
     32 pixels keep the segmenter and the tiny training run fast on a 2-core CPU."""
     from focusgan.data.transform import to_square
 
-    root = shared_data / "davis"
     samples = []
-    for seq in ("blackswan", "car-shadow"):
-        for jpg in sorted((root / "JPEGImages/480p" / seq).glob("*.jpg")):
+    sequences = ("blackswan", "car-shadow") if davis_source.real else ("seq-grey", "seq-palette")
+    for seq in sequences:
+        for jpg in sorted((davis_source.images / seq).glob("*.jpg")):
             image = cv2.cvtColor(cv2.imread(str(jpg)), cv2.COLOR_BGR2RGB)
-            ann = cv2.imread(str(root / "Annotations/480p" / seq / f"{jpg.stem}.png"), 0)
+            ann = np.asarray(Image.open(davis_source.masks / seq / f"{jpg.stem}.png"))
             samples.append(to_square(image, 32, mask=np.where(ann > 0, 255, 0).astype(np.uint8)))
-    path = tmp_path_factory.mktemp("davis") / "davis32.h5"
+    path = folder / "davis32.h5"
     with DatasetWriter(path, resolution=32, channels=4, mask_semantics="binary") as w:
         w.append(np.stack(samples), source="davis")
     return path
+
+
+@pytest.fixture(scope="module")
+def davis_h5(generated_davis, tmp_path_factory) -> Path:
+    """The generated pairs (the evaluation tests' data)."""
+    return davis32(generated_davis, tmp_path_factory.mktemp("davis"))
+
+
+@pytest.fixture(scope="module")
+def pairs_h5(davis_source, davis_h5, tmp_path_factory) -> Path:
+    """The generated pairs, and the real ones when present (the segmenter's tests)."""
+    return davis32(davis_source, tmp_path_factory.mktemp("real")) if davis_source.real else davis_h5
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +172,7 @@ def test_inception_path_with_random_weights(fake_inception, tmp_path, monkeypatc
     assert bb.weights_sha256 == backbones.sha256_file(fake_inception)
 
 
+@pytest.mark.real_data
 def test_efficientnet_lite0_on_real_photos(effnet, shared_data):
     photos = sorted((shared_data / "tiny_coco" / "val2017").glob("*.jpg"))[:8]
     images = []
@@ -205,16 +220,16 @@ def test_mask_iou():
     assert mask_iou(a, b).tolist() == [0.5, 0.0, 1.0]  # empty vs empty counts as agreement
 
 
-def test_segmenter_learns_real_pairs_and_is_cached(davis_h5):
+def test_segmenter_learns_pairs_and_is_cached(pairs_h5):
     cfg = SegmenterConfig(steps=60)  # the settings of `--segmenter-steps 60` below: one training
-    seg = train_segmenter(davis_h5, cfg, progress=False)
+    seg = train_segmenter(pairs_h5, cfg, progress=False)
     assert Path(seg.path).exists() and seg.n_heldout == 9 and seg.n_train == 81
-    images = load_images(davis_h5)
+    images = load_images(pairs_h5)
     swapped = images.copy()
     swapped[..., 3] = np.roll(images[..., 3], 45, axis=0)  # masks of the other sequence
     assert seg.heldout_iou > 0.4
     assert seg.consistency(images) > seg.consistency(swapped) + 0.2
-    again = train_segmenter(davis_h5, cfg, progress=False)  # loaded, not retrained
+    again = train_segmenter(pairs_h5, cfg, progress=False)  # loaded, not retrained
     assert again.path == seg.path and again.heldout_iou == pytest.approx(seg.heldout_iou)
 
 

@@ -1,4 +1,5 @@
-"""`focusgan prepare pairs` on real DAVIS sequences, and the mask readers."""
+"""`focusgan prepare pairs` on DAVIS-layout sequences (generated, and the real DAVIS samples when
+present), and the mask readers."""
 
 from __future__ import annotations
 
@@ -15,20 +16,13 @@ from focusgan.data.masks import mask_semantics, read_mask
 from focusgan.data.pairs import find_pairs, prepare_pairs
 from focusgan.errors import UserError
 
-DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis"
-IMAGES, MASKS = DAVIS / "JPEGImages" / "480p", DAVIS / "Annotations" / "480p"
 THESIS = ["--min-fg", "0.10", "--max-fg", "0.80", "--border", "0.05", "--max-border-fg", "0.10"]
 
 
-def need_davis() -> None:
-    if not IMAGES.is_dir():
-        pytest.skip(f"real test data not found at {DAVIS} (see shared/data/README.md)")
-
-
-def independent_thesis_count() -> tuple[list[str], dict[str, int]]:
+def independent_thesis_count(masks: Path) -> tuple[list[str], dict[str, int]]:
     """The frames the thesis's frame filter keeps, computed here with plain numpy."""
     kept, rejected = [], {"low": 0, "high": 0, "border": 0}
-    for path in sorted(MASKS.rglob("*.png")):
+    for path in sorted(masks.rglob("*.png")):
         fg = np.asarray(Image.open(path)) > 0
         h, w = fg.shape
         bh, bw = round(h * 0.05), round(w * 0.05)
@@ -41,22 +35,23 @@ def independent_thesis_count() -> tuple[list[str], dict[str, int]]:
         elif fg[ring].mean() > 0.10:
             rejected["border"] += 1
         else:
-            kept.append(path.relative_to(MASKS).with_suffix(".jpg").as_posix())
+            kept.append(path.relative_to(masks).with_suffix(".jpg").as_posix())
     return kept, rejected
 
 
-def test_davis_with_thesis_frame_filter(tmp_path, capsys):
-    need_davis()
+def test_davis_with_thesis_frame_filter(davis_source, tmp_path, capsys):
+    IMAGES, MASKS = davis_source.images, davis_source.masks
     out = tmp_path / "davis.h5"
     args = ["prepare", "pairs", "--images", str(IMAGES), "--masks", str(MASKS), "--out", str(out)]
     assert main([*args, *THESIS, "--workers", "2", "--quiet"]) == 0
     assert "wrote" in capsys.readouterr().out
-    kept, rejected = independent_thesis_count()
+    kept, rejected = independent_thesis_count(MASKS)
     info = read_info(out)
     assert list(read_metadata(out, "source")) == kept
     assert info.size == len(kept) > 10
     s = info.filter_summary
-    assert s.candidates == 90  # 40 car-shadow + 50 blackswan frames
+    mask_files = sorted(MASKS.rglob("*.png"))
+    assert s.candidates == len(mask_files) == len(list(IMAGES.rglob("*.jpg")))
     assert s.rejected["foreground < 0.1"] == rejected["low"]
     assert s.rejected["foreground > 0.8"] == rejected["high"]
     assert s.rejected["border foreground > 0.1"] == rejected["border"]
@@ -69,17 +64,17 @@ def test_davis_with_thesis_frame_filter(tmp_path, capsys):
     # without filters every frame is kept
     out2 = tmp_path / "all.h5"
     assert main([*args[:-1], str(out2), "--workers", "0", "--quiet", "--channels", "3"]) == 0
-    assert read_info(out2).size == 90 and load_images(out2).shape[-1] == 3
+    assert read_info(out2).size == len(mask_files) and load_images(out2).shape[-1] == 3
 
 
-def test_davis_sample_matches_full_size_pipeline(tmp_path):
-    need_davis()
+def test_davis_sample_matches_full_size_pipeline(davis_source, tmp_path):
+    seq = sorted(p.name for p in davis_source.images.iterdir())[0]
+    images, masks = davis_source.images / seq, davis_source.masks / seq
     out = tmp_path / "d.h5"
-    prepare_pairs(IMAGES / "blackswan", MASKS / "blackswan", out, workers=0, progress=False,
-                  fit="center-crop", size=48)  # fmt: skip
+    prepare_pairs(images, masks, out, workers=0, progress=False, fit="center-crop", size=48)
     sample = load_images(out)[0].astype(int)
-    image = cv2.cvtColor(cv2.imread(str(IMAGES / "blackswan" / "00000.jpg")), cv2.COLOR_BGR2RGB)
-    mask = (np.asarray(Image.open(MASKS / "blackswan" / "00000.png")) > 0) * np.uint8(255)
+    image = cv2.cvtColor(cv2.imread(str(images / "00000.jpg")), cv2.COLOR_BGR2RGB)
+    mask = (np.asarray(Image.open(masks / "00000.png")) > 0) * np.uint8(255)
     h, w = mask.shape
     x0 = (w - h) // 2
     ref = np.dstack([image, mask])[:, x0 : x0 + h]

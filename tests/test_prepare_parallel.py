@@ -1,7 +1,10 @@
-"""Worker processes, shards + merge, and resuming an interrupted prepare (on the real tiny COCO)."""
+"""Worker processes, shards + merge, and resuming an interrupted prepare (on generated COCO-format
+data, and on the real tiny COCO when present)."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +17,20 @@ from focusgan.data.parallel import parse_shard, parts_dir
 from focusgan.errors import UserError
 from focusgan.utils.atomic import partial_path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
-ANN = DATA / "annotations" / "instances_train2017.json"
-IMAGES = DATA / "train2017"
+SPLIT = "train2017"
 
 
-def need_data() -> None:
-    if not ANN.exists():
-        pytest.skip(f"real test data not found at {DATA} (see shared/data/README.md)")
+@pytest.fixture(scope="module")
+def src(coco_source) -> tuple[Path, Path]:
+    """(annotations, images) of the split these tests prepare."""
+    return coco_source.annotations(SPLIT), coco_source.images(SPLIT)
+
+
+def images_with_candidates(ann: Path) -> int:
+    """Images with at least one non-crowd instance, counted from the json itself."""
+    doc = json.loads(ann.read_text())
+    listed = {im["id"] for im in doc["images"]}
+    return len({a["image_id"] for a in doc["annotations"] if not a["iscrowd"]} & listed)
 
 
 def contents(path: Path) -> dict[str, np.ndarray]:
@@ -37,25 +46,27 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
+def reference(src, tmp_path_factory) -> Path:
     """One process, default chunks."""
-    need_data()
+    ANN, IMAGES = src
     out = tmp_path_factory.mktemp("ref") / "ref.h5"
     prepare_coco(ANN, IMAGES, out, min_area=0.05, workers=0, progress=False)
     return out
 
 
-def test_workers_give_the_same_file(reference, tmp_path):
+def test_workers_give_the_same_file(src, reference, tmp_path):
+    ANN, IMAGES = src
     out = tmp_path / "w2.h5"
     report = prepare_coco(ANN, IMAGES, out, min_area=0.05, workers=2, chunk_size=8,
                           progress=False)  # fmt: skip
-    assert report.workers == 2 and report.chunks == 7  # 49 images with candidate instances
+    assert report.workers == 2 and report.chunks == math.ceil(images_with_candidates(ANN) / 8)
     assert_same(contents(reference), contents(out))
     assert read_info(out).filter_summary == read_info(reference).filter_summary
     assert not parts_dir(out).exists()
 
 
-def test_shards_merge_to_the_whole(reference, tmp_path, capsys):
+def test_shards_merge_to_the_whole(src, reference, tmp_path, capsys):
+    ANN, IMAGES = src
     shards = []
     for i in range(3):
         shards.append(tmp_path / f"s{i}.h5")
@@ -95,7 +106,8 @@ class Interrupt:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_interrupted_prepare_resumes(reference, tmp_path, capsys, workers):
+def test_interrupted_prepare_resumes(src, reference, tmp_path, capsys, workers):
+    ANN, IMAGES = src
     out = tmp_path / "r.h5"
     kwargs = dict(min_area=0.05, workers=workers, chunk_size=8, progress=False)
     with pytest.raises(KeyboardInterrupt):
@@ -111,8 +123,8 @@ def test_interrupted_prepare_resumes(reference, tmp_path, capsys, workers):
     assert not parts_dir(out).exists()
 
 
-def test_other_arguments_discard_saved_chunks(tmp_path, capsys):
-    need_data()
+def test_other_arguments_discard_saved_chunks(src, tmp_path, capsys):
+    ANN, IMAGES = src
     out = tmp_path / "r.h5"
     with pytest.raises(KeyboardInterrupt):
         prepare_coco(ANN, IMAGES, out, workers=0, chunk_size=8, progress=False,
@@ -131,11 +143,12 @@ def test_parse_shard():
             parse_shard(bad)
 
 
-def test_interrupt_while_writing_resumes(reference, tmp_path, monkeypatch, capsys):
+def test_interrupt_while_writing_resumes(src, reference, tmp_path, monkeypatch, capsys):
     """Chunks saved by the work itself survive a Ctrl-C during the HDF5 writing; a damaged
     saved chunk is computed again."""
     import focusgan.data.parallel as parallel
 
+    ANN, IMAGES = src
     out, real_load, calls = tmp_path / "w.h5", parallel._load_chunk, []
 
     def load_then_interrupt(path):
