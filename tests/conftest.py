@@ -9,12 +9,19 @@ whole suite on generated data.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
-import torch
+# Tiny models gain nothing from threads, and on a busy 2-core machine two threads each run many
+# times slower than one (benchmarks/RESULTS.md): one thread here and in every child process.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from generated import CocoSource, DavisSource, write_coco, write_davis
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from generated import CocoSource, DavisSource, write_coco, write_davis  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL = pytest.param("real", marks=pytest.mark.real_data)

@@ -64,7 +64,31 @@ def test_report_fills_cuadro_with_the_experiments_numbers(experiment):
     assert "never comparable with Inception numbers" in table
 
 
-def test_report_states_the_measured_comparison_with_step_0(experiment):
+# image scores and whether higher is better (FID, KID lower; IS, precision, recall higher)
+HIGHER = {"is": True, "fid": False, "kid": False, "precision": True, "recall": True}
+
+
+def expected_verdict(run: Path, label: str) -> str:
+    """The verdict line, counted here from the run's two evaluation files."""
+    final = json.loads((run / "evaluation-efficientnet-lite0.json").read_text())["scores"]
+    first = json.loads((run / "initial.evaluation-efficientnet-lite0.json").read_text())["scores"]
+    wins = ties = total = 0
+    for key, higher in HIGHER.items():
+        a, b = first.get(f"{key}/efficientnet-lite0"), final.get(f"{key}/efficientnet-lite0")
+        if a is None or b is None:
+            continue
+        total += 1
+        ties += a == b
+        wins += (b > a) if higher else (b < a)
+    return (
+        f"{label}: the trained generator beats its initialisation on {wins} of {total} computed "
+        "image scores"
+        + (f" ({ties} unchanged)" if ties else "")
+        + (" — on all of them." if wins == total else ".")
+    )
+
+
+def test_report_states_the_measured_comparison_with_step_0(experiment, tmp_path):
     md = (experiment / "report.md").read_text()
     first = json.loads(
         (experiment / "toy/run-3ch/initial.evaluation-efficientnet-lite0.json").read_text()
@@ -72,12 +96,27 @@ def test_report_states_the_measured_comparison_with_step_0(experiment):
     kid0 = first["scores"]["kid/efficientnet-lite0"]
     section = md.split("## Did training help?")[1].split("\n## ")[0]
     assert f"{kid0:.4g} ± " in section
-    assert re.search(
-        r"toy, 3-channel: the trained generator beats its initialisation on \d of 2", md
-    )
-    assert re.search(
-        r"toy, 4-channel: the trained generator beats its initialisation on \d of 2", md
-    )
+    for c in (3, 4):
+        verdict = expected_verdict(experiment / f"toy/run-{c}ch", f"toy, {c}-channel")
+        assert verdict in section.splitlines()
+    # the same runs with each generator's two evaluations swapped: the verdicts follow the files
+    swapped = tmp_path / "swapped"
+    shutil.copytree(experiment, swapped)
+    for c in (3, 4):
+        run = swapped / f"toy/run-{c}ch"
+        a, b = (
+            run / "evaluation-efficientnet-lite0.json",
+            run / "initial.evaluation-efficientnet-lite0.json",
+        )
+        text_a, text_b = a.read_text(), b.read_text()
+        a.write_text(text_b)
+        b.write_text(text_a)
+    assert main(["report", str(swapped), "--hist-n", "32"]) == 0
+    section = (swapped / "report.md").read_text().split("## Did training help?")[1]
+    for c in (3, 4):
+        verdict = expected_verdict(swapped / f"toy/run-{c}ch", f"toy, {c}-channel")
+        assert verdict in section.split("\n## ")[0].splitlines()
+    assert section != md.split("## Did training help?")[1]
 
 
 def test_report_has_images_focus_measures_and_provenance(experiment):
@@ -166,11 +205,43 @@ def test_report_renders_in_headless_chromium(experiment, tmp_path):
         h, w = png.shape[:2]
         if w > 1200:  # scaled down to the column width: not comparable pixel for pixel
             continue
-        scores = cv2.matchTemplate(drawn, png.astype(np.float32), cv2.TM_SQDIFF)
-        _, _, (x, y), _ = cv2.minMaxLoc(scores)
+        template = cv2.cvtColor(png, cv2.COLOR_BGR2GRAY)
+        _, _, (x, y), _ = cv2.minMaxLoc(cv2.matchTemplate(grey, template, cv2.TM_SQDIFF))
         region = drawn[y : y + h, x : x + w]
         # the image is drawn where the best match is: same pixels (within colour management)
         assert np.abs(region - png).mean() < 1, (x, y, png.shape)
         assert abs(region.std() - png.std()) < 3 and png.std() > 10  # a real picture, shown
         shown += 1
     assert shown >= 3
+
+
+def test_demo_end_to_end_at_reduced_size(tmp_path, capsys):
+    """`focusgan demo` itself (videos -> prepare video -> paired experiment -> report), small."""
+    from focusgan.data.dataset import read_info
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--videos", "3", "--iters", "2", "--n", "16"]
+    assert main([*argv, "--workers", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == str((out / "report.html").resolve())
+    assert "<table>" in (out / "report.html").read_text()
+    summary = json.loads((out / "experiment.json").read_text())
+    assert summary["finished"]
+    info = read_info(out / "data" / "moving-objects.h5")
+    s = info.filter_summary
+    # 3 videos x 2 shots, 12 frames sampled per shot (the demo's recipe)
+    assert s.candidates == 3 * 2 * 12 and s.kept == info.size > 0
+    assert s.kept + sum(s.rejected.values()) + sum(s.skipped.values()) == s.candidates
+    assert info.channels == 4 and info.resolution == 32
+    for c in (3, 4):
+        run = out / "moving-objects" / f"run-{c}ch"
+        final = json.loads((run / "evaluation-efficientnet-lite0.json").read_text())
+        assert final["provenance"]["source"]["step"] == 2 and final["provenance"]["n"] == 16
+        verdict = expected_verdict(run, f"moving-objects, {c}-channel")
+        assert any(line.endswith(verdict) for line in printed), verdict
+    # a second call finds everything done and recomputes nothing
+    stamp = (out / "moving-objects" / "run-4ch" / "evaluation-efficientnet-lite0.json").stat()
+    assert main([*argv, "--workers", "1"]) == 0
+    assert "(done, step 2)" in capsys.readouterr().out
+    again = (out / "moving-objects" / "run-4ch" / "evaluation-efficientnet-lite0.json").stat()
+    assert again.st_mtime_ns == stamp.st_mtime_ns
