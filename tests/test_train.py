@@ -266,3 +266,18 @@ def test_training_cli_starts_without_the_data_source_packages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "generator_parameters" in out.stdout
+
+
+def test_train_without_channels_uses_all_channels_of_a_three_channel_file(tmp_path):
+    from focusgan.data.dataset import DatasetWriter
+    from focusgan.data.toy import toy_images
+
+    rgb = tmp_path / "rgb.h5"
+    with DatasetWriter(rgb, resolution=32, channels=3, mask_semantics="none") as w:
+        w.append(toy_images(16, 32)[..., :3])
+    run = tmp_path / "run"
+    args = ["train", "--data", str(rgb), "--out", str(run), "--preset", "tiny", "--quiet"]
+    small = ["--iters", "1", "--width", "8", "--batch-critic", "8", "--batch-gen", "8"]
+    assert main(args + small) == 0
+    G, cfg, _ = load_generator(run)
+    assert cfg.channels == 3 and G.out.out_channels == 3
