@@ -281,3 +281,24 @@ def test_train_without_channels_uses_all_channels_of_a_three_channel_file(tmp_pa
     assert main(args + small) == 0
     G, cfg, _ = load_generator(run)
     assert cfg.channels == 3 and G.out.out_channels == 3
+
+
+def test_resume_with_eval_every_is_exact_across_processes(toy_h5, tmp_path):
+    """Each call in its own process (as users run it): the evaluation backbone is built anew on
+    resume and must not shift the noise streams (an in-process cache would hide that)."""
+
+    def run(out, *extra):
+        cmd = [sys.executable, "-m", "focusgan", "train", "--data", str(toy_h5), "--out", str(out)]
+        cmd += ["--preset", "tiny", "--iters", "4", "--width", "8", "--n-critic", "2"]
+        cmd += ["--batch-critic", "8", "--batch-gen", "8", "--checkpoint-every", "2"]
+        cmd += ["--eval-every", "2", "--eval-n", "8", "--quiet", *extra]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    run(tmp_path / "once")
+    run(tmp_path / "twice", "--stop-after", "2")
+    run(tmp_path / "twice", "--resume")
+    a, b = states(tmp_path / "once"), states(tmp_path / "twice")
+    assert a["step"] == b["step"] == 4
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D"):
+        assert_same_tensors(a[key], b[key])

@@ -137,6 +137,12 @@ def train(
     if device.type == "cuda":  # static shapes: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
 
+    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
+        from focusgan.metrics.evaluate import get_backbone
+
+        # before any seeding: building it draws from the global RNG, so after the seeding (or
+        # a resume's RNG restore) it would shift the run's noise streams
+        get_backbone(cfg.eval_backbone, device=device)
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
     G, D = to_device(G, device), to_device(D, device)
@@ -237,10 +243,6 @@ def train(
                 f"stopped; last good checkpoint: {good}; try a lower --lr"
             )
 
-    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
-        from focusgan.metrics.evaluate import get_backbone
-
-        get_backbone(cfg.eval_backbone, device=device)
     status, steps_this_call = "finished", 0
     bar = tqdm(
         total=cfg.iters,
