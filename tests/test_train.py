@@ -344,3 +344,29 @@ def test_ema_generator_with_running_bn_statistics_uses_its_own(toy_h5, tmp_path)
     assert main(["sample", str(run), "--n", "8", "--bn", "running", "--out", str(out)]) == 0
     G, _, _ = load_generator(run, ema=True, bn="running")
     np.testing.assert_array_equal(load_images(out), generate(G, 8, bn="running"))
+
+
+def test_non_finite_gradient_with_finite_losses_is_never_saved(toy_h5, tmp_path, monkeypatch):
+    """An infinite gradient at a checkpoint step: the losses of that step are finite, the weights
+    after it are not; the checkpoint is refused and the previous one stays the last good."""
+    from focusgan.models.resnet import Generator
+    from focusgan.training import distributed
+
+    calls = {"n": 0}
+    real_average = distributed.average_gradients
+
+    def poisoned(module, d):
+        real_average(module, d)
+        if isinstance(module, Generator):
+            calls["n"] += 1
+            if calls["n"] == 4:  # the generator step that makes step 4, a checkpoint step
+                next(module.parameters()).grad.fill_(float("inf"))
+
+    monkeypatch.setattr(distributed, "average_gradients", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(WorkError, match="non-finite weights.*step 4.*latest.pt \\(step 2\\)"):
+        train(cfg_for(toy_h5, iters=10), run, progress=False)
+    state = states(run)
+    assert state["step"] == 2
+    for key in ("G", "D", "G_ema"):
+        assert all(torch.isfinite(v).all() for v in state[key].values())
