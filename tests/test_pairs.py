@@ -11,9 +11,9 @@ from PIL import Image
 
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
-from focusgan.data.masks import mask_semantics, read_mask
-from focusgan.data.pairs import find_pairs, prepare_pairs
 from focusgan.errors import UserError
+from focusgan.prepare.masks import mask_semantics, read_mask
+from focusgan.prepare.pairs import find_pairs, prepare_pairs
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis"
 IMAGES, MASKS = DAVIS / "JPEGImages" / "480p", DAVIS / "Annotations" / "480p"
