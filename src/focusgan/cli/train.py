@@ -73,19 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, **fixed):
-    """The TrainConfig the arguments ask for: the preset, with every given setting replaced;
-    without --channels, all the channels of the --data file."""
-    from focusgan.data.dataset import read_info
+    """The TrainConfig the arguments ask for: the preset, with every given setting replaced."""
     from focusgan.training.config import TrainConfig, make_config
 
     if args.stop_after is not None and args.stop_after <= 0:
         raise UserError(f"--stop-after must be positive, not {args.stop_after}")
     settings = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
     settings.pop("preset")
-    cfg = make_config(args.preset, **{**settings, **fixed})
-    if args.channels is None and args.data is not None:
-        cfg = replace(cfg, channels=read_info(args.data).channels)
-    return cfg
+    return make_config(args.preset, **{**settings, **fixed})
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -127,6 +122,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.data is not None:
         cfg = for_data(cfg, read_info(args.data))
+    elif cfg.channels is None:  # no file to take them from
+        cfg = replace(cfg, channels=4)
     G, D = build_models(cfg)
     print(f"generator_parameters {count_parameters(G)}")
     print(f"critic_parameters {count_parameters(D)}")
@@ -142,7 +139,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise UserError(f"--n must be positive, not {args.n}")
     G, cfg, step = load_generator(
-        args.run, args.checkpoint, ema=not args.raw, device=resolve_device(args.device)
+        args.run, args.checkpoint, ema=not args.raw, device=resolve_device(args.device), bn=args.bn
     )
     suffix = args.out.suffix.lower()
     if suffix in (".h5", ".hdf5"):

@@ -28,8 +28,8 @@ class TrainConfig:
 
     # data and model
     data: str = option("", "dataset file made by `focusgan prepare`", resume="new")
-    channels: int = option(
-        4,
+    channels: int | None = option(  # None = all of the file's (resolved by `for_data`)
+        None,
         "3 = RGB, 4 = RGB + focus mask (default: all channels of the file)",
         choices=(3, 4),
         resume="identity",

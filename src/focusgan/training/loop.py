@@ -159,7 +159,7 @@ def train(
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
     data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
     torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
-    step = 0
+    step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
@@ -169,7 +169,7 @@ def train(
         sched_g.load_state_dict(ckpt["sched_G"])
         sched_d.load_state_dict(ckpt["sched_D"])
         data.order.load_state_dict(ckpt["data_order"])
-        step = int(ckpt["step"])
+        step = saved_step = int(ckpt["step"])
         rngs = ckpt["rng"]
         if len(rngs) == d.world:
             checkpoint.set_rng_state(rngs[d.rank])
@@ -193,6 +193,7 @@ def train(
         writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
 
     def save_checkpoint(snapshot: bool) -> None:
+        nonlocal saved_step
         state = {
             "step": step,
             "config": cfg.to_dict(),
@@ -208,6 +209,7 @@ def train(
         state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
         if d.main:
             checkpoint.save(state, run_dir, snapshot=snapshot)
+        saved_step = step
 
     def save_grid() -> None:
         images = generate_from(G_ema, fixed_z, bn="batch")
@@ -232,13 +234,29 @@ def train(
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
 
-    def check_finite() -> None:
-        if not bool(finite):
-            good = f"{latest} (step {_saved_step(latest)})" if latest.exists() else "none yet"
-            raise WorkError(
-                f"non-finite loss between steps {logged_at} and {step}; training "
-                f"stopped; last good checkpoint: {good}; try a lower --lr"
-            )
+    def state_is_finite() -> torch.Tensor:
+        """Whether the weights, buffers and optimizer states a checkpoint would hold are finite
+        (losses can be finite while a gradient, and so the weights after it, are not)."""
+        tensors = [t for m in (G, D, G_ema) for t in m.state_dict().values()]
+        for opt in (opt_g, opt_d):
+            tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+
+    def check_finite(state: bool = False) -> None:
+        """Stop on a non-finite loss since the last check or, with `state`, a non-finite state
+        about to be saved: in every process together (the flags are all-reduced)."""
+        flags = torch.stack([finite, state_is_finite() if state else torch.ones_like(finite)])
+        losses_ok, state_ok = distributed.all_processes(flags, d)
+        if losses_ok and state_ok:
+            return
+        what = (
+            f"non-finite loss between steps {logged_at} and {step}"
+            if not losses_ok
+            else f"non-finite weights or optimizer state at step {step} (with finite losses: "
+            "a NaN or infinite gradient)"
+        )
+        good = f"{latest} (step {saved_step})" if saved_step is not None else "none yet"
+        raise WorkError(f"{what}; training stopped; last good checkpoint: {good}; try a lower --lr")
 
     status, steps_this_call = "finished", 0
     bar = tqdm(
@@ -319,7 +337,7 @@ def train(
                 stop_after is not None and steps_this_call >= stop_after
             )
             if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
-                check_finite()
+                check_finite(state=True)  # a bad state never becomes the last good checkpoint
                 save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
             if stopping:
                 status = "interrupted" if stop.signal is not None else "paused"
@@ -329,7 +347,3 @@ def train(
         writer.close()
     distributed.barrier(d)
     return TrainResult(run_dir, step, status)
-
-
-def _saved_step(path: Path) -> int:
-    return int(checkpoint.load(path)["step"])
