@@ -16,8 +16,10 @@ from PIL import Image
 from focusgan.cli import main
 from focusgan.data.dataset import DatasetWriter, load_images
 from focusgan.errors import UserError
-from focusgan.metrics import backbones, evaluate, focus, scores
-from focusgan.metrics.segmenter import SegmenterConfig, mask_iou, train_segmenter
+from focusgan.metrics import evaluate, focus, scores
+from focusgan.metrics.consistency import SegmenterConfig, mask_iou, train_segmenter
+from focusgan.models import backbones
+from focusgan.utils.hashing import sha256_file
 
 # ---------------------------------------------------------------------------- fixtures
 
@@ -27,7 +29,7 @@ def davis32(davis_source, folder: Path) -> Path:
     generated ones (45 + 45), or the real blackswan (50) and car-shadow (40).
 
     32 pixels keep the segmenter and the tiny training run fast on a 2-core CPU."""
-    from focusgan.data.transform import to_square
+    from focusgan.prepare.transform import to_square
 
     samples = []
     sequences = ("blackswan", "car-shadow") if davis_source.real else ("seq-grey", "seq-palette")
@@ -169,7 +171,7 @@ def test_inception_path_with_random_weights(fake_inception, tmp_path, monkeypatc
     assert f.std(0).mean() > 0  # features differ between images
     f2, _ = bb.features_and_probs(images[:1])
     assert torch.allclose(f2, f[:1], atol=1e-4)
-    assert bb.weights_sha256 == backbones.sha256_file(fake_inception)
+    assert bb.weights_sha256 == sha256_file(fake_inception)
 
 
 @pytest.mark.real_data

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from focusgan.cli import main
-from focusgan.data.coco import prepare_coco
 from focusgan.data.dataset import load_images, read_info, read_metadata
-from focusgan.data.parallel import parse_shard, parts_dir
 from focusgan.errors import UserError
+from focusgan.prepare.coco import CHUNK_SIZE, CocoOptions
+from focusgan.prepare.pipeline import RunOptions, parse_shard, parts_dir, prepare
 from focusgan.utils.atomic import partial_path
 
 SPLIT = "train2017"
@@ -31,6 +31,14 @@ def images_with_candidates(ann: Path) -> int:
     doc = json.loads(ann.read_text())
     listed = {im["id"] for im in doc["images"]}
     return len({a["image_id"] for a in doc["annotations"] if not a["iscrowd"]} & listed)
+
+
+def prepare_coco(annotations, images, out, *, workers=None, shard=None, progress=True,
+                 classifier=None, chunk_size=CHUNK_SIZE, **settings):  # fmt: skip
+    """`prepare(CocoOptions(...))` with the options as keywords (as the tests read best)."""
+    opts = CocoOptions(annotations=Path(annotations), images=Path(images), **settings)
+    run = RunOptions(workers=workers, shard=shard, progress=progress)
+    return prepare(opts, out, run=run, classifier=classifier, chunk_size=chunk_size)
 
 
 def contents(path: Path) -> dict[str, np.ndarray]:
@@ -146,7 +154,7 @@ def test_parse_shard():
 def test_interrupt_while_writing_resumes(src, reference, tmp_path, monkeypatch, capsys):
     """Chunks saved by the work itself survive a Ctrl-C during the HDF5 writing; a damaged
     saved chunk is computed again."""
-    import focusgan.data.parallel as parallel
+    import focusgan.prepare.pipeline as parallel
 
     ANN, IMAGES = src
     out, real_load, calls = tmp_path / "w.h5", parallel._load_chunk, []

@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from focusgan import __version__
-from focusgan.data.filters import FilterSummary
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
 from focusgan.utils.atomic import partial_path
 
