@@ -19,6 +19,8 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +30,8 @@ import numpy as np
 
 from focusgan import __version__
 from focusgan.data.summary import FilterSummary
-from focusgan.errors import UserError
-from focusgan.utils.atomic import partial_path
+from focusgan.errors import UserError, WorkError
+from focusgan.utils.atomic import partial_path, write_failed
 
 if TYPE_CHECKING:
     import torch
@@ -77,19 +79,33 @@ def read_info(path: str | os.PathLike) -> DatasetInfo:
     """Read the attributes of a dataset file, with a one-line error when it is not one."""
     with open_h5(path) as f:
         a = f.attrs
-        return DatasetInfo(
-            path=Path(path),
-            size=int(f["images"].shape[0]),
-            resolution=int(a["resolution"]),
-            channels=int(a["channels"]),
-            mask_semantics=str(a["mask_semantics"]),
-            command=str(a.get("command", "")),
-            focusgan_version=str(a.get("focusgan_version", "")),
-            created=str(a.get("created", "")),
-            filter_summary=FilterSummary.from_json(str(a.get("filter_summary", "{}"))),
-            extra=json.loads(str(a.get("extra", "{}"))),
-            metadata=tuple(k for k in f.keys() if k != "images"),
-        )
+        try:
+            info = DatasetInfo(
+                path=Path(path),
+                size=int(f["images"].shape[0]),
+                resolution=int(a["resolution"]),
+                channels=int(a["channels"]),
+                mask_semantics=str(a["mask_semantics"]),
+                command=str(a.get("command", "")),
+                focusgan_version=str(a.get("focusgan_version", "")),
+                created=str(a.get("created", "")),
+                filter_summary=FilterSummary.from_json(str(a.get("filter_summary", "{}"))),
+                extra=json.loads(str(a.get("extra", "{}"))),
+                metadata=tuple(k for k in f.keys() if k != "images"),
+            )
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise UserError(f"{path} is a damaged focusgan dataset (attribute: {e!r})") from None
+        images = f["images"]
+        r, c = info.resolution, info.channels
+        if images.dtype != np.uint8 or images.shape[1:] != (r, r, c) or c not in (3, 4):
+            raise UserError(
+                f"{path} is a damaged focusgan dataset: images are {images.dtype} "
+                f"{images.shape[1:]}, its attributes say uint8 ({r}, {r}, {c}) with 3 or 4 "
+                "channels; prepare it again"
+            )
+        if not isinstance(info.extra, dict):
+            raise UserError(f"{path} is a damaged focusgan dataset (attribute 'extra')")
+        return info
 
 
 def open_h5(path: str | os.PathLike) -> h5py.File:
@@ -105,7 +121,13 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     if f.attrs.get("format") != FORMAT or "images" not in f:
         f.close()
         raise UserError(f"{path} is not a focusgan dataset (no '{FORMAT}' format attribute)")
-    version = int(f.attrs.get("format_version", 0))
+    try:
+        version = int(f.attrs.get("format_version", 0))
+    except (TypeError, ValueError):
+        f.close()
+        raise UserError(
+            f"{path} is a damaged focusgan dataset (attribute 'format_version')"
+        ) from None
     if version > FORMAT_VERSION:
         f.close()
         raise UserError(
@@ -202,12 +224,8 @@ class DatasetWriter:
             return
         if c == 4 and "fg_fraction" not in metadata:
             metadata["fg_fraction"] = (images[..., 3] > 127).mean(axis=(1, 2))
-        start, self.size = self.size, self.size + n
-        self._file["images"].resize(self.size, axis=0)
-        self._file["images"][start:] = images
+        columns = {}
         for name, (dtype, fill) in METADATA.items():
-            ds = self._file[name]
-            ds.resize(self.size, axis=0)
             values = metadata.get(name)
             if values is None:
                 values = [fill] * n
@@ -215,25 +233,49 @@ class DatasetWriter:
                 values = [values] * n
             if len(values) != n:
                 raise ValueError(f"metadata {name!r} has {len(values)} values for {n} images")
-            ds[start:] = np.asarray(values, dtype=object if name == "source" else dtype)
+            columns[name] = np.asarray(values, dtype=object if name == "source" else dtype)
+        start, self.size = self.size, self.size + n
+        with self._writing():
+            self._file["images"].resize(self.size, axis=0)
+            self._file["images"][start:] = images
+            for name, values in columns.items():
+                self._file[name].resize(self.size, axis=0)
+                self._file[name][start:] = values
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (a full disk) discards the unfinished file and says so in one line."""
+        try:
+            yield
+        except OSError as e:
+            self.abort()
+            raise WorkError(write_failed(self.path, e)) from e
 
     def close(self) -> Path:
         """Write the final attributes and move the file to its final name."""
         if self._file is None:
             return self.path
-        a = self._file.attrs
-        a["filter_summary"] = self.summary.to_json()
-        a["extra"] = json.dumps(self.extra, sort_keys=True)
-        a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        self._file.close()
-        self._file = None
-        os.replace(self.tmp, self.path)
+        with self._writing():
+            a = self._file.attrs
+            a["filter_summary"] = self.summary.to_json()
+            a["extra"] = json.dumps(self.extra, sort_keys=True)
+            a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            )
+            self._file.close()
+            self._file = None
+            with open(self.tmp, "rb+") as f:  # on disk before it gets its final name
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
         """Discard the unfinished file."""
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # a full disk can fail the close too; the file is dropped anyway
+                pass
             self._file = None
         self.tmp.unlink(missing_ok=True)
 

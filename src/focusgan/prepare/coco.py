@@ -104,6 +104,7 @@ def load_coco(path: str | os.PathLike):
         raise UserError(f"{path} is not valid JSON ({e}); is it a COCO instances file?") from None
     if not isinstance(data, dict) or not {"images", "annotations"} <= set(data):
         raise UserError(f"{path} is not a COCO instances file (needs 'images' and 'annotations')")
+    _check_ids(data, path)
     coco = COCO()
     coco.dataset = data
     try:
@@ -112,6 +113,23 @@ def load_coco(path: str | os.PathLike):
     except (KeyError, TypeError) as e:
         raise UserError(f"{path} is not a COCO instances file (bad entry: {e!r})") from None
     return coco
+
+
+def _check_ids(data: dict, path: Path) -> None:
+    """Entries are objects with integer ids (the index sorts and joins on them)."""
+    needs = {"images": ("id",), "annotations": ("id", "image_id"), "categories": ("id",)}
+    for section, keys in needs.items():
+        entries = data.get(section, [])
+        if not isinstance(entries, list):
+            raise UserError(f"{path} is not a COCO instances file ('{section}' is not a list)")
+        for i, entry in enumerate(entries):
+            for key in keys:
+                value = entry.get(key) if isinstance(entry, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise UserError(
+                        f"{path} is not a valid COCO instances file: {section}[{i}] has no "
+                        f"integer {key!r} ({value!r})"
+                    )
 
 
 def select_categories(coco, wanted: list[str] | None) -> set[int] | None:

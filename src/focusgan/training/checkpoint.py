@@ -76,11 +76,22 @@ def find(run_dir: Path, which: str | None = None) -> Path:
     return path
 
 
+# what every checkpoint `train` writes holds (see the module docstring)
+KEYS = ("step", "config", "G", "D", "G_ema", "opt_G", "opt_D", "sched_G", "sched_D", "data_order")
+
+
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # a damaged file: say which and what to do
         raise UserError(
             f"cannot read checkpoint {path} ({type(e).__name__}: {e}); "
             "use an earlier one from its checkpoints/ folder"
         ) from None
+    missing = [k for k in KEYS if k not in state] if isinstance(state, dict) else list(KEYS)
+    if missing:
+        raise UserError(
+            f"{path} is not a focusgan checkpoint (no {', '.join(missing)}); "
+            "use an earlier one from its checkpoints/ folder"
+        )
+    return state

@@ -27,7 +27,9 @@ from focusgan.training import checkpoint, distributed
 from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig, for_data
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
+from focusgan.training.rundir import read_jsonl
 from focusgan.training.sample import generate_from, latents
+from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
 
@@ -95,15 +97,13 @@ def _ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
-    """Drop records after `step` (they are recomputed when a run resumes)."""
+    """Drop records after `step` (they are recomputed when a run resumes) and a line cut short
+    by a kill; rewritten atomically, so a kill now cannot lose the log."""
     if not path.exists():
         return
-    keep = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= step
-    ]
-    path.write_text("".join(line + "\n" for line in keep))
+    keep = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
 
 
 def train(

@@ -8,6 +8,7 @@ A run directory holds `config.yaml`, `checkpoints/` (latest.pt + step-NNNNNNNN.p
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -44,11 +45,23 @@ def load_generator(
     return G, cfg, int(state["step"])
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The records of a JSON-lines log; a line cut short (a process killed while appending it)
+    is left out."""
+    path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return [r for r in records if isinstance(r, dict)]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
 def describe_run(run_dir: str | Path) -> str:
