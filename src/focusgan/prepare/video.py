@@ -2,9 +2,12 @@
 from motion (DESIGN section 3, "Video").
 
 Per video (a file OpenCV decodes, or a folder of frames): shots by PySceneDetect; shots shorter
-than `--min-shot` frames are skipped ("shot shorter than N frames"); up to `--segment-frames`
-evenly spaced frames of each shot are segmented together (`focusgan.video.segment`); of those,
-`--frames-per-shot` evenly spaced frames become candidates. Each candidate's soft mask goes
+than `--min-shot` frames are skipped ("shot shorter than N frames"); `--frames-per-shot` evenly
+spaced frames of each shot become candidates. Their masks come from exactly the segmentation
+that `focusgan segment` writes and `bench-motion` measures: the shot is cut into consecutive
+pieces of at most `--segment-frames` frames (`split_evenly`, as `segment_stream` does with
+`--chunk`) and each piece holding a candidate is segmented whole (`focusgan.video.segment`);
+pieces without a candidate are not segmented. Each candidate's soft mask goes
 through the thesis's frame filter (`THESIS_FRAME_FILTER`: foreground 10%..80%, at most 10% of the
 outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the frame and mask
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).
@@ -35,7 +38,7 @@ from focusgan.prepare.filters import (
 from focusgan.prepare.pipeline import ChunkResult
 from focusgan.prepare.transform import FITS, to_square
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
-from focusgan.video.segment import SegmentParams, segment_frames, split_evenly
+from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class VideoOptions:
     fit: str = "squash"
     channels: int = 4
     min_shot: int = 10
-    segment_frames: int = 30
+    segment_frames: int = CHUNK  # consecutive frames segmented together (segment's --chunk)
     frames_per_shot: int = 8
     max_side: int = 640  # frames are kept at most this large before squaring
     cut_threshold: float = 27.0
@@ -72,6 +75,52 @@ class VideoOptions:
         return p
 
 
+def segmenter_options(params: SegmentParams) -> dict:
+    """The segmenter settings the command line can change, as `VideoOptions.segmenter`."""
+    return {
+        "work_side": params.work_side,
+        "flow_side": params.flow_side,
+        "n_segments": params.n_segments,
+        "colour_weight": params.colour_weight,
+        "colour_adaptive": params.colour_adaptive,
+        "threads": params.threads,
+        "refine": params.refine,
+        "saliency.mode": params.saliency.mode,
+        "voting.iterations": params.voting.iterations,
+    }
+
+
+def davis_prepare_scores(
+    folder: str | Path, annotations: np.ndarray, opts: VideoOptions, out: Path
+) -> dict:
+    """Run `prepare_video` on one folder of frames with every frame a candidate and score the
+    stored masks: IoU at 0.5 against the ground truth (T, H, W) bool brought to the same size
+    by the same `to_square`; mean over the stored frames without the sequence's first and
+    last (as DAVIS's J). Returns J, the frames scored and the seconds `prepare_video` took."""
+    import time
+
+    from focusgan.data.dataset import load_images, read_metadata
+    from focusgan.video.davis import iou
+
+    start = time.perf_counter()
+    prepare_video([folder], out, opts=opts, workers=1, progress=False)
+    seconds = time.perf_counter() - start
+    images, frames = load_images(out), read_metadata(out, "frame")
+    last = len(annotations) - 1
+    scores = []
+    for image, f in zip(images, frames, strict=True):
+        if 0 < f < last:
+            gt = (annotations[f] * np.uint8(255)).astype(np.uint8)
+            rgb = np.zeros((*gt.shape, 3), np.uint8)
+            truth = to_square(rgb, opts.size, opts.fit, mask=gt)[..., 3] > 127
+            scores.append(iou(image[..., 3] > 127, truth))
+    return {
+        "J": float(np.mean(scores)) if scores else 0.0,
+        "frames": len(scores),
+        "seconds": seconds,
+    }
+
+
 def evenly(n: int, k: int) -> list[int]:
     """k (or n if fewer) evenly spaced indices of 0..n-1, ends included."""
     if n <= k:
@@ -82,30 +131,43 @@ def evenly(n: int, k: int) -> list[int]:
 def shot_samples(
     shot: list, opts: VideoOptions, params: SegmentParams, summary: FilterSummary
 ) -> tuple[list[np.ndarray], list[int], list[float]]:
-    """Segment one shot and return its kept samples, frame indices and foreground fractions."""
+    """Segment one shot where it has candidates; its kept samples, frame indices and
+    foreground fractions."""
     if len(shot) < opts.min_shot:
         summary.skip(f"shot shorter than {opts.min_shot} frames")
         return [], [], []
-    chosen = [shot[i] for i in evenly(len(shot), opts.segment_frames)]
-    seg = segment_frames(np.stack([f.rgb for f in chosen]), params)
-    if seg.motion_frames == 0:
+    wanted = evenly(len(shot), opts.frames_per_shot)
+    masks = {}  # a frame's own flows may miss a small fast object; the votes of the piece's
+    # other frames still give its mask (as `segment` writes it), so frames are not dropped alone
+    for a, b in split_evenly(len(shot), opts.segment_frames):
+        inside = [i for i in wanted if a <= i < b]
+        if not inside:
+            continue
+        if b - a < 2:  # a one-frame piece has no flow (as `segment_stream`)
+            continue
+        seg = segment_frames(np.stack([f.rgb for f in shot[a:b]]), params)
+        if seg.motion_frames == 0:
+            continue  # no flow of the piece shows motion: its masks are empty
+        for i in inside:
+            masks[i] = seg.masks[i - a]
+    if not masks:
         summary.skip("no motion in shot")
         return [], [], []
     samples, frames, fgs = [], [], []
-    for i in evenly(len(chosen), opts.frames_per_shot):
-        if seg.kinds[i] == "none":
-            summary.reject("no motion in frame")
+    for i in wanted:
+        if i not in masks:
+            summary.reject("no motion in piece")
             continue
-        mask = (seg.masks[i] * 255).round().astype(np.uint8)
+        mask = (masks[i] * 255).round().astype(np.uint8)
         reason = opts.filter.check(mask)
         if reason is not None:
             summary.reject(reason)
             continue
-        sample = to_square(chosen[i].rgb, opts.size, opts.fit, mask=mask)
+        sample = to_square(shot[i].rgb, opts.size, opts.fit, mask=mask)
         if opts.channels == 3:
             sample = np.ascontiguousarray(sample[..., :3])
         samples.append(sample)
-        frames.append(chosen[i].index)
+        frames.append(shot[i].index)
         fgs.append(float((sample[..., 3] > 127).mean()) if opts.channels == 4 else np.nan)
         summary.keep()
     return samples, frames, fgs
@@ -124,17 +186,15 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
             frames = iter_frames(path, max_side=opts.max_side)
             shape = None
             for shot in iter_shots(frames, threshold=opts.cut_threshold, fps=video_fps(path)):
-                for a, b in split_evenly(len(shot), 10 * opts.segment_frames):
-                    piece = shot[a:b]
-                    if shape is None:
-                        shape = piece[0].rgb.shape
-                    if any(f.rgb.shape != shape for f in piece):
-                        raise BadVideo(path, "frames differ in size")
-                    s, fr, fg = shot_samples(piece, opts, params, summary)
-                    video_samples += s
-                    video_meta["source"] += [str(path)] * len(s)
-                    video_meta["frame"] += fr
-                    video_meta["fg_fraction"] += fg
+                if shape is None:
+                    shape = shot[0].rgb.shape
+                if any(f.rgb.shape != shape for f in shot):
+                    raise BadVideo(path, "frames differ in size")
+                s, fr, fg = shot_samples(shot, opts, params, summary)
+                video_samples += s
+                video_meta["source"] += [str(path)] * len(s)
+                video_meta["frame"] += fr
+                video_meta["fg_fraction"] += fg
         except BadVideo as e:
             summary.skip(e.reason)
             continue  # nothing of a bad video is kept
@@ -224,7 +284,8 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
         "--segment-frames",
         type=int,
         default=d.segment_frames,
-        help=f"frames of a shot segmented together (default {d.segment_frames})",
+        help="consecutive frames of a shot segmented together, as segment's --chunk "
+        f"(default {d.segment_frames})",
     )
     p.add_argument(
         "--cut-threshold",
@@ -243,17 +304,7 @@ def _prepare_video_command(args: argparse.Namespace) -> int:
     from focusgan.video.bench import segmenter_params
 
     params = segmenter_params(args)
-    segmenter = {
-        "work_side": params.work_side,
-        "flow_side": params.flow_side,
-        "n_segments": params.n_segments,
-        "colour_weight": params.colour_weight,
-        "colour_adaptive": params.colour_adaptive,
-        "threads": params.threads,
-        "refine": params.refine,
-        "saliency.mode": params.saliency.mode,
-        "voting.iterations": params.voting.iterations,
-    }
+    segmenter = segmenter_options(params)
     opts = VideoOptions(
         size=args.size,
         fit=args.fit,

@@ -14,7 +14,7 @@ import numpy as np
 from focusgan.errors import UserError
 from focusgan.utils.atomic import atomic_path
 from focusgan.video.saliency import MODES
-from focusgan.video.segment import SegmentParams
+from focusgan.video.segment import CHUNK, SegmentParams
 
 
 def add_segmenter_options(p: argparse.ArgumentParser) -> None:
@@ -111,8 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chunk",
         type=int,
-        default=60,
-        help="segment long shots in pieces of at most this many frames (default 60)",
+        default=CHUNK,
+        help=f"segment long shots in pieces of at most this many frames (default {CHUNK})",
     )
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     add_segmenter_options(p)
@@ -148,6 +148,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="20,16,24",
         metavar="L,L,..",
         help="frames of each shot of a synthetic video, hard cuts between (default 20,16,24)",
+    )
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="with --davis: also run `prepare video` on each sequence (frame filters off, every "
+        "frame a candidate) and score its stored 64x64 masks against the ground truth squared "
+        "the same way",
     )
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     add_segmenter_options(p)
@@ -261,6 +268,43 @@ def bench_davis(root: Path, sequences: list[str] | None, params: SegmentParams) 
     return rows
 
 
+def bench_prepare(root: Path, rows: list[dict], params: SegmentParams) -> dict:
+    """The production path: `prepare video` on each DAVIS sequence of `rows` (frame filters
+    off, every frame a candidate, 64x64 squash), its stored masks scored against the ground
+    truth squared the same way; printed beside `segment`'s J of the same sequences."""
+    import tempfile
+
+    from focusgan.prepare.video import VideoOptions, davis_prepare_scores, segmenter_options
+    from focusgan.video.davis import davis_paths, read_annotations
+
+    opts = VideoOptions(
+        min_shot=2,
+        frames_per_shot=1_000_000,
+        min_fg=None,
+        max_fg=None,
+        max_border_fg=None,
+        segmenter=segmenter_options(params),
+    )
+    out = []
+    print(f"prepare video ({opts.size}x{opts.size} masks, IoU at 0.5 x100) vs segment's J")
+    print(f"{'sequence':<16} {'segment J':>9} {'prepare J':>9} {'frames':>6} {'frames/s':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows:
+            frames_dir, ann_dir = davis_paths(root, r["sequence"])
+            s = davis_prepare_scores(
+                frames_dir, read_annotations(ann_dir), opts, Path(tmp) / f"{r['sequence']}.h5"
+            )
+            s.update(sequence=r["sequence"], segment_J=r["J"], fps=r["frames"] / s["seconds"])
+            out.append(s)
+            print(
+                f"{s['sequence']:<16} {100 * r['J']:9.1f} {100 * s['J']:9.1f} {s['frames']:>6} "
+                f"{s['fps']:9.1f}"
+            )
+    seg_j, prep_j = (float(np.mean([s[k] for s in out])) for k in ("segment_J", "J"))
+    print(f"{'mean':<16} {100 * seg_j:9.1f} {100 * prep_j:9.1f}")
+    return {"sequences": out, "mean": {"segment_J": seg_j, "J": prep_j}}
+
+
 def bench_synthetic(
     n: int,
     params: SegmentParams,
@@ -348,6 +392,8 @@ def _summary(rows: list[dict]) -> dict:
 def _bench(args: argparse.Namespace) -> int:
     if args.davis is None and not args.synthetic:
         raise UserError("give --davis DIR and/or --synthetic N")
+    if args.prepare and args.davis is None:
+        raise UserError("--prepare scores DAVIS sequences: give --davis DIR too")
     try:
         synthetic_shots = tuple(int(x) for x in args.synthetic_shots.split(","))
     except ValueError:
@@ -378,6 +424,8 @@ def _bench(args: argparse.Namespace) -> int:
         print("DAVIS (J, F x100; frames/s from decoding to masks at input size)")
         print("\n".join(_table(rows)))
         result["davis"] = {"sequences": rows, "mean": _summary(rows)}
+        if args.prepare:
+            result["prepare"] = bench_prepare(args.davis, rows, params)
     if args.synthetic:
         rows = bench_synthetic(
             args.synthetic, params, seed=args.synthetic_seed, shots=synthetic_shots
