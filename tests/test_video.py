@@ -453,10 +453,13 @@ def test_inside_outside_map_fills_what_motion_boundaries_enclose():
 
     flow = np.zeros((90, 120, 2), np.float32)
     flow[30:60, 40:80] = (2.0, -1.0)  # the object's motion (the camera's is already removed)
-    m = inside_outside(flow)
-    assert m.dtype == np.float32 and set(np.unique(m)) <= {0.0, 1.0}
-    assert m[35:55, 45:75].mean() == 1.0  # the object's inside, away from its rim
-    outside = np.ones_like(m, bool)
+    outside = np.ones(flow.shape[:2], bool)
     outside[25:65, 35:85] = False  # beyond the boundary band
-    assert m[outside].mean() == 0.0
+    for shrink in (1, 2):  # at the flow's size, and (the default) at half of it
+        m = inside_outside(flow, shrink=shrink)
+        assert m.dtype == np.float32 and m.shape == flow.shape[:2]
+        assert 0 <= m.min() and m.max() <= 1
+        assert m[35:55, 45:75].mean() == 1.0  # the object's inside, away from its rim
+        assert m[outside].mean() == 0.0
+    assert set(np.unique(inside_outside(flow, shrink=1))) == {0.0, 1.0}
     assert inside_outside(np.zeros_like(flow)).max() == 0.0  # no motion: nothing inside

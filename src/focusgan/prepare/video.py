@@ -86,6 +86,8 @@ def segmenter_options(params: SegmentParams) -> dict:
         "threads": params.threads,
         "refine": params.refine,
         "saliency.mode": params.saliency.mode,
+        "saliency.inside": params.saliency.inside,
+        "decision": params.decision,
         "voting.iterations": params.voting.iterations,
     }
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from focusgan.errors import UserError
 from focusgan.utils.atomic import atomic_path
-from focusgan.video.saliency import MODES
-from focusgan.video.segment import CHUNK, SegmentParams
+from focusgan.video.saliency import INSIDE, MODES
+from focusgan.video.segment import CHUNK, DECISIONS, SegmentParams
 
 
 def add_segmenter_options(p: argparse.ArgumentParser) -> None:
@@ -67,6 +67,20 @@ def add_segmenter_options(p: argparse.ArgumentParser) -> None:
         help="use --colour-weight as it is, even where colour separates object and background "
         "poorly",
     )
+    g.add_argument(
+        "--decision",
+        choices=DECISIONS,
+        default=d.decision,
+        help="where a mask's edge is: Otsu's threshold over each shot's probabilities, or a "
+        f"fixed 0.5 (default {d.decision})",
+    )
+    g.add_argument(
+        "--inside",
+        choices=INSIDE,
+        default=d.saliency.inside,
+        help="FST inside-outside map of the motion boundaries with the motion saliency: "
+        f"averaged, multiplied, alone, or off (default {d.saliency.inside})",
+    )
     g.add_argument("--no-refine", action="store_true", help="skip the guided-filter refinement")
     g.add_argument(
         "--threads",
@@ -95,6 +109,7 @@ def segmenter_params(args: argparse.Namespace) -> SegmentParams:
     p.colour_weight, p.flow_side = args.colour_weight, args.flow_side
     p.colour_adaptive = not args.fixed_colour_weight
     p.saliency.mode = args.saliency
+    p.decision, p.saliency.inside = args.decision, args.inside
     p.voting.iterations = args.iterations
     p.refine = not args.no_refine
     return p
@@ -410,14 +425,16 @@ def _bench(args: argparse.Namespace) -> int:
             "flow_side": params.flow_side,
             "superpixels": params.n_segments,
             "saliency": params.saliency.mode,
+            "inside": params.saliency.inside,
+            "decision": params.decision,
             "iterations": params.voting.iterations,
             "refine": params.refine,
             "colour_weight": params.colour_weight,
             "colour_adaptive": params.colour_adaptive,
             "threads": params.threads,
         },
-        "measures": "J = IoU at 0.5, F = DAVIS boundary F (tolerance ceil(0.008 x "
-        "diagonal)); DAVIS means skip the first and last frame",
+        "measures": "J = IoU at 0.5, F = DAVIS boundary F (disk(ceil(0.008 x "
+        "diagonal)) as davis2017-evaluation); DAVIS means skip the first and last frame",
     }
     if args.davis is not None:
         rows = bench_davis(args.davis, args.sequences, params)

@@ -44,6 +44,8 @@ from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
 from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
 
+DECISIONS = ("otsu", "fixed")
+
 
 @dataclass
 class SegmentParams:
