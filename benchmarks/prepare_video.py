@@ -25,9 +25,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from focusgan.prepare.video import VideoOptions, prepare_video  # noqa: E402
+from focusgan.prepare.pipeline import RunOptions, prepare  # noqa: E402
+from focusgan.prepare.video import VideoOptions  # noqa: E402
 from focusgan.video.davis import davis_sequences  # noqa: E402
 from focusgan.video.io import read_frames  # noqa: E402
+from focusgan.video.options import SegmenterOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,12 +81,9 @@ def main() -> None:
         print(f"DAVIS sequence ({len(davis_sequences(args.davis))}), hard cuts between shots")
         n, wall, cpu = timed(lambda: decode_all(clip))
         print(f"  decode only (baseline): {n / cpu:7.1f} frames/s per core ({n / wall:.1f} wall)")
-        opts = VideoOptions(segmenter={"threads": 1})
-        report, wall, cpu = timed(
-            lambda: prepare_video(
-                [clip], Path(tmp) / "out.h5", opts=opts, workers=0, progress=False
-            )
-        )
+        opts = VideoOptions(paths=[clip], segmenter=SegmenterOptions(threads=1))
+        run = RunOptions(workers=0, progress=False)
+        report, wall, cpu = timed(lambda: prepare(opts, Path(tmp) / "out.h5", run=run))
         print(f"  prepare video:          {n / cpu:7.1f} frames/s per core ({n / wall:.1f} wall)")
         for line in report.lines():
             print("   ", line)

@@ -1,9 +1,11 @@
 """Run a `prepare` source over many inputs: worker processes, shards, resumable chunks.
 
-Every source (COCO, image+mask pairs, video) has the same shape of work: a list of picklable
-*items* (one per image, frame pair, video shot...) and a *work function* that turns a list of
-items into a `ChunkResult` (samples, their metadata, and a `FilterSummary` of what it kept,
-rejected and skipped). `prepare_dataset` does the rest:
+Every source (COCO, image+mask pairs, video) has the same shape of work, its `Job`: a list of
+picklable *items* (one per image, frame pair, video shot...) and a *work function* that turns a
+list of items into a `ChunkResult` (samples, their metadata, and a `FilterSummary` of what it
+kept, rejected and skipped). `prepare(options, out, run=RunOptions(...))` writes the file a
+source's options describe (`CocoOptions`, `PairOptions`, `VideoOptions`: `options.job()`);
+`prepare_dataset` does the work:
 
     prepare_dataset(items, work, out, resolution=64, channels=4, mask_semantics="binary",
                     config={...}, workers=None, shard=None)
@@ -36,7 +38,6 @@ not depend on the number of workers.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing
@@ -55,10 +56,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
+from focusgan.utils.options import option
 
 PARTS_VERSION = 1
 
@@ -77,6 +79,16 @@ class ChunkResult:
     summary: FilterSummary = field(default_factory=FilterSummary)
     items: int = 0
 
+    @classmethod
+    def collect(
+        cls, samples: list, metadata: dict, summary: FilterSummary, items: int, opts: SampleOptions
+    ) -> ChunkResult:
+        """A chunk's result from its list of samples and metadata lists (none: an empty array
+        of the options' sample shape)."""
+        s, c = opts.size, opts.channels
+        images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
+        return cls(images, {k: np.asarray(v) for k, v in metadata.items()}, summary, items)
+
     def __len__(self) -> int:
         return len(self.images)
 
@@ -85,6 +97,60 @@ class ChunkResult:
         keep = np.asarray(keep, dtype=bool)
         meta = {k: np.asarray(v)[keep] for k, v in self.metadata.items()}
         return ChunkResult(self.images[keep], meta, self.summary, self.items)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleOptions:
+    """What every source's samples share: their size, how they are made square, channels."""
+
+    size: int = option(64, "sample side in pixels")
+    fit: str = option(
+        "squash", "how a photo becomes square (default squash, as the thesis)", choices=FITS
+    )
+    channels: int = option(4, "4 = RGB + focus mask (default), 3 = RGB only", choices=(3, 4))
+    reduced_decode: bool = option(
+        True, "decode JPEGs at full size (slower; for comparison; photos only)"
+    )
+
+    def job(self, run: RunOptions) -> Job:
+        """The work of this source (each source's options class defines it)."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        if self.fit not in FITS:
+            raise UserError(f"--fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+        if self.size < 8:
+            raise UserError(f"--size {self.size} is too small (at least 8)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a prepare job runs (never what it makes): processes, a shard, a progress bar."""
+
+    workers: int | None = option(
+        None, "worker processes for decoding (default: all cores; 0 = in this process)"
+    )
+    shard: tuple[int, int] | None = option(
+        None,
+        "take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
+        metavar="I/N",
+        convert=lambda text: parse_shard(str(text)),
+    )
+    progress: bool = option(True, "no progress bar", flag="--quiet")
+
+
+@dataclass
+class Job:
+    """A source's work as the pipeline runs it: items, the work function, what the file records."""
+
+    items: list
+    work: Callable[[list], ChunkResult]  # a module-level function or a partial of one
+    mask_semantics: str
+    config: dict  # everything that decides the samples: the resume fingerprint
+    extra: dict  # how the file was made, stored in its `extra`
+    global_summary: FilterSummary | None = None  # counts about the input that no item carries
+    item_key: Callable[[Any], Any] = repr
+    chunk_size: int = 64
 
 
 @dataclass
@@ -398,57 +464,37 @@ def prepare_dataset(
     )
 
 
-def run_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments every prepare function takes from `add_prepare_options`' flags:
-    workers, shard, classifier and progress."""
-    from focusgan.prepare.classifier import classifier_from_args
-
-    return {
-        "workers": args.workers,
-        "shard": parse_shard(args.shard),
-        "classifier": classifier_from_args(args),
-        "progress": not args.quiet,
-    }
-
-
-def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> None:
-    """Options every `prepare` source shares: out, size, fit, channels, workers, shard,
-    reduced decoding, progress, and the classifier filter (`focusgan.prepare.classifier`)."""
-    p.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
-    p.add_argument("--size", type=int, default=64, help="sample side in pixels (default 64)")
-    p.add_argument(
-        "--fit",
-        choices=FITS,
-        default="squash",
-        help="how a photo becomes square (default squash, as the thesis)",
+def prepare(
+    opts: SampleOptions,
+    out: str | os.PathLike,
+    *,
+    run: RunOptions | None = None,
+    classifier: Callable[[ChunkResult], ChunkResult] | None = None,
+    chunk_size: int | None = None,
+) -> PrepareReport:
+    """Write the dataset file that `opts` describes (`CocoOptions`, `PairOptions` or
+    `VideoOptions`); `classifier` (`focusgan.prepare.classifier.make_classifier`) drops the
+    unconfident samples. `chunk_size` overrides the source's (tests use small chunks)."""
+    run = run or RunOptions()
+    job = opts.job(run)
+    config, extra = dict(job.config), dict(job.extra)
+    if classifier is not None:
+        config["classifier"] = extra["classifier"] = classifier.config()
+    return prepare_dataset(
+        job.items,
+        job.work,
+        out,
+        resolution=opts.size,
+        channels=opts.channels,
+        mask_semantics=job.mask_semantics,
+        config=config,
+        workers=run.workers,
+        shard=run.shard,
+        chunk_size=chunk_size or job.chunk_size,
+        global_summary=job.global_summary,
+        extra=extra,
+        postprocess=classifier,
+        progress=run.progress,
+        desc=f"prepare {config['source']}",
+        item_key=job.item_key,
     )
-    if channels:
-        p.add_argument(
-            "--channels",
-            type=int,
-            choices=(3, 4),
-            default=4,
-            help="4 = RGB + focus mask (default), 3 = RGB only",
-        )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="worker processes for decoding (default: all cores; 0 = in this process)",
-    )
-    p.add_argument(
-        "--shard",
-        default=None,
-        metavar="I/N",
-        help="take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
-    )
-    p.add_argument(
-        "--no-reduced-decode",
-        dest="reduced_decode",
-        action="store_false",
-        help="decode JPEGs at full size (slower; for comparison)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from focusgan.prepare.classifier import add_classifier_options
-
-    add_classifier_options(p)

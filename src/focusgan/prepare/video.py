@@ -21,106 +21,49 @@ chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only 
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import (
-    THESIS_FRAME_FILTER,
-    FilterSummary,
-    MaskFilter,
-    add_mask_filter_options,
-)
-from focusgan.prepare.pipeline import ChunkResult
-from focusgan.prepare.transform import FITS, to_square
+from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
+from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
+from focusgan.prepare.transform import to_square
+from focusgan.utils.options import option
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
+from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
 
 
-@dataclass(frozen=True)
-class VideoOptions:
+@dataclass(frozen=True, kw_only=True)
+class VideoOptions(SampleOptions):
     """Everything that decides a video dataset's samples (recorded in the resume fingerprint)."""
 
-    size: int = 64
-    fit: str = "squash"
-    channels: int = 4
-    min_shot: int = 10
-    segment_frames: int = CHUNK  # consecutive frames segmented together (segment's --chunk)
-    frames_per_shot: int = 8
-    max_side: int = 640  # frames are kept at most this large before squaring
-    cut_threshold: float = 27.0
-    min_fg: float | None = THESIS_FRAME_FILTER.min_fg
-    max_fg: float | None = THESIS_FRAME_FILTER.max_fg
-    border: float = THESIS_FRAME_FILTER.border
-    max_border_fg: float | None = THESIS_FRAME_FILTER.max_border_fg
-    segmenter: dict = field(default_factory=dict, hash=False)
+    paths: list[Path] = option(
+        help="video files, folders of frames, or folders holding them", positional=True
+    )
+    min_shot: int = option(10, "skip shots shorter than this many frames")
+    frames_per_shot: int = option(8, "candidate samples per shot, evenly spaced")
+    segment_frames: int = option(
+        CHUNK, "consecutive frames of a shot segmented together, as segment's --chunk"
+    )
+    cut_threshold: float = option(27.0, "PySceneDetect content threshold for cuts")
+    max_side: int = option(640, cli=False)  # frames are kept at most this large before squaring
+    filter: MaskFilter = option(THESIS_FRAME_FILTER, group="frame filters (default: the thesis's)")
+    segmenter: SegmenterOptions = option(SegmenterOptions(), group="segmenter")
 
-    @property
-    def filter(self) -> MaskFilter:
-        return MaskFilter(self.min_fg, self.max_fg, self.border, self.max_border_fg)
+    def record(self) -> dict:
+        """The settings as stored in the dataset file's `extra` (flat, as ever)."""
+        d = asdict(self)
+        for key in ("paths", "filter", "segmenter", "reduced_decode"):
+            d.pop(key)
+        return {**d, **asdict(self.filter), "segmenter": self.segmenter.record()}
 
-    def params(self) -> SegmentParams:
-        p = SegmentParams()
-        for k, v in self.segmenter.items():
-            if k.startswith("saliency."):
-                setattr(p.saliency, k.split(".", 1)[1], v)
-            elif k.startswith("voting."):
-                setattr(p.voting, k.split(".", 1)[1], v)
-            else:
-                setattr(p, k, v)
-        return p
-
-
-def segmenter_options(params: SegmentParams) -> dict:
-    """The segmenter settings the command line can change, as `VideoOptions.segmenter`."""
-    return {
-        "work_side": params.work_side,
-        "flow_side": params.flow_side,
-        "n_segments": params.n_segments,
-        "colour_weight": params.colour_weight,
-        "colour_adaptive": params.colour_adaptive,
-        "threads": params.threads,
-        "refine": params.refine,
-        "saliency.mode": params.saliency.mode,
-        "saliency.inside": params.saliency.inside,
-        "decision": params.decision,
-        "voting.iterations": params.voting.iterations,
-    }
-
-
-def davis_prepare_scores(
-    folder: str | Path, annotations: np.ndarray, opts: VideoOptions, out: Path
-) -> dict:
-    """Run `prepare_video` on one folder of frames with every frame a candidate and score the
-    stored masks: IoU at 0.5 against the ground truth (T, H, W) bool brought to the same size
-    by the same `to_square`; mean over the stored frames without the sequence's first and
-    last (as DAVIS's J). Returns J, the frames scored and the seconds `prepare_video` took."""
-    import time
-
-    from focusgan.data.dataset import load_images, read_metadata
-    from focusgan.video.davis import iou
-
-    start = time.perf_counter()
-    prepare_video([folder], out, opts=opts, workers=1, progress=False)
-    seconds = time.perf_counter() - start
-    images, frames = load_images(out), read_metadata(out, "frame")
-    last = len(annotations) - 1
-    scores = []
-    for image, f in zip(images, frames, strict=True):
-        if 0 < f < last:
-            gt = (annotations[f] * np.uint8(255)).astype(np.uint8)
-            rgb = np.zeros((*gt.shape, 3), np.uint8)
-            truth = to_square(rgb, opts.size, opts.fit, mask=gt)[..., 3] > 127
-            scores.append(iou(image[..., 3] > 127, truth))
-    return {
-        "J": float(np.mean(scores)) if scores else 0.0,
-        "frames": len(scores),
-        "seconds": seconds,
-    }
+    def job(self, run: RunOptions) -> Job:
+        return video_job(self, run)
 
 
 def evenly(n: int, k: int) -> list[int]:
@@ -180,7 +123,7 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
     from focusgan.video.shots import iter_shots
 
     summary = FilterSummary()
-    params = opts.params()
+    params = opts.segmenter.params()
     samples, meta = [], {"source": [], "frame": [], "fg_fraction": []}
     for path in chunk:
         video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
@@ -203,130 +146,96 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
         samples += video_samples
         for k in meta:
             meta[k] += video_meta[k]
-    s, c = opts.size, opts.channels
-    images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
-    return ChunkResult(images, {k: np.asarray(v) for k, v in meta.items()}, summary, len(chunk))
+    return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 
-def prepare_video(
-    paths: list[str | Path],
-    out: str | Path,
-    *,
-    opts: VideoOptions | None = None,
-    workers: int | None = None,
-    shard: tuple[int, int] | None = None,
-    classifier=None,
-    progress: bool = True,
-):
-    """Write a dataset from videos (see the module docstring); returns a `PrepareReport`."""
-    from focusgan.prepare.pipeline import prepare_dataset
-
-    opts = opts or VideoOptions()
-    if opts.fit not in FITS:
-        raise UserError(f"--fit must be one of {', '.join(FITS)}, not {opts.fit!r}")
+def video_job(opts: VideoOptions, run: RunOptions) -> Job:
+    """The work of a video dataset (see the module docstring): one item per video."""
+    opts.validate()
     opts.filter.validate()
-    if opts.size < 8 or opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
-        raise UserError(
-            "need --size >= 8, --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2"
-        )
-    videos = [str(p) for p in find_videos(paths)]
+    opts.segmenter.params()  # its one-line errors now, not in a worker
+    if opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
+        raise UserError("need --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2")
+    videos = [str(p) for p in find_videos(opts.paths)]
     if not videos:
         raise UserError("no videos or folders of frames found in the given paths")
-    config = {"source": "video", **asdict(opts), "videos": [str(Path(v).resolve()) for v in videos]}
-    extra = {"source": "video", "videos": len(videos), **asdict(opts)}
-    postprocess = None
-    if classifier is not None:
-        config["classifier"] = extra["classifier"] = classifier.config()
-        postprocess = classifier
-    if workers is None or workers > 1:  # one process per core; one superpixel thread each
-        opts = VideoOptions(**{**asdict(opts), "segmenter": {**opts.segmenter, "threads": 1}})
-    return prepare_dataset(
-        videos,
-        partial(process_videos, opts=opts),
-        out,
-        resolution=opts.size,
-        channels=opts.channels,
-        mask_semantics="probability",
-        config=config,
-        workers=workers,
-        shard=shard,
-        chunk_size=1,
-        extra=extra,
-        postprocess=postprocess,
-        progress=progress,
-        desc="prepare video",
+    record = opts.record()
+    config = {"source": "video", **record, "videos": [str(Path(v).resolve()) for v in videos]}
+    extra = {"source": "video", "videos": len(videos), **record}
+    if run.workers is None or run.workers > 1:  # one process per core; one superpixel thread each
+        opts = replace(opts, segmenter=replace(opts.segmenter, threads=1))
+    return Job(
+        videos, partial(process_videos, opts=opts), "probability", config, extra, chunk_size=1
     )
 
 
-def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.prepare.pipeline import add_prepare_options
-    from focusgan.video.bench import add_segmenter_options
+def davis_prepare_scores(
+    folder: str | Path, annotations: np.ndarray, opts: VideoOptions, out: Path
+) -> dict:
+    """Run `prepare video` on one folder of frames and score the stored masks: IoU at 0.5
+    against the ground truth (T, H, W) bool brought to the same size by the same `to_square`;
+    mean over the stored frames without the sequence's first and last (as DAVIS's J). Returns
+    J, the frames scored and the seconds `prepare` took."""
+    import time
 
-    d = VideoOptions()
-    p = sources.add_parser("video", help="samples from videos, the focus channel from motion")
-    p.add_argument(
-        "paths",
-        nargs="+",
-        type=Path,
-        help="video files, folders of frames, or folders holding them",
-    )
-    p.add_argument(
-        "--min-shot",
-        type=int,
-        default=d.min_shot,
-        help=f"skip shots shorter than this many frames (default {d.min_shot})",
-    )
-    p.add_argument(
-        "--frames-per-shot",
-        type=int,
-        default=d.frames_per_shot,
-        help=f"candidate samples per shot, evenly spaced (default {d.frames_per_shot})",
-    )
-    p.add_argument(
-        "--segment-frames",
-        type=int,
-        default=d.segment_frames,
-        help="consecutive frames of a shot segmented together, as segment's --chunk "
-        f"(default {d.segment_frames})",
-    )
-    p.add_argument(
-        "--cut-threshold",
-        type=float,
-        default=d.cut_threshold,
-        help=f"PySceneDetect content threshold for cuts (default {d.cut_threshold:g})",
-    )
-    add_mask_filter_options(p, THESIS_FRAME_FILTER, "frame filters (default: the thesis's)")
-    add_segmenter_options(p)
-    add_prepare_options(p)
-    p.set_defaults(func=_prepare_video_command)
+    from focusgan.data.dataset import load_images, read_metadata
+    from focusgan.prepare.pipeline import prepare
+    from focusgan.video.davis import iou
+
+    start = time.perf_counter()
+    prepare(replace(opts, paths=[Path(folder)]), out, run=RunOptions(workers=0, progress=False))
+    seconds = time.perf_counter() - start
+    images, frames = load_images(out), read_metadata(out, "frame")
+    last = len(annotations) - 1
+    scores = []
+    for image, f in zip(images, frames, strict=True):
+        if 0 < f < last:
+            gt = annotations[f].astype(np.uint8) * np.uint8(255)
+            rgb = np.zeros((*gt.shape, 3), np.uint8)
+            truth = to_square(rgb, opts.size, opts.fit, mask=gt)[..., 3] > 127
+            scores.append(iou(image[..., 3] > 127, truth))
+    return {
+        "J": float(np.mean(scores)) if scores else 0.0,
+        "frames": len(scores),
+        "seconds": seconds,
+    }
 
 
-def _prepare_video_command(args: argparse.Namespace) -> int:
-    from focusgan.prepare.pipeline import run_options
-    from focusgan.video.bench import segmenter_params
+def bench_prepare(
+    root: Path, rows: list[dict], segmenter: SegmenterOptions
+) -> tuple[dict, list[str]]:
+    """The production path (`bench-motion --prepare`): `prepare video` on each DAVIS sequence of
+    `rows` (frame filters off, every frame a candidate, 64x64 squash), its stored masks scored
+    against the ground truth squared the same way, beside `segment`'s J of the same sequences.
+    Returns the numbers and the table to print."""
+    import tempfile
 
-    params = segmenter_params(args)
-    segmenter = segmenter_options(params)
+    from focusgan.video.davis import davis_paths, read_annotations
+
     opts = VideoOptions(
-        size=args.size,
-        fit=args.fit,
-        channels=args.channels,
-        min_shot=args.min_shot,
-        segment_frames=args.segment_frames,
-        frames_per_shot=args.frames_per_shot,
-        cut_threshold=args.cut_threshold,
-        min_fg=args.min_fg,
-        max_fg=args.max_fg,
-        border=args.border,
-        max_border_fg=args.max_border_fg,
+        paths=[],
+        min_shot=2,
+        frames_per_shot=1_000_000,
+        filter=MaskFilter(),  # every rule off
         segmenter=segmenter,
     )
-    report = prepare_video(
-        args.paths,
-        args.out,
-        opts=opts,
-        **run_options(args),
-    )
-    for line in report.lines():
-        print(line)
-    return 0
+    out = []
+    lines = [
+        f"prepare video ({opts.size}x{opts.size} masks, IoU at 0.5 x100) vs segment's J",
+        f"{'sequence':<16} {'segment J':>9} {'prepare J':>9} {'frames':>6} {'frames/s':>9}",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows:
+            frames_dir, ann_dir = davis_paths(root, r["sequence"])
+            s = davis_prepare_scores(
+                frames_dir, read_annotations(ann_dir), opts, Path(tmp) / f"{r['sequence']}.h5"
+            )
+            s.update(sequence=r["sequence"], segment_J=r["J"], fps=r["frames"] / s["seconds"])
+            out.append(s)
+            lines.append(
+                f"{s['sequence']:<16} {100 * r['J']:9.1f} {100 * s['J']:9.1f} {s['frames']:>6} "
+                f"{s['fps']:9.1f}"
+            )
+    seg_j, prep_j = (float(np.mean([s[k] for s in out])) for k in ("segment_J", "J"))
+    lines.append(f"{'mean':<16} {100 * seg_j:9.1f} {100 * prep_j:9.1f}")
+    return {"sequences": out, "mean": {"segment_J": seg_j, "J": prep_j}}, lines

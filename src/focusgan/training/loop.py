@@ -12,22 +12,28 @@ import copy
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from focusgan.data.dataset import check_channels, read_info
+from focusgan.data.dataset import read_info
 from focusgan.errors import UserError, WorkError
+from focusgan.models.batchnorm import synchronize
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
-from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig
+from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig, for_data
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.sample import generate_from, latents
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
+
+# In-training evaluation (`eval_every`): scores of the EMA generator at a step, as flat floats
+# (`focusgan.metrics.evaluate.InTrainingEvaluation` is the one the command line passes).
+Evaluator = Callable[[torch.nn.Module, int], dict[str, float]]
 
 
 @dataclass
@@ -107,16 +113,17 @@ def train(
     resume: bool = False,
     stop_after: int | None = None,
     progress: bool = True,
+    evaluate: Evaluator | None = None,
 ) -> TrainResult:
     """Train (or with `resume`, continue) the run in `run_dir` up to `cfg.iters` generator steps.
 
     `stop_after` ends this call after that many generator steps with a checkpoint (for job time
-    limits); a later call with `resume=True` continues exactly where it stopped.
+    limits); a later call with `resume=True` continues exactly where it stopped. `evaluate`
+    scores the EMA generator every `cfg.eval_every` steps (required when that is set); it is
+    built before training starts, so building it touches none of training's random streams.
     """
     run_dir = Path(run_dir)
-    info = read_info(cfg.data)
-    cfg.channels = check_channels(info, cfg.channels)
-    cfg.resolution = info.resolution
+    cfg = for_data(cfg, read_info(cfg.data))
     ckpt = None
     latest = run_dir / "checkpoints" / checkpoint.LATEST
     if resume:
@@ -130,6 +137,8 @@ def train(
         )
 
     d, device = distributed.init(cfg.device)
+    if d.main and cfg.eval_every and evaluate is None:
+        raise UserError("eval_every is set but train() was given no evaluation to run")
     for name in ("batch_critic", "batch_gen"):
         if getattr(cfg, name) % d.world:
             raise UserError(f"{name} {getattr(cfg, name)} is not divisible by {d.world} processes")
@@ -140,7 +149,8 @@ def train(
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
     G, D = to_device(G, device), to_device(D, device)
-    G_ema = copy.deepcopy(G).requires_grad_(False)
+    G_ema = copy.deepcopy(G).requires_grad_(False)  # local batch norm: only process 0 samples
+    synchronize(G, d.world > 1)  # batch norm over the global batch, as one process would
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
 
@@ -150,8 +160,15 @@ def train(
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
     data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
-    torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
-    step = 0
+    # one noise stream, the same in every process: each draws the global batch's noise and takes
+    # its slice, so any number of processes trains the model one process would
+    torch.manual_seed(cfg.seed * 1_000_003 + 1)
+
+    def noise(draw: Callable[..., torch.Tensor], n: int, *shape: int) -> torch.Tensor:
+        """This process's `n` of the global batch's `n * world` draws of `draw`."""
+        return draw(n * d.world, *shape, device=device)[d.rank * n : (d.rank + 1) * n]
+
+    step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
@@ -161,15 +178,8 @@ def train(
         sched_g.load_state_dict(ckpt["sched_G"])
         sched_d.load_state_dict(ckpt["sched_D"])
         data.order.load_state_dict(ckpt["data_order"])
-        step = int(ckpt["step"])
-        rngs = ckpt["rng"]
-        if len(rngs) == d.world:
-            checkpoint.set_rng_state(rngs[d.rank])
-        elif d.main:
-            print(
-                f"note: checkpoint made by {len(rngs)} processes, resumed by {d.world}: "
-                "noise streams restart (data order and weights continue exactly)"
-            )
+        step = saved_step = int(ckpt["step"])
+        checkpoint.set_rng_state(ckpt["rng"][0])  # the one noise stream, for any world size
         del ckpt
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
 
@@ -185,6 +195,7 @@ def train(
         writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
 
     def save_checkpoint(snapshot: bool) -> None:
+        nonlocal saved_step
         state = {
             "step": step,
             "config": cfg.to_dict(),
@@ -200,6 +211,7 @@ def train(
         state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
         if d.main:
             checkpoint.save(state, run_dir, snapshot=snapshot)
+        saved_step = step
 
     def save_grid() -> None:
         images = generate_from(G_ema, fixed_z, bn="batch")
@@ -207,15 +219,10 @@ def train(
         save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
 
-    def evaluate() -> None:
+    def log_evaluation() -> None:
         """In-training scores of the EMA generator (`--eval-every`), kept out of the RNG streams."""
-        from focusgan.metrics.evaluate import evaluate_generator
-
-        metrics = ("is", "fid", "kid", "focus") if cfg.channels == 4 else ("is", "fid", "kid")
         rng = checkpoint.rng_state()
-        scores = evaluate_generator(
-            G_ema, cfg.data, cfg.eval_n, cfg.eval_backbone, seed=cfg.seed, metrics=metrics
-        )
+        scores = evaluate(G_ema, step)
         checkpoint.set_rng_state(rng)
         record = {"step": step, **{f"eval/{k}": v for k, v in scores.items()}}
         with open(metrics_path, "a") as f:
@@ -229,18 +236,30 @@ def train(
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
 
-    def check_finite() -> None:
-        if not bool(finite):
-            good = f"{latest} (step {_saved_step(latest)})" if latest.exists() else "none yet"
-            raise WorkError(
-                f"non-finite loss between steps {logged_at} and {step}; training "
-                f"stopped; last good checkpoint: {good}; try a lower --lr"
-            )
+    def state_is_finite() -> torch.Tensor:
+        """Whether the weights, buffers and optimizer states a checkpoint would hold are finite
+        (losses can be finite while a gradient, and so the weights after it, are not)."""
+        tensors = [t for m in (G, D, G_ema) for t in m.state_dict().values()]
+        for opt in (opt_g, opt_d):
+            tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
 
-    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
-        from focusgan.metrics.evaluate import get_backbone
+    def check_finite(state: bool = False) -> None:
+        """Stop on a non-finite loss since the last check or, with `state`, a non-finite state
+        about to be saved: in every process together (the flags are all-reduced)."""
+        flags = torch.stack([finite, state_is_finite() if state else torch.ones_like(finite)])
+        losses_ok, state_ok = distributed.all_processes(flags, d)
+        if losses_ok and state_ok:
+            return
+        what = (
+            f"non-finite loss between steps {logged_at} and {step}"
+            if not losses_ok
+            else f"non-finite weights or optimizer state at step {step} (with finite losses: "
+            "a NaN or infinite gradient)"
+        )
+        good = f"{latest} (step {saved_step})" if saved_step is not None else "none yet"
+        raise WorkError(f"{what}; training stopped; last good checkpoint: {good}; try a lower --lr")
 
-        get_backbone(cfg.eval_backbone, device=device)
     status, steps_this_call = "finished", 0
     bar = tqdm(
         total=cfg.iters,
@@ -256,15 +275,15 @@ def train(
             for _ in range(cfg.n_critic):
                 real = data.next_batch(bc, cfg.dequantize)
                 with torch.no_grad():
-                    fake = G(torch.randn(bc, cfg.z_dim, device=device))
-                loss = critic_loss(D, real, fake, torch.rand(bc, device=device), cfg.gp_weight)
+                    fake = G(noise(torch.randn, bc, cfg.z_dim))
+                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight)
                 opt_d.zero_grad(set_to_none=True)
                 loss.total.backward()
                 distributed.average_gradients(D, d)
                 opt_d.step()
 
             D.requires_grad_(False)
-            loss_g = generator_loss(D, G(torch.randn(bg, cfg.z_dim, device=device)))
+            loss_g = generator_loss(D, G(noise(torch.randn, bg, cfg.z_dim)))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
@@ -315,12 +334,12 @@ def train(
             if d.main and (step % cfg.sample_every == 0 or step == cfg.iters):
                 save_grid()
             if d.main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.iters):
-                evaluate()
+                log_evaluation()
             stopping = stop.signal is not None or (
                 stop_after is not None and steps_this_call >= stop_after
             )
             if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
-                check_finite()
+                check_finite(state=True)  # a bad state never becomes the last good checkpoint
                 save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
             if stopping:
                 status = "interrupted" if stop.signal is not None else "paused"
@@ -330,7 +349,3 @@ def train(
         writer.close()
     distributed.barrier(d)
     return TrainResult(run_dir, step, status)
-
-
-def _saved_step(path: Path) -> int:
-    return int(checkpoint.load(path)["step"])
