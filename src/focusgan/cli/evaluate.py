@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from focusgan.metrics import evaluate as ev
+    from focusgan.metrics.evaluation import evaluation_beside
+    from focusgan.training.rundir import RunDir
     from focusgan.utils.device import resolve_device
 
     opts = from_args(ev.EvalOptions, args)
@@ -76,12 +78,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             **common,
             **scoring,
         )
-        default_out = args.run / f"evaluation-{backbone.name}.json"
+        default_out = RunDir(args.run).evaluation(backbone.name)
     elif args.samples is not None:
         result = ev.evaluate_samples(
             args.samples, args.data, backbone, n=opts.n, **common, **scoring
         )
-        default_out = args.samples.with_name(f"{args.samples.stem}.evaluation-{backbone.name}.json")
+        default_out = evaluation_beside(args.samples, backbone.name)
     else:
         result = ev.evaluate_dataset(
             args.data,
@@ -92,11 +94,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             segmenter=seg,
             **common,
         )
-        default_out = args.data.with_name(f"{args.data.stem}.evaluation-{backbone.name}.json")
+        default_out = evaluation_beside(args.data, backbone.name)
     out = args.out or default_out
     if not os.access(out.parent if out.parent.exists() else Path("."), os.W_OK):
         raise UserError(f"cannot write {out}: pass --out FILE in a writable folder")
-    ev.write_json(out, result)
-    print("\n".join(ev.summary_lines(result)))
+    result.write(out)
+    print("\n".join(result.lines()))
     print(f"wrote {out}")
     return 0

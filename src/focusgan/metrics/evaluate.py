@@ -15,7 +15,6 @@ Reference statistics of a dataset are cached next to it (see `cache.py`).
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import time
@@ -33,6 +32,7 @@ from focusgan.data.dataset import command_line, open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
 from focusgan.metrics.consistency import SegmenterConfig
+from focusgan.metrics.evaluation import Evaluation
 from focusgan.metrics.focus import focus_measures, mask_measures
 from focusgan.metrics.scores import (
     Stats,
@@ -328,12 +328,12 @@ def evaluate_images(
     batch_size: int | None = None,
     segmenter: Any = None,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate uint8 images (N, H, W, C) against a dataset file (if given).
 
     `ref_n` is the number of dataset samples in the reference (default: as many as images).
     `segmenter` is a `SegmenterConfig` (or None for the default) for the consistency measure.
-    Returns {"scores", "focus", "notes", "settings", "reference"}.
+    The result has no provenance yet: the caller knows what the images are (`_finish`).
     """
     bb = get_backbone(backbone)
     images = np.asarray(images)
@@ -353,13 +353,16 @@ def evaluate_images(
         focus, more = _focus(images, data, metrics, ref_n or n, seed, segmenter, progress)
         notes += more
     settings["seconds"] = round(time.perf_counter() - t0, 2)
-    return {
-        "scores": scores,
-        "focus": focus,
-        "notes": notes,
-        "settings": settings,
-        "reference": ref.provenance() if ref else None,
-    }
+    return Evaluation(scores, focus, notes, settings, ref.provenance() if ref else None)
+
+
+def _finish(
+    result: Evaluation, backbone: Backbone, n: int, splits: int, seed: int, source: dict
+) -> Evaluation:
+    """The result with its provenance, and notes on numbers not comparable with published ones."""
+    result.notes = quick_notes(n, splits, backbone.name) + result.notes
+    result.provenance = provenance(backbone, n, splits, seed, source)
+    return result
 
 
 def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict | None, list]:
@@ -409,7 +412,7 @@ def evaluate_dataset(
     metrics: tuple[str, ...] = ("is", "focus", "consistency"),
     segmenter: Any = None,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Evaluation:
     """The scores of a dataset's own images: IS, mask measures and the segmenter's ceiling.
 
     Uses the cached reference outputs, so evaluating runs against it later is faster.
@@ -435,14 +438,8 @@ def evaluate_dataset(
             focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
             notes += segmenter_notes(seg)
     src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
-    return {
-        "scores": scores,
-        "focus": focus,
-        "notes": quick_notes(ref.n, splits, bb.name) + notes,
-        "settings": settings,
-        "reference": ref.provenance(),
-        "provenance": provenance(bb, ref.n, splits, seed, src),
-    }
+    result = Evaluation(scores, focus, notes, settings, ref.provenance())
+    return _finish(result, bb, ref.n, splits, seed, src)
 
 
 def provenance(backbone: Backbone, n: int, splits: int, seed: int, source: dict) -> dict:
@@ -489,7 +486,7 @@ def evaluate_samples(
     seed: int = 0,
     source: dict | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate (the first `n` of) a samples file written by `focusgan sample`."""
     info = read_info(samples)
     count = info.size if n is None else min(n, info.size)
@@ -503,11 +500,9 @@ def evaluate_samples(
         "made_by": info.command,
         "extra": info.extra,
     }
-    result["notes"] = quick_notes(count, splits, bb.name) + result["notes"]
     if n is not None and info.size < n:
-        result["notes"].insert(0, f"{samples} holds {info.size} samples, fewer than n={n}")
-    result["provenance"] = provenance(bb, count, splits, seed, src)
-    return result
+        result.notes.insert(0, f"{samples} holds {info.size} samples, fewer than n={n}")
+    return _finish(result, bb, count, splits, seed, src)
 
 
 def evaluate_run(
@@ -518,46 +513,65 @@ def evaluate_run(
     checkpoint: str | None = None,
     ema: bool = True,
     bn: str = "batch",
-    n: int = PUBLISHED_N,
-    splits: int = PUBLISHED_SPLITS,
-    seed: int = 0,
     device: str | torch.device | None = None,
-    sample_batch: int = 256,
-    progress: bool = False,
     **kwargs: Any,
-) -> dict[str, Any]:
-    """Evaluate `n` fresh samples of a run's generator (EMA or raw; BN batch or running stats)."""
+) -> Evaluation:
+    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
+    `kwargs` as `evaluate_generator_samples`."""
     from focusgan.training.rundir import load_generator
-    from focusgan.training.sample import BN_STATS_NOTE, generate
+    from focusgan.training.sample import BN_STATS_NOTE
 
     dev = resolve_device(device)
     G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
-    t0 = time.perf_counter()
-    images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
-    gen_s = time.perf_counter() - t0
-    bb = get_backbone(backbone, device=dev)
-    result = evaluate_images(
-        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
-    )
-    result["notes"] = quick_notes(n, splits, bb.name) + result["notes"]
-    src = {
-        "kind": "run",
+    source = {
         "run": str(run_dir),
         "checkpoint": checkpoint or "latest",
         "step": step,
         "generator": "ema" if ema else "raw",
-        "bn": bn,
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
+    }
+    bb = get_backbone(backbone, device=dev)
+    return evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+
+
+def evaluate_generator_samples(
+    G: torch.nn.Module,
+    data: str | os.PathLike,
+    backbone: str | Backbone,
+    source: dict[str, Any],
+    *,
+    bn: str = "batch",
+    n: int = PUBLISHED_N,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    sample_batch: int = 256,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Evaluation:
+    """Evaluate `n` samples of generator G (latents seeded with `seed`) against `data`;
+    `source` says which generator it is (run, step, ...) for the provenance."""
+    from focusgan.training.sample import generate
+
+    t0 = time.perf_counter()
+    images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
+    gen_s = time.perf_counter() - t0
+    bb = get_backbone(backbone)
+    result = evaluate_images(
+        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
+    )
+    source = {
+        "kind": "run",
+        **source,
+        "bn": bn,
         "z_seed": seed,
-        "channels": cfg.channels,
-        "resolution": cfg.resolution,
+        "channels": G.channels,
+        "resolution": G.resolution,
         "data": str(data),
         "sampling_seconds": round(gen_s, 2),
     }
-    result["provenance"] = provenance(bb, n, splits, seed, src)
-    return result
+    return _finish(result, bb, n, splits, seed, source)
 
 
 def run_data_path(run_dir: str | os.PathLike, recorded: str) -> Path:
@@ -606,8 +620,8 @@ def evaluate_generator(
         ref_n=ref_n,
         batch_size=batch_size,
     )
-    out = dict(result["scores"])
-    focus = result["focus"] or {}
+    out = dict(result.scores)
+    focus = result.focus or {}
     for k, v in focus.get("distance", {}).items():
         out[f"focus/{k}"] = v
     for k in ("fg_fraction_mean", "binarity", "components_mean", "border_fg_mean"):
@@ -650,67 +664,3 @@ def in_training_evaluation(
         cfg.seed,
         ("is", "fid", "kid", "focus") if channels == 4 else ("is", "fid", "kid"),
     )
-
-
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    """A one-screen table of a result."""
-    prov = result.get("provenance", {})
-    labels = [k.split("/", 1)[1] for k in result["scores"] if "/" in k]
-    bb = prov.get("backbone", {}).get("name", labels[0] if labels else "?")
-    src = prov.get("source", {})
-    head = (
-        f"evaluation  {src.get('kind', 'data')} {src.get('run') or src.get('path') or ''}".rstrip()
-    )
-    lines = [
-        head,
-        f"  backbone {bb}, n={prov.get('n')}, splits={prov.get('splits')}, seed={prov.get('seed')}",
-    ]
-    if src.get("kind") == "run":
-        lines.append(f"  step {src['step']}, {src['generator']} generator, BN {src['bn']}")
-    s = result["scores"]
-    for name in ("is", "fid", "kid", "precision", "recall", "f_score"):
-        key = f"{name}/{bb}"
-        if key in s:
-            std = s.get(f"{name}_std/{bb}")
-            value = f"{s[key]:.4g}" + (f" ± {std:.2g}" if std is not None else "")
-            lines.append(f"  {key:<28} {value}")
-    focus = result.get("focus") or {}
-    if focus.get("generated") or focus.get("data"):
-        lines.append(f"  {'focus':<28} {'generated':>10} {'data':>10}")
-        g, d = focus.get("generated", {}), focus.get("data", {})
-        for k in (
-            "fg_fraction_mean",
-            "binarity",
-            "components_mean",
-            "fragmented_samples",
-            "border_fg_mean",
-            "border_rejected_samples",
-        ):
-            gv = f"{g[k]:.3f}" if k in g else "-"
-            lines.append(f"  {k:<28} {gv:>10} {d.get(k, float('nan')):>10.3f}")
-        for k, v in focus.get("distance", {}).items():
-            lines.append(f"  {k:<28} {v:>10.3f}")
-    if "consistency" in focus:
-        c = focus["consistency"]
-        if "generated_iou" in c:
-            lines.append(f"  {'segmenter IoU generated':<28} {c['generated_iou']:>10.3f}")
-        lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
-    lines += [f"  note: {note}" for note in result.get("notes", [])]
-    return lines
-
-
-def write_json(path: Path, result: dict) -> None:
-    """Write a result atomically, with NaN/inf as null (strict JSON)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_finite(result), indent=2, sort_keys=True) + "\n")
-
-
-def _finite(x):
-    if isinstance(x, float):
-        return x if x == x and abs(x) != float("inf") else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
