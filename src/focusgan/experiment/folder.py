@@ -16,28 +16,21 @@ Every file is written atomically, so a file present is finished.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from focusgan.training.rundir import RunDir
 
 
-@dataclass(frozen=True)
 class ExperimentDir:
     """The paths of one experiment folder (nothing is created by naming them)."""
 
-    path: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    @property
-    def config(self) -> Path:
-        return self.path / "experiment.yaml"
-
-    @property
-    def summary(self) -> Path:
-        return self.path / "experiment.json"
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.config = self.path / "experiment.yaml"
+        self.summary = self.path / "experiment.json"
+        self.report_md = self.path / "report.md"
+        self.report_html = self.path / "report.html"
+        self.report_files = self.path / "report-files"
 
     def data_file(self, dataset: str) -> Path:
         """Where a dataset prepared from a recipe without `file` is written."""
@@ -52,18 +45,6 @@ class ExperimentDir:
     def report_samples(self, run: RunDir) -> Path:
         """Samples of a run's trained and step-0 generators that the report shows."""
         return run.path / "report-samples.npz"
-
-    @property
-    def report_md(self) -> Path:
-        return self.path / "report.md"
-
-    @property
-    def report_html(self) -> Path:
-        return self.path / "report.html"
-
-    @property
-    def report_files(self) -> Path:
-        return self.path / "report-files"
 
     def relative(self, path: str | os.PathLike) -> str:
         """A path inside the folder as experiment.json records it."""

@@ -484,7 +484,6 @@ def evaluate_samples(
     n: int | None = PUBLISHED_N,
     splits: int = PUBLISHED_SPLITS,
     seed: int = 0,
-    source: dict | None = None,
     **kwargs: Any,
 ) -> Evaluation:
     """Evaluate (the first `n` of) a samples file written by `focusgan sample`."""
@@ -493,7 +492,7 @@ def evaluate_samples(
     images = load_rows(samples, np.arange(count))
     bb = get_backbone(backbone)
     result = evaluate_images(images, data, bb, splits=splits, seed=seed, **kwargs)
-    src = source or {
+    src = {
         "kind": "samples",
         "path": str(samples),
         "sha256": sha256_file(samples),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,43 +24,21 @@ from focusgan.training.sample import BN_MODES, recompute_bn_statistics
 from focusgan.utils.device import to_device
 
 
-@dataclass(frozen=True)
 class RunDir:
     """The paths of one run directory (nothing is created by naming them)."""
 
-    path: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    @property
-    def config(self) -> Path:
-        return self.path / "config.yaml"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def latest(self) -> Path:
-        """The checkpoint written every `checkpoint_every` steps and at the end."""
-        return self.checkpoints / "latest.pt"
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"  # the resolved TrainConfig
+        self.checkpoints = self.path / "checkpoints"
+        self.latest = self.checkpoints / "latest.pt"  # every checkpoint_every steps, at the end
+        self.metrics = self.path / "metrics.jsonl"  # losses, in-training evaluations
+        self.tensorboard = self.path / "tensorboard"
+        self.samples = self.path / "samples"  # fixed-noise grids
 
     def snapshot(self, step: int) -> Path:
         """A kept checkpoint (`snapshot_every`)."""
         return self.checkpoints / f"step-{step:08d}.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / "tensorboard"
-
-    @property
-    def samples(self) -> Path:
-        return self.path / "samples"
 
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step-{step:08d}.png"
