@@ -7,8 +7,10 @@ unconditional), widened to 64x64 as in the thesis. At width 128 and 64x64 the ge
 Generator: Linear(z -> 4*4*width) -> up-blocks (4 -> resolution) -> BN -> ReLU -> Conv3x3 -> tanh.
 Critic: R1 (optimized first block, down) -> R2 (down) -> R3 -> R3 -> ReLU -> spatial mean -> Linear.
 At 128x128 the critic gets a second R2 so its last feature map stays 16x16, as at 64x64.
-The critic has no normalization by default: the gradient penalty is per sample, and batch norm
-would couple samples (the thesis's table shows BN there; `norm="layer"` is the safe alternative).
+The generator's batch norm is `batchnorm.BatchNorm2d`, whose statistics under `torchrun` are the
+global batch's. The critic has no normalization by default: the gradient penalty is per sample,
+and batch norm would couple samples (the thesis's table shows BN there; `norm="layer"` is the
+safe alternative).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from focusgan.models.batchnorm import BatchNorm2d
 
 RESOLUTIONS = (32, 64, 128)
 CRITIC_NORMS = ("none", "layer")
@@ -51,7 +55,7 @@ class UpBlock(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.bn1, self.bn2 = nn.BatchNorm2d(width), nn.BatchNorm2d(width)
+        self.bn1, self.bn2 = BatchNorm2d(width), BatchNorm2d(width)
         self.conv1, self.conv2 = _residual_conv(width, width), _residual_conv(width, width)
         self.shortcut = _shortcut_conv(width, width)
 
@@ -73,7 +77,7 @@ class Generator(nn.Module):
         self.blocks = nn.Sequential(
             *[UpBlock(width) for _ in range(int(math.log2(resolution // 4)))]
         )
-        self.bn = nn.BatchNorm2d(width)
+        self.bn = BatchNorm2d(width)
         self.out = _conv(width, channels, 3, gain=1.0)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -74,13 +74,17 @@ class TrainingData:
     def next_batch(self, batch: int, dequantize: bool = True) -> torch.Tensor:
         """This process's share of the next global batch, float in [-1, 1] on the device.
 
-        Every process draws the same global batch of `batch * world` indices and takes its slice,
-        so a multi-GPU run sees the same data as a single process would.
+        Every process draws the same global batch of `batch * world` indices (and dequantization
+        noise) and takes its slice, so a multi-GPU run sees the same data as one process would.
         """
-        idx = self.order.next(batch * self.world)[self.rank * batch : (self.rank + 1) * batch]
-        idx = torch.from_numpy(idx).to(self.images.device, non_blocking=True)
-        x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
-        return from_uint8(x, torch.rand(x.shape, device=x.device) if dequantize else None)
+        mine = slice(self.rank * batch, (self.rank + 1) * batch)
+        idx = torch.from_numpy(self.order.next(batch * self.world)[mine])
+        x = self.images.index_select(0, idx.to(self.images.device, non_blocking=True))
+        x = x.to(self.device, non_blocking=True)
+        if not dequantize:
+            return from_uint8(x)
+        # the global batch's noise (the torch RNG is the same in every process), this slice of it
+        return from_uint8(x, torch.rand(batch * self.world, *x.shape[1:], device=x.device)[mine])
 
 
 def _storage_device(images: torch.Tensor, device: torch.device) -> torch.device:

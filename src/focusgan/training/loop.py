@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from focusgan.data.dataset import read_info
 from focusgan.errors import UserError, WorkError
+from focusgan.models.batchnorm import synchronize
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
 from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig, for_data
@@ -150,7 +151,8 @@ def train(
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
     G, D = to_device(G, device), to_device(D, device)
-    G_ema = copy.deepcopy(G).requires_grad_(False)
+    G_ema = copy.deepcopy(G).requires_grad_(False)  # local batch norm: only process 0 samples
+    synchronize(G, d.world > 1)  # batch norm over the global batch, as one process would
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
 
@@ -160,7 +162,14 @@ def train(
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
     data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
-    torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
+    # one noise stream, the same in every process: each draws the global batch's noise and takes
+    # its slice, so any number of processes trains the model one process would
+    torch.manual_seed(cfg.seed * 1_000_003 + 1)
+
+    def noise(draw: Callable[..., torch.Tensor], n: int, *shape: int) -> torch.Tensor:
+        """This process's `n` of the global batch's `n * world` draws of `draw`."""
+        return draw(n * d.world, *shape, device=device)[d.rank * n : (d.rank + 1) * n]
+
     step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
@@ -172,14 +181,7 @@ def train(
         sched_d.load_state_dict(ckpt["sched_D"])
         data.order.load_state_dict(ckpt["data_order"])
         step = saved_step = int(ckpt["step"])
-        rngs = ckpt["rng"]
-        if len(rngs) == d.world:
-            checkpoint.set_rng_state(rngs[d.rank])
-        elif d.main:
-            print(
-                f"note: checkpoint made by {len(rngs)} processes, resumed by {d.world}: "
-                "noise streams restart (data order and weights continue exactly)"
-            )
+        checkpoint.set_rng_state(ckpt["rng"][0])  # the one noise stream, for any world size
         del ckpt
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
 
@@ -275,15 +277,15 @@ def train(
             for _ in range(cfg.n_critic):
                 real = data.next_batch(bc, cfg.dequantize)
                 with torch.no_grad():
-                    fake = G(torch.randn(bc, cfg.z_dim, device=device))
-                loss = critic_loss(D, real, fake, torch.rand(bc, device=device), cfg.gp_weight)
+                    fake = G(noise(torch.randn, bc, cfg.z_dim))
+                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight)
                 opt_d.zero_grad(set_to_none=True)
                 loss.total.backward()
                 distributed.average_gradients(D, d)
                 opt_d.step()
 
             D.requires_grad_(False)
-            loss_g = generator_loss(D, G(torch.randn(bg, cfg.z_dim, device=device)))
+            loss_g = generator_loss(D, G(noise(torch.randn, bg, cfg.z_dim)))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
