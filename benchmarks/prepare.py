@@ -148,7 +148,7 @@ def work_function(repeat: int) -> None:
 
 
 def end_to_end(args: argparse.Namespace) -> None:
-    print(f"\n3. end to end (prepare(CocoOptions): json, workers, HDF5), photos listed {args.copies} times")
+    print(f"\n3. end to end (prepare: json, workers, HDF5), photos listed {args.copies} times")
     with tempfile.TemporaryDirectory() as tmp:
         src = json.loads((DATA / "annotations" / "instances_val2017.json").read_text())
         train = json.loads((DATA / "annotations" / "instances_train2017.json").read_text())
