@@ -11,7 +11,7 @@ from focusgan.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from focusgan.metrics.evaluate import EvalOptions
+    from focusgan.metrics.options import EvalOptions
 
     p = sub.add_parser(
         "evaluate",
@@ -48,10 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from focusgan.metrics import evaluate as ev
     from focusgan.metrics.evaluation import evaluation_beside
+    from focusgan.metrics.options import EvalOptions
     from focusgan.training.rundir import RunDir
     from focusgan.utils.device import resolve_device
 
-    opts = from_args(ev.EvalOptions, args)
+    opts = from_args(EvalOptions, args)
     opts.validate()
     if args.run is not None and args.samples is not None:
         raise UserError("give a run directory or --samples, not both")

@@ -36,7 +36,7 @@ import yaml
 
 from focusgan.errors import UserError
 from focusgan.experiment.folder import ExperimentDir
-from focusgan.metrics.evaluate import EvalOptions
+from focusgan.metrics.options import EvalOptions
 from focusgan.prepare.classifier import ClassifierOptions
 from focusgan.prepare.coco import CocoOptions
 from focusgan.prepare.pairs import PairOptions

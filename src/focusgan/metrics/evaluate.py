@@ -31,9 +31,13 @@ from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
-from focusgan.metrics.consistency import SegmenterConfig
 from focusgan.metrics.evaluation import Evaluation
 from focusgan.metrics.focus import focus_measures, mask_measures
+from focusgan.metrics.options import (
+    METRICS,
+    PUBLISHED_N,
+    PUBLISHED_SPLITS,
+)
 from focusgan.metrics.scores import (
     Stats,
     feature_stats,
@@ -43,80 +47,14 @@ from focusgan.metrics.scores import (
     kernel_distance,
     precision_recall,
 )
-from focusgan.models.backbones import BACKBONES, Backbone, find_inception_weights, load_backbone
+from focusgan.models.backbones import Backbone, find_inception_weights, load_backbone
 from focusgan.training.config import TrainConfig, for_data
-from focusgan.training.sample import BN_MODES
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import resolve_device
 from focusgan.utils.hashing import sha256_file
-from focusgan.utils.options import option
 
-PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
-METRICS = ("is", "fid", "kid", "pr", "focus", "consistency")
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
-
-
-def parse_metrics(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """`is,fid` (or a list) -> ("is", "fid"), each a known metric; else a one-line error."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    metrics = tuple(str(m).strip() for m in items if str(m).strip())
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise UserError(f"unknown metrics {sorted(unknown)}; choose from {','.join(METRICS)}")
-    return metrics
-
-
-@dataclass(frozen=True, kw_only=True)
-class EvalOptions:
-    """How scores are computed (`focusgan evaluate`, an experiment's `evaluate:`)."""
-
-    backbone: str = option(
-        "inception",
-        "inception (published numbers; needs its weights file) or "
-        "efficientnet-lite0 (offline; its own scale)",
-        choices=BACKBONES,
-    )
-    inception_weights: Path | None = option(
-        None,
-        "weights-inception-2015-12-05-6726825d.pth (else "
-        "$FOCUSGAN_INCEPTION_WEIGHTS or the torch hub cache)",
-    )
-    n: int = option(
-        PUBLISHED_N, "samples to score (default 50000, as published; lower it for a quick look)"
-    )
-    ref_n: int | None = option(
-        None,
-        "dataset samples in the reference statistics "
-        "(default: same as --n, at most the dataset size)",
-    )
-    splits: int = option(PUBLISHED_SPLITS, "Inception Score splits")
-    seed: int = option(0, "seed of the latents and subsets")
-    metrics: tuple[str, ...] = option(
-        METRICS,
-        "comma-separated subset of is,fid,kid,pr,focus,consistency",
-        convert=parse_metrics,
-    )
-    ema: bool = option(True, "use the raw generator, not the EMA", flag="--raw")
-    bn: str = option(
-        "batch",
-        "generator batch-norm statistics when sampling (default batch)",
-        choices=BN_MODES,
-    )
-    segmenter_steps: int = option(
-        SegmenterConfig.steps, "training steps of the consistency segmenter (cached per dataset)"
-    )
-    batch_size: int | None = option(None, "backbone batch size (default 8 on CPU, 200 on GPU)")
-    device: str = option("auto", "auto (default), cpu, cuda, cuda:1 ...")
-
-    def validate(self) -> None:
-        parse_metrics(self.metrics)
-        if self.n < 1 or self.splits < 1:
-            raise UserError("--n and --splits must be positive")
-
-    def segmenter(self) -> SegmenterConfig:
-        """The consistency segmenter's settings (its seed is the evaluation's)."""
-        return SegmenterConfig(steps=self.segmenter_steps, seed=self.seed)
 
 
 def default_batch_size(device: torch.device) -> int:
