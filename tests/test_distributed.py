@@ -194,3 +194,36 @@ def test_two_processes_train_the_model_of_one_process(toy_h5, tmp_path):
         with torch.no_grad():
             scores.append(D(x))
     assert (scores[0] - scores[1]).abs().max() < 5e-4
+
+
+def test_a_signal_to_one_process_stops_every_process_at_the_same_step(toy_h5, tmp_path):
+    """SIGTERM reaches process 1 alone during step 3: both stop at the next log step (4) with
+    one checkpoint, instead of process 1 checkpointing alone while process 0 trains on."""
+    code = """
+        import json, os, signal, sys
+        from focusgan.training import loop
+        from focusgan.training.config import make_config
+
+        rank, calls, real = int(os.environ["RANK"]), [0], loop.generator_loss
+
+        def signalled(critic, fake):
+            calls[0] += 1
+            if rank == 1 and calls[0] == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(critic, fake)
+
+        loop.generator_loss = signalled
+        cfg = make_config(
+            "tiny", data=sys.argv[1], width=8, batch_critic=8, batch_gen=8, n_critic=1,
+            log_every=4, sample_every=100, checkpoint_every=100, iters=100,
+        )
+        result = loop.train(cfg, sys.argv[2], progress=False)
+        with open(f"{sys.argv[2]}.result-{rank}", "w") as f:
+            json.dump([result.step, result.status], f)
+    """
+    run = tmp_path / "run"
+    status, out = torchrun(script(tmp_path, code), str(toy_h5), str(run))
+    assert status == 0, out[-3000:]
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"run.result-{rank}").read_text()) == [4, "interrupted"]
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["step"] == 4

@@ -307,7 +307,8 @@ def train(
                 finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
             bar.update(1)
 
-            if step % cfg.log_every == 0 or step == cfg.iters:
+            log_step = step % cfg.log_every == 0 or step == cfg.iters
+            if log_step:
                 check_finite()
                 dt = time.perf_counter() - t_log
                 n = step - logged_at
@@ -337,14 +338,15 @@ def train(
                 save_grid()
             if d.main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.iters):
                 log_evaluation()
-            stopping = stop.signal is not None or (
-                stop_after is not None and steps_this_call >= stop_after
-            )
+            signalled = stop.signal is not None
+            if d.world > 1:  # a signal may reach one process: all stop at the same (log) step
+                signalled = log_step and distributed.any_process(signalled, d, device)
+            stopping = signalled or (stop_after is not None and steps_this_call >= stop_after)
             if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
                 check_finite(state=True)  # a bad state never becomes the last good checkpoint
                 save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
             if stopping:
-                status = "interrupted" if stop.signal is not None else "paused"
+                status = "interrupted" if signalled else "paused"
                 break
     bar.close()
     if writer is not None:
