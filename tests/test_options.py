@@ -64,6 +64,9 @@ def test_recipe_errors_are_one_line():
         from_mapping(CocoOptions, {"annotations": "a", "images": "b", "fit": "x"}, "recipe")
     with pytest.raises(UserError, match="size cannot be 'big'"):
         from_mapping(CocoOptions, {"annotations": "a", "images": "b", "size": "big"}, "recipe")
+    for bad in (32.5, True):  # converted as the command line converts text
+        with pytest.raises(UserError, match="size cannot be"):
+            from_mapping(CocoOptions, {"annotations": "a", "images": "b", "size": bad}, "recipe")
     with pytest.raises(UserError, match="needs annotations"):
         from_mapping(CocoOptions, {"images": "b"}, "recipe")
 

@@ -101,14 +101,14 @@ class Option:
         return self._scalar(value)
 
     def _scalar(self, value: Any) -> Any:
+        """One value as the option's type, converted from its text as the command line does
+        (a recipe's `32.5` is no `int`, and `true` is no number)."""
         base = self.base
-        if base is Any or isinstance(value, bool) and base is not bool:
+        if isinstance(value, bool) and base is not bool:
+            raise ValueError(f"{value!r} for a {getattr(base, '__name__', base)}")
+        if base is Any or (isinstance(base, type) and isinstance(value, base)):
             return value
-        if base is float and isinstance(value, int):
-            return float(value)
-        if isinstance(value, base) if isinstance(base, type) else False:
-            return value
-        return base(value)
+        return base(str(value))
 
 
 def _strip_none(t: Any) -> Any:
