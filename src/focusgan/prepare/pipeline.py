@@ -58,6 +58,7 @@ import numpy as np
 
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
+from focusgan.prepare.images import QUALITY_MARGIN, decode_rgb, reduction_factor
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
 from focusgan.utils.options import option
@@ -111,6 +112,16 @@ class SampleOptions:
     reduced_decode: bool = option(
         True, "decode JPEGs at full size (slower; for comparison; photos only)"
     )
+    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
+
+    def decode(self, data: bytes, region_width: float, region_height: float) -> tuple:
+        """A photo's RGB pixels (`data`: its file's bytes), decoded at the smallest size that
+        still gives its square region (width x height at full size) the sample's quality;
+        returns (image, reduction factor)."""
+        factor = reduction_factor(
+            region_width, region_height, self.size, self.reduced_decode, self.decode_margin
+        )
+        return decode_rgb(data, factor), factor
 
     def job(self, run: RunOptions) -> Job:
         """The work of this source (each source's options class defines it)."""
@@ -135,6 +146,7 @@ class RunOptions:
         "take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
         metavar="I/N",
         convert=lambda text: parse_shard(str(text)),
+        show=lambda shard: f"{shard[0]}/{shard[1]}",
     )
     progress: bool = option(True, "no progress bar", flag="--quiet")
 

@@ -27,7 +27,7 @@ from focusgan.training import checkpoint, distributed
 from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig, for_data
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
-from focusgan.training.rundir import read_jsonl
+from focusgan.training.rundir import RunDir, read_jsonl
 from focusgan.training.sample import generate_from, latents
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
@@ -125,7 +125,8 @@ def train(
     run_dir = Path(run_dir)
     cfg = for_data(cfg, read_info(cfg.data))
     ckpt = None
-    latest = run_dir / "checkpoints" / checkpoint.LATEST
+    run = RunDir(run_dir)
+    latest = run.latest
     if resume:
         if not latest.exists():
             raise UserError(f"--resume: {run_dir} has no checkpoint yet; start it without --resume")
@@ -184,15 +185,15 @@ def train(
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
 
     writer = None
-    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path = run.metrics
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "samples").mkdir(exist_ok=True)
-        cfg.save(run_dir / "config.yaml")
+        run.samples.mkdir(exist_ok=True)
+        cfg.save(run.config)
         _truncate_jsonl(metrics_path, step)
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
+        writer = SummaryWriter(str(run.tensorboard), purge_step=step + 1 if step else None)
 
     def save_checkpoint(snapshot: bool) -> None:
         nonlocal saved_step
@@ -210,13 +211,13 @@ def train(
         }
         state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
         if d.main:
-            checkpoint.save(state, run_dir, snapshot=snapshot)
+            checkpoint.save(state, latest, run.snapshot(step) if snapshot else None)
         saved_step = step
 
     def save_grid() -> None:
         images = generate_from(G_ema, fixed_z, bn="batch")
         grid = render(images, "all")
-        save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
+        save_image(run.sample_grid(step), grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
 
     def log_evaluation() -> None:
