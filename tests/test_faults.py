@@ -9,6 +9,7 @@ file and says what happened; a non-finite state stops training at the last good 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,13 @@ def reference_run(toy_h5, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("ref") / "run"
     subprocess.run(train_cmd(toy_h5, run)(0), env=child_env(), check=True, timeout=600)
     return run
+
+
+def timed_run(cmd: list[str]) -> float:
+    """Run a command to the end (it must succeed); its wall time, to place kills inside it."""
+    start = time.monotonic()
+    subprocess.run(cmd, env=child_env(), check=True, timeout=900)
+    return time.monotonic() - start
 
 
 def metrics_lines(run: Path) -> int:
@@ -191,11 +200,11 @@ def test_prepare_coco_with_workers_killed_then_rerun(small_coco, tmp_path):
 
     clean = tmp_path / "clean" / "coco.h5"
     clean.parent.mkdir()
-    subprocess.run(cmd(clean), env=child_env(), check=True, timeout=600)
+    seconds = timed_run(cmd(clean))
     out = tmp_path / "killed" / "coco.h5"
     rng = random.Random(5)
-    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.5, 4.0) for _ in range(2)])
-    assert log.incomplete == [] and log.lost == []
+    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.2, 0.8) * seconds for _ in range(2)])
+    assert log.tried >= 1 and log.incomplete == [] and log.lost == []
     assert_same_dataset(clean, out)
     assert sorted(p.name for p in out.parent.iterdir() if p.is_file()) == ["coco.h5"]
 
@@ -212,11 +221,11 @@ def test_prepare_video_killed_then_rerun(tmp_path):
 
     clean = tmp_path / "clean" / "video.h5"
     clean.parent.mkdir()
-    subprocess.run(cmd(clean), env=child_env(), check=True, timeout=600)
+    seconds = timed_run(cmd(clean))
     out = tmp_path / "killed" / "video.h5"
     rng = random.Random(6)
-    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.5, 5.0) for _ in range(2)])
-    assert log.incomplete == [] and log.lost == []
+    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.2, 0.8) * seconds for _ in range(2)])
+    assert log.tried >= 1 and log.incomplete == [] and log.lost == []
     assert_same_dataset(clean, out)
 
 
@@ -465,3 +474,158 @@ def test_checkpoint_from_another_config_or_damaged_is_one_line(toy_h5, tmp_path,
             code, err = run_cli(argv, capsys)
             assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert before != sha256(ckpt)  # (the damage was real)
+
+
+# ------------------------------------------------------------------------------ a full disk
+
+
+def no_space(path) -> OSError:
+    return OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def assert_one_line_about(err: str, path: Path) -> None:
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    assert "No space left on device" in lines[0] and str(path) in lines[0], lines[0]
+    assert "previous file is kept" in lines[0], lines[0]
+
+
+def test_full_disk_while_writing_a_checkpoint_keeps_the_last_one(toy_h5, tmp_path, monkeypatch,
+                                                                capsys):  # fmt: skip
+    run = tmp_path / "run"
+    argv = ["train", "--data", toy_h5, "--out", run, *TINY, "--iters", "4"]
+    assert run_cli([*argv, "--stop-after", "2"], capsys)[0] == 0
+    latest = run / "checkpoints" / "latest.pt"
+    before = sha256(latest)
+    real_save = torch.save
+
+    def save_then_fail(obj, f, *args, **kwargs):  # the disk fills up half way through
+        real_save(obj, f, *args, **kwargs)
+        Path(f).write_bytes(Path(f).read_bytes()[:1000])
+        raise no_space(f)
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    code, err = run_cli([*argv, "--resume"], capsys)
+    assert code == 1
+    assert_one_line_about(err, latest)
+    assert sha256(latest) == before and not list(run.rglob("*.partial"))
+    monkeypatch.setattr(torch, "save", real_save)  # space again: the run goes on from step 2
+    assert run_cli([*argv, "--resume"], capsys)[0] == 0
+    assert final_state(run)["step"] == 4
+
+
+def test_full_disk_while_writing_a_dataset_keeps_the_previous_one(small_coco, tmp_path,
+                                                                 monkeypatch, capsys):  # fmt: skip
+    import h5py
+
+    out = tmp_path / "coco.h5"
+    argv = ["prepare", "coco", "--annotations", small_coco.annotations("val2017"),
+            "--images", small_coco.images("val2017"), "--out", out, "--workers", "0", "--quiet"]  # fmt: skip
+    assert run_cli([*argv, "--min-area", "0.3"], capsys)[0] == 0
+    before = sha256(out)
+    real_setitem = h5py.Dataset.__setitem__
+
+    def fail(self, key, value):
+        if str(self.file.filename).endswith(".partial"):
+            raise no_space(self.file.filename)
+        return real_setitem(self, key, value)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", fail)
+    code, err = run_cli([*argv, "--min-area", "0.05"], capsys)  # a new dataset for the same name
+    assert code == 1
+    assert_one_line_about(err, out)
+    assert sha256(out) == before and not list(tmp_path.glob("*.partial"))
+
+
+def test_full_disk_while_writing_an_evaluation_keeps_the_previous_one(toy_h5, tmp_path,
+                                                                     monkeypatch, capsys):  # fmt: skip
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--data", toy_h5, "--backbone", "efficientnet-lite0", "--n", "16",
+            "--splits", "1", "--metrics", "is", "--quiet", "--out", out]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    before = out.read_bytes()
+    real_write_text = Path.write_text
+
+    def fail(self, data, *args, **kwargs):
+        if self.name.endswith(".json.partial"):
+            real_write_text(self, data[: len(data) // 2], *args, **kwargs)
+            raise no_space(self)
+        return real_write_text(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", fail)
+    code, err = run_cli(argv, capsys)
+    assert code == 1
+    assert_one_line_about(err, out)
+    assert out.read_bytes() == before and not list(tmp_path.glob("*.partial"))
+
+
+# ------------------------------------------------------------------------------ NaN gradients
+
+
+def test_nan_gradient_stops_at_the_last_good_checkpoint(toy_h5, tmp_path, monkeypatch, capsys):
+    """Finite losses, a NaN in one generator gradient at step 3: training stops naming the step-2
+    checkpoint, which stays finite and byte for byte as it was written."""
+    from focusgan.training import distributed
+
+    real_average, calls, written = distributed.average_gradients, {"G": 0}, {}
+
+    def poisoned(model, d):  # called after each backward pass, before the optimizer step
+        real_average(model, d)
+        if model.__class__.__name__ == "Generator":
+            calls["G"] += 1
+            if calls["G"] == 3:
+                next(model.parameters()).grad.view(-1)[0] = float("nan")
+
+    real_save = torch.save
+
+    def recording_save(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        written[obj["step"]] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(distributed, "average_gradients", poisoned)
+    monkeypatch.setattr(torch, "save", recording_save)
+    run = tmp_path / "run"
+    code, err = run_cli(["train", "--data", toy_h5, "--out", run, *TINY, "--iters", "6"], capsys)
+    latest = run / "checkpoints" / "latest.pt"
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "non-finite" in err and f"last good checkpoint: {latest} (step 2)" in err
+    assert sorted(written) == [1, 2]  # nothing was saved after the NaN
+    assert sha256(latest) == written[2]
+    state = final_state(latest.parent.parent)
+    assert state["step"] == 2
+    for key in ("G", "D", "G_ema"):
+        assert all(torch.isfinite(v).all() for v in state[key].values() if v.is_floating_point())
+
+
+def test_experiment_killed_then_rerun(toy_h5, tmp_path):
+    import yaml
+
+    doc = {
+        "name": "kill",
+        "datasets": [{"name": "toy", "file": str(toy_h5)}],
+        "train": {"preset": "tiny", "width": 8, "iters": 4, "batch_critic": 8, "batch_gen": 8,
+                  "n_critic": 1, "log_every": 1, "sample_every": 2, "checkpoint_every": 1},
+        "evaluate": {"backbone": "efficientnet-lite0", "n": 16, "splits": 1, "ref_n": 32,
+                     "metrics": ["is", "kid"], "initial": False},
+        "channels": [3, 4],
+    }  # fmt: skip
+    config = tmp_path / "kill.yaml"
+    config.write_text(yaml.safe_dump(doc))
+
+    def cmd(out: Path) -> list[str]:
+        return focusgan("experiment", config, "--out", out, "--quiet")
+
+    clean = tmp_path / "clean"
+    seconds = timed_run(cmd(clean))
+    out = tmp_path / "killed"
+    log = kill_and_rerun(cmd(out), out, [random.Random(8).uniform(0.3, 0.8) * seconds])
+    assert log.tried == 1 and log.incomplete == [] and log.lost == []
+    for c in (3, 4):
+        run = f"toy/run-{c}ch"
+        a, b = final_state(clean / run), final_state(out / run)
+        for key in STATE_KEYS:
+            assert_same_state(a[key], b[key], key)
+        scores = [json.loads((x / run / "evaluation-efficientnet-lite0.json").read_text())["scores"]
+                  for x in (clean, out)]  # fmt: skip
+        assert scores[0] == scores[1]
+    assert json.loads((out / "experiment.json").read_text())["finished"]
