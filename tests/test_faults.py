@@ -166,6 +166,11 @@ def test_resume_after_a_kill_mid_log_line(toy_h5, reference_run, tmp_path):
     assert_same_state(final_state(reference_run)["G"], final_state(run)["G"])
 
 
+def working(out: Path) -> bool:
+    """Whether a prepare job writing `out` has started its work (saved chunks or the file)."""
+    return any(p.name != out.name for p in out.parent.iterdir())
+
+
 def dataset_contents(path: Path) -> dict:
     out = {"images": load_images(path)}
     for name in read_info(path).metadata:
@@ -200,10 +205,11 @@ def test_prepare_coco_with_workers_killed_then_rerun(small_coco, tmp_path):
 
     clean = tmp_path / "clean" / "coco.h5"
     clean.parent.mkdir()
-    seconds = timed_run(cmd(clean))
+    subprocess.run(cmd(clean), env=child_env(), check=True, timeout=600)
     out = tmp_path / "killed" / "coco.h5"
     rng = random.Random(5)
-    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.2, 0.8) * seconds for _ in range(2)])
+    delays = [rng.uniform(0, 0.5) for _ in range(2)]  # seconds after its work files appear
+    log = kill_and_rerun(cmd(out), out.parent, delays, ready=lambda: working(out))
     assert log.tried >= 1 and log.incomplete == [] and log.lost == []
     assert_same_dataset(clean, out)
     assert sorted(p.name for p in out.parent.iterdir() if p.is_file()) == ["coco.h5"]
@@ -221,10 +227,11 @@ def test_prepare_video_killed_then_rerun(tmp_path):
 
     clean = tmp_path / "clean" / "video.h5"
     clean.parent.mkdir()
-    seconds = timed_run(cmd(clean))
+    subprocess.run(cmd(clean), env=child_env(), check=True, timeout=600)
     out = tmp_path / "killed" / "video.h5"
     rng = random.Random(6)
-    log = kill_and_rerun(cmd(out), out.parent, [rng.uniform(0.2, 0.8) * seconds for _ in range(2)])
+    delays = [rng.uniform(0, 1.0) for _ in range(2)]  # seconds after its work files appear
+    log = kill_and_rerun(cmd(out), out.parent, delays, ready=lambda: working(out))
     assert log.tried >= 1 and log.incomplete == [] and log.lost == []
     assert_same_dataset(clean, out)
 
@@ -618,7 +625,8 @@ def test_experiment_killed_then_rerun(toy_h5, tmp_path):
     clean = tmp_path / "clean"
     seconds = timed_run(cmd(clean))
     out = tmp_path / "killed"
-    log = kill_and_rerun(cmd(out), out, [random.Random(8).uniform(0.3, 0.8) * seconds])
+    # (the clean run also made caches beside the data: the killed run is faster)
+    log = kill_and_rerun(cmd(out), out, [random.Random(8).uniform(0.1, 0.4) * seconds])
     assert log.tried == 1 and log.incomplete == [] and log.lost == []
     for c in (3, 4):
         run = f"toy/run-{c}ch"

@@ -200,12 +200,25 @@ def instance_rle(segmentation, height: int, width: int) -> dict:
         if isinstance(segmentation["counts"], list):  # uncompressed RLE
             return mask_utils.frPyObjects(segmentation, height, width)
         rle = dict(segmentation)
-        if isinstance(rle["counts"], str):
+        if isinstance(rle["counts"], str) and rle["counts"].isascii():
             rle["counts"] = rle["counts"].encode("ascii")
-        if list(rle.get("size", [])) != [height, width]:
+        if not isinstance(rle["counts"], bytes) or rle.get("size") != [height, width]:
             raise ValueError("invalid segmentation")
         return rle
     raise ValueError("invalid segmentation")
+
+
+# the skip reasons `instance_rle` raises (any other error is an "invalid segmentation")
+SEGMENTATION_ERRORS = ("polygon with fewer than 3 points", "invalid segmentation")
+
+
+def _valid_bbox(bbox) -> bool:
+    """A COCO box [x, y, width, height] of finite numbers with a positive size."""
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
+        return False
+    return bool(np.isfinite(bbox).all() and bbox[2] > 0 and bbox[3] > 0)
 
 
 def _crop_region(fit: str, height: int, width: int, bbox) -> tuple[int, int]:
@@ -236,16 +249,17 @@ def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
         for ann_id, cat_id, segm, bbox in item.annotations:
             try:
                 rle = instance_rle(segm, h, w)
+                area = float(mask_utils.area(rle))  # (pycocotools reads the counts here)
             except (ValueError, TypeError, IndexError) as e:
-                summary.skip(str(e) if isinstance(e, ValueError) else "invalid segmentation")
+                known = isinstance(e, ValueError) and str(e) in SEGMENTATION_ERRORS
+                summary.skip(str(e) if known else "invalid segmentation")
                 continue
-            area = float(mask_utils.area(rle))
             if area <= 0:
                 summary.skip("empty mask (zero area)")
             elif area / (h * w) < opts.min_area:
                 summary.reject(f"foreground < {opts.min_area:g}")
             else:
-                bbox = bbox if bbox and len(bbox) == 4 else mask_utils.toBbox(rle).tolist()
+                bbox = bbox if _valid_bbox(bbox) else mask_utils.toBbox(rle).tolist()
                 kept.append((ann_id, cat_id, rle, bbox))
         if not kept:
             continue
