@@ -49,7 +49,7 @@ def session2() -> SegmentParams:
     """The defaults before issue #10 (session 2), from which every candidate is one change:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
     p = SegmentParams(threads=1, decision="fixed")
-    p.saliency.inside = "off"
+    p.saliency.inside, p.voting.normalise = "off", "frame"
     return p
 
 
@@ -68,7 +68,7 @@ def changed(**kw) -> SegmentParams:
 
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
-# the current defaults (SegmentParams()) are "otsu + mean of saliency and inside-outside".
+# the current defaults (SegmentParams()) are "otsu + mean inside-outside + votes per shot".
 CANDIDATES: dict[str, dict] = {
     "session-2 defaults": {},
     "decision otsu": {"decision": "otsu"},
@@ -106,6 +106,11 @@ CANDIDATES: dict[str, dict] = {
     },
     "mean of saliency and inside-outside": {"saliency__inside": "mean"},
     "saliency halved outside": {"saliency__inside": "halve"},
+    "otsu + mean inside-outside + votes per shot": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+    },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {
@@ -113,6 +118,25 @@ CANDIDATES: dict[str, dict] = {
         "threshold": 0.6,
         "saliency__flow": "farneback",
     },
+}
+
+
+# Sweeps of a number (the rest are method changes, alone or two combined): choosing among
+# everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
+SWEEPS = {
+    "vote threshold 0.4",
+    "vote threshold 0.3",
+    "border band 0.05",
+    "border band 0",
+    "30 voting iterations",
+    "otsu + vote threshold 0.4",
+    "otsu + vote threshold 0.6",
+    "otsu + 30 voting iterations",
+    "otsu + border band 0.05",
+    "otsu + colour weight 0.7",
+    "otsu + vote 0.6 + flow farneback",
+    "otsu + mean inside-outside + vote 0.6",
+    "otsu + mean inside-outside + border 0.05",
 }
 
 
@@ -188,6 +212,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=None, help="candidates to (re)run (default all)")
     ap.add_argument("--compare", nargs="+", default=None, help="candidates the CV chooses among")
     ap.add_argument("--rerun", action="store_true", help="ignore cached scores of --set")
+    ap.add_argument(
+        "--structural", action="store_true", help="choose among the candidates that are no sweep"
+    )
     args = ap.parse_args()
     cache = DiskCache(args.cache / "arrays")
     install_cache(cache)
@@ -204,6 +231,8 @@ def main() -> None:
         table[label] = row
         results_path.write_text(json.dumps(table, indent=1))
     labels = [c for c in (args.compare or CANDIDATES) if c in table]
+    if args.structural:
+        labels = [c for c in labels if c not in SWEEPS]
     width = max(len(c) for c in labels)
     print(f"{'candidate':<{width}} " + " ".join(f"{n[:8]:>8}" for n in names) + "  mean J  mean F")
     for c in labels:
