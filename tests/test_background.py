@@ -1,0 +1,57 @@
+"""Foreground-only samples (issue 13 item 3): exact outside the mask, untouched inside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from focusgan.data.background import replace_background
+from focusgan.data.toy import toy_images
+
+
+@pytest.fixture(scope="module")
+def samples() -> np.ndarray:
+    images = toy_images(12, 32, seed=3)
+    images[0, ..., 3] = 0  # an all-background sample
+    images[1, ..., 3] = 255  # an all-foreground sample
+    images[2, :, :16, 3] = 127  # 127 is below 0.5: background; 128 is foreground
+    images[2, :, 16:, 3] = 128
+    return images
+
+
+@pytest.mark.parametrize("mode", ["black", "mean", "noise"])
+def test_foreground_and_mask_are_kept_exactly(samples, mode):
+    out = replace_background(samples, mode)
+    fg = samples[..., 3] > 127
+    assert np.array_equal(out[..., 3], samples[..., 3])
+    assert np.array_equal(out[..., :3][fg], samples[..., :3][fg])
+    assert np.array_equal(out[1], samples[1])  # nothing to replace
+    assert out is not samples
+
+
+def test_black_and_mean_values_outside_the_mask(samples):
+    bg = samples[..., 3] <= 127
+    black = replace_background(samples, "black")
+    assert (black[..., :3][bg] == 0).all()
+    mean = replace_background(samples, "mean")
+    for i in (0, 2, 5):
+        expected = np.round(samples[i, ..., :3][bg[i]].astype(np.float64).mean(axis=0))
+        assert (mean[i, ..., :3][bg[i]] == expected.astype(np.uint8)).all()
+    assert (black[2, :, :16, :3] == 0).all() and np.array_equal(
+        black[2, :, 16:], samples[2, :, 16:]
+    )
+
+
+def test_noise_is_seeded_by_the_sample_not_its_position(samples):
+    a = replace_background(samples, "noise")
+    b = replace_background(samples[::-1], "noise")[::-1]
+    assert np.array_equal(a, b)
+    bg = samples[0, ..., 3] <= 127
+    values = a[0, ..., :3][bg]
+    assert values.std() > 60 and 100 < values.mean() < 155  # uniform 0..255: std 73.9, mean 127.5
+
+
+def test_keep_returns_the_input_and_unknown_modes_are_errors(samples):
+    assert replace_background(samples, "keep") is samples
+    with pytest.raises(ValueError, match="background must be one of"):
+        replace_background(samples, "grey")
