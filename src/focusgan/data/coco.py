@@ -313,6 +313,12 @@ def prepare_coco(
         "fit": fit,
         "min_area": min_area,
         "categories": sorted(cats) if cats else "all",
+        # names of the stored category ids (labels of class-conditional training)
+        "category_names": {
+            str(c["id"]): c["name"]
+            for c in coco.dataset.get("categories", [])
+            if isinstance(c, dict) and "id" in c and "name" in c
+        },
     }
     postprocess = None
     if classifier is not None:
