@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -95,3 +96,74 @@ def test_thesis_wide_preset_has_256_maps_and_its_counts():
     assert count_parameters(Critic(4, cfg.width, 64)) == 4_207_361
     assert count_parameters(Generator(3, cfg.width, 64)) == 5_523_715
     assert count_parameters(Critic(3, cfg.width, 64)) == 4_204_801
+
+
+# ---------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def labelled_h5(tmp_path_factory):
+    """The toy shapes with a COCO-like category per sample (the shape: 1 disc, 3 square...)."""
+    from focusgan.data.dataset import DatasetWriter
+    from focusgan.data.toy import toy_images
+
+    images = toy_images(48, 32, seed=5)
+    cats = [1, 3, 18] * 16
+    path = tmp_path_factory.mktemp("labelled") / "labelled.h5"
+    names = {"1": "person", "3": "car", "18": "dog"}
+    with DatasetWriter(
+        path, resolution=32, channels=4, mask_semantics="binary", extra={"category_names": names}
+    ) as w:
+        w.append(images, source="toy", category_id=cats)
+    return path
+
+
+def _cfg(data, **kw):
+    from focusgan.training.config import make_config
+
+    small = dict(width=8, batch_critic=8, batch_gen=8, n_critic=2, log_every=1)
+    return make_config("tiny", data=str(data), conditional=True, **{**small, **kw})
+
+
+@pytest.mark.parametrize("head", ["ac", "projection"])
+def test_conditional_training_resumes_bit_for_bit(labelled_h5, tmp_path, head):
+    from focusgan.training.loop import train
+
+    once = tmp_path / "once"
+    twice = tmp_path / "twice"
+    train(_cfg(labelled_h5, iters=4, critic_head=head), once, progress=False)
+    train(_cfg(labelled_h5, iters=4, critic_head=head), twice, stop_after=2, progress=False)
+    train(_cfg(labelled_h5, iters=4, critic_head=head), twice, resume=True, progress=False)
+    a = torch.load(once / "checkpoints/latest.pt", weights_only=False)
+    b = torch.load(twice / "checkpoints/latest.pt", weights_only=False)
+    for key in ("G", "D", "G_ema"):
+        assert a[key].keys() == b[key].keys()
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    cfg = a["config"]
+    assert cfg["num_classes"] == 3 and cfg["classes"] == ["1", "3", "18"]
+    assert cfg["class_names"] == ["person", "car", "dog"]
+    assert a["G"]["class_weights"].tolist() == [16.0, 16.0, 16.0]
+    log = (once / "metrics.jsonl").read_text()
+    assert ("ac_loss" in log) == (head == "ac")
+
+
+def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
+    from focusgan.errors import UserError
+    from focusgan.training.loop import train
+    from focusgan.training.run import load_generator
+    from focusgan.training.sample import generate, sample_labels
+
+    run = tmp_path / "run"
+    train(_cfg(labelled_h5, iters=2), run, progress=False)
+    G, cfg, _ = load_generator(run)
+    assert G.num_classes == 3
+    labels = sample_labels(G, 300, seed=0)
+    assert sorted(set(labels.tolist())) == [0, 1, 2]  # drawn as often as the data has them
+    assert torch.equal(labels, sample_labels(G, 300, seed=0))
+    assert (sample_labels(G, 5, seed=0, cls=2) == 2).all()
+    dogs = generate(G, 6, seed=1, cls=2)
+    cars = generate(G, 6, seed=1, cls=1)
+    assert dogs.shape == (6, 32, 32, 4) and not np.array_equal(dogs, cars)
+    assert np.array_equal(dogs, generate(G, 6, seed=1, cls=2))
+    with pytest.raises(UserError, match=r"toy\.h5 has no labels"):
+        train(_cfg(toy_h5, iters=1), tmp_path / "nolabels", progress=False)

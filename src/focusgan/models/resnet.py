@@ -107,6 +107,8 @@ class Generator(nn.Module):
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {resolution}")
         self.channels, self.width, self.resolution, self.z_dim = channels, width, resolution, z_dim
         self.num_classes = num_classes  # 0: unconditional
+        if num_classes:  # the label distribution training used: what sampling draws labels from
+            self.register_buffer("class_weights", torch.ones(num_classes))
         self.linear = nn.Linear(z_dim, 4 * 4 * width)
         nn.init.xavier_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)

@@ -26,6 +26,13 @@ class TrainConfig:
     width: int = 128
     z_dim: int = 128
     critic_norm: str = "none"  # "none" (default, as the WGAN-GP paper advises) or "layer"
+    # class-conditional training (the thesis's future work 1; off = the thesis's unconditional GAN)
+    conditional: bool = False  # labels from the data file (COCO category, classifier class)
+    labels: str = ""  # or from this file: one label per line, one line per sample
+    critic_head: str = "ac"  # "ac" (auxiliary classifier, the reference) or "projection"
+    num_classes: int = 0  # taken from the labels (0 when unconditional)
+    classes: list[str] = dataclasses.field(default_factory=list)  # label of each class index
+    class_names: list[str] = dataclasses.field(default_factory=list)  # readable class names
     # optimisation (WGAN-GP)
     iters: int = 100_000  # generator steps
     lr_decay_iters: int = 0  # lr goes linearly to 0 over these generator steps; 0 = `iters`
@@ -106,6 +113,9 @@ IDENTITY_FIELDS = (
     "width",
     "z_dim",
     "critic_norm",
+    "conditional",
+    "critic_head",
+    "num_classes",
     "n_critic",
     "batch_critic",
     "batch_gen",

@@ -60,18 +60,24 @@ class TrainingData:
         seed: int,
         rank: int = 0,
         world: int = 1,
+        labels: np.ndarray | None = None,
     ) -> None:
         images = torch.from_numpy(load_images(path, channels)).permute(0, 3, 1, 2).contiguous()
         self.device = device
         self.images = images.to(_storage_device(images, device))
+        # class index of each sample (class-conditional training), kept beside the images
+        self.labels = None if labels is None else torch.from_numpy(labels).to(self.images.device)
         self.order = DataOrder(len(images), seed)
         self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def next_batch(self, batch: int, dequantize: bool = True) -> torch.Tensor:
-        """This process's share of the next global batch, float in [-1, 1] on the device.
+    def next_batch(
+        self, batch: int, dequantize: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's share of the next global batch, float in [-1, 1] on the device, and
+        its class labels (None when the data has none).
 
         Every process draws the same global batch of `batch * world` indices and takes its slice,
         so a multi-GPU run sees the same data as a single process would.
@@ -82,7 +88,8 @@ class TrainingData:
         x = x / 128.0 - 1.0
         if dequantize:
             x = x + torch.rand_like(x) / 128.0
-        return x
+        y = None if self.labels is None else self.labels.index_select(0, idx).to(self.device)
+        return x, y
 
 
 def _storage_device(images: torch.Tensor, device: torch.device) -> torch.device:

@@ -19,13 +19,14 @@ import torch
 from tqdm import tqdm
 
 from focusgan.data.dataset import check_channels, read_info
+from focusgan.data.labels import load_labels
 from focusgan.errors import UserError, WorkError
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
 from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
-from focusgan.training.sample import generate_from, latents
+from focusgan.training.sample import generate_from, grid_labels, latents
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
 
@@ -38,8 +39,9 @@ class TrainResult:
 
 
 def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
-    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm)
+    classes = cfg.num_classes if cfg.conditional else 0
+    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
+    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm, classes, cfg.critic_head)
     return G, D
 
 
@@ -117,6 +119,14 @@ def train(
     info = read_info(cfg.data)
     cfg.channels = check_channels(info, cfg.channels)
     cfg.resolution = info.resolution
+    labels = None
+    if cfg.conditional:
+        labels = load_labels(cfg.data, cfg.labels or None)
+        cfg.num_classes, cfg.classes, cfg.class_names = (
+            labels.num_classes,
+            labels.classes,
+            labels.names,
+        )
     ckpt = None
     latest = run_dir / "checkpoints" / checkpoint.LATEST
     if resume:
@@ -139,6 +149,10 @@ def train(
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
+    if (
+        labels is not None
+    ):  # conditional: the generator step draws labels as often as the data has them
+        G.class_weights.copy_(torch.from_numpy(labels.counts()).float())
     G, D = to_device(G, device), to_device(D, device)
     G_ema = copy.deepcopy(G).requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -149,7 +163,15 @@ def train(
 
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
-    data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
+    data = TrainingData(
+        cfg.data,
+        cfg.channels,
+        device,
+        cfg.seed,
+        d.rank,
+        d.world,
+        labels=labels.index if labels is not None else None,
+    )
     torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
     step = 0
     if ckpt is not None:
@@ -172,6 +194,7 @@ def train(
             )
         del ckpt
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
+    fixed_y = grid_labels(cfg.n_samples_grid, cfg.num_classes) if cfg.conditional else None
 
     writer = None
     metrics_path = run_dir / "metrics.jsonl"
@@ -202,7 +225,7 @@ def train(
             checkpoint.save(state, run_dir, snapshot=snapshot)
 
     def save_grid() -> None:
-        images = generate_from(G_ema, fixed_z, bn="batch")
+        images = generate_from(G_ema, fixed_z, bn="batch", labels=fixed_y)
         grid = render(images, "all")
         save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
@@ -225,7 +248,10 @@ def train(
 
     # running sums on the device, read every `log_every` steps
     zero = torch.zeros((), device=device)
-    sums = {k: zero.clone() for k in ("loss_d", "wasserstein", "gp", "loss_g")}
+    names = ("loss_d", "wasserstein", "gp", "loss_g")
+    if cfg.conditional and cfg.critic_head == "ac":
+        names += ("ac_loss",)  # the critic's classification loss on real samples
+    sums = {k: zero.clone() for k in names}
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
 
@@ -254,17 +280,25 @@ def train(
         while step < cfg.iters:
             G.train()
             for _ in range(cfg.n_critic):
-                real = data.next_batch(bc, cfg.dequantize)
+                real, y = data.next_batch(bc, cfg.dequantize)
                 with torch.no_grad():
-                    fake = G(torch.randn(bc, cfg.z_dim, device=device))
-                loss = critic_loss(D, real, fake, torch.rand(bc, device=device), cfg.gp_weight)
+                    fake = G(torch.randn(bc, cfg.z_dim, device=device), y)
+                loss = critic_loss(
+                    D, real, fake, torch.rand(bc, device=device), cfg.gp_weight, labels=y
+                )
                 opt_d.zero_grad(set_to_none=True)
                 loss.total.backward()
                 distributed.average_gradients(D, d)
                 opt_d.step()
 
             D.requires_grad_(False)
-            loss_g = generator_loss(D, G(torch.randn(bg, cfg.z_dim, device=device)))
+            z = torch.randn(bg, cfg.z_dim, device=device)
+            y_g = (
+                torch.multinomial(G.class_weights, bg, replacement=True)
+                if cfg.conditional
+                else None
+            )
+            loss_g = generator_loss(D, G(z, y_g), y_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
@@ -281,8 +315,10 @@ def train(
                     ("wasserstein", loss.wasserstein),
                     ("gp", loss.penalty),
                     ("loss_g", loss_g),
+                    ("ac_loss", loss.classification),
                 ):
-                    sums[k] += v.detach()
+                    if k in sums:
+                        sums[k] += v.detach()
                 finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
             bar.update(1)
 

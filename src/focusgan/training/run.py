@@ -28,7 +28,8 @@ def load_generator(
     """The (EMA or raw) generator of a run's checkpoint, its config and its step."""
     state = checkpoint.load(checkpoint.find(Path(run_dir), which), map_location="cpu")
     cfg = TrainConfig.from_dict(state["config"])
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
+    classes = cfg.num_classes if cfg.conditional else 0
+    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
     G.load_state_dict(state["G_ema" if ema else "G"])
     return to_device(G, device).eval(), cfg, int(state["step"])
 

@@ -39,14 +39,22 @@ def bn_mode(G: nn.Module, mode: str) -> Iterator[None]:
 
 @torch.no_grad()
 def generate_from(
-    G: nn.Module, z: torch.Tensor, batch_size: int = 128, bn: str = "batch"
+    G: nn.Module,
+    z: torch.Tensor,
+    batch_size: int = 128,
+    bn: str = "batch",
+    labels: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Images for the latent vectors `z` (on any device) as uint8 (N, H, W, C)."""
+    """Images for the latent vectors `z` (on any device) as uint8 (N, H, W, C); a
+    class-conditional G also needs one class index per vector in `labels`."""
     device = next(G.parameters()).device
+    if num_classes(G) and labels is None:
+        raise ValueError("a class-conditional generator needs labels")
     out = []
     with bn_mode(G, bn):
         for start in range(0, len(z), batch_size):
-            out.append(to_uint8(G(z[start : start + batch_size].to(device))))
+            y = None if labels is None else labels[start : start + batch_size].to(device)
+            out.append(to_uint8(G(z[start : start + batch_size].to(device), y)))
     return (
         np.concatenate(out)
         if out
@@ -59,11 +67,46 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def num_classes(G: nn.Module) -> int:
+    """The classes of a class-conditional generator; 0 for an unconditional one."""
+    return int(getattr(G, "num_classes", 0))
+
+
+def sample_labels(G: nn.Module, n: int, seed: int, cls: int | None = None) -> torch.Tensor | None:
+    """Class indices for `n` samples of G: all `cls` when given, else drawn (seeded) as often
+    as the training data had each class; None for an unconditional G."""
+    k = num_classes(G)
+    if not k:
+        if cls is not None:
+            raise ValueError("this generator is not class-conditional: it has no classes")
+        return None
+    if cls is not None:
+        if not 0 <= cls < k:
+            raise ValueError(f"class index {cls} is not in 0..{k - 1}")
+        return torch.full((n,), cls, dtype=torch.long)
+    weights = G.class_weights.detach().double().cpu().numpy()
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: the latents stay the same
+    return torch.from_numpy(rng.choice(k, size=n, p=weights / weights.sum()))
+
+
+def grid_labels(n: int, k: int) -> torch.Tensor:
+    """Class indices 0, 1, ..., k-1, 0, 1, ... for a grid that shows every class."""
+    return torch.arange(n) % k
+
+
 def generate(
-    G: nn.Module, n: int, batch_size: int = 128, seed: int = 0, bn: str = "batch"
+    G: nn.Module,
+    n: int,
+    batch_size: int = 128,
+    seed: int = 0,
+    bn: str = "batch",
+    cls: int | None = None,
 ) -> np.ndarray:
-    """`n` samples as uint8 (N, H, W, C), seeded; see `bn_mode` for `bn`."""
-    return generate_from(G, latents(n, G.z_dim, seed), batch_size, bn)
+    """`n` samples as uint8 (N, H, W, C), seeded; see `bn_mode` for `bn`. A class-conditional
+    G draws class `cls` (an index), or labels as often as its training data had them."""
+    return generate_from(
+        G, latents(n, G.z_dim, seed), batch_size, bn, sample_labels(G, n, seed, cls)
+    )
 
 
 def write_samples(
@@ -76,11 +119,13 @@ def write_samples(
     batch_size: int = 256,
     extra: dict | None = None,
     progress: bool = True,
+    cls: int | None = None,
 ) -> Path:
     """Write `n` generated samples as a dataset file (same format as prepared data)."""
     from focusgan.data.dataset import DatasetWriter
 
     z = latents(n, G.z_dim, seed)
+    y = sample_labels(G, n, seed, cls)
     with DatasetWriter(
         out, resolution=G.resolution, channels=G.channels, mask_semantics="probability", extra=extra
     ) as w:
@@ -88,7 +133,9 @@ def write_samples(
         for start in tqdm(
             range(0, n, batch_size), desc="sampling", unit="batch", disable=not progress
         ):
+            part = None if y is None else y[start : start + batch_size]
             w.append(
-                generate_from(G, z[start : start + batch_size], batch_size, bn), source="generated"
+                generate_from(G, z[start : start + batch_size], batch_size, bn, part),
+                source="generated",
             )
     return out
