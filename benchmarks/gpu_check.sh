@@ -40,7 +40,7 @@ check $PY -m focusgan train --data "$WORK/toy32.h5" --preset tiny --iters "$STEP
     --device "$DEVICE" --out "$WORK/run" --stop-after "$half" --quiet
 check $PY -m focusgan train --data "$WORK/toy32.h5" --preset tiny --iters "$STEPS" \
     --device "$DEVICE" --out "$WORK/run" --resume --quiet
-check $PY -c "from focusgan.training.run import read_metrics
+check $PY -c "from focusgan.training.rundir import read_metrics
 rows = [r for r in read_metrics('$WORK/run') if 'loss_d' in r]
 print('logged steps', [r['step'] for r in rows][-3:], 'last', rows[-1])
 assert rows[-1]['step'] == $STEPS, 'run did not reach the last step'"

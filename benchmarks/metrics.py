@@ -24,8 +24,8 @@ import h5py
 import numpy as np
 import torch
 
-from focusgan.metrics.backbones import load_backbone, write_random_inception_weights
 from focusgan.metrics.cache import read_rows
+from focusgan.models.backbones import load_backbone, write_random_inception_weights
 
 
 def sync(device: torch.device) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage.segmentation import slic
 
-from focusgan.video.cli import bench_davis, bench_synthetic
+from focusgan.video.bench import bench_davis, bench_synthetic
 from focusgan.video.io import read_frames, resize_max_side
 from focusgan.video.segment import SegmentParams, segment_frames
 from focusgan.video.superpixels import slic_sequence

@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from focusgan.data.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
-from focusgan.data.images import decode_rgb  # noqa: E402
-from focusgan.data.transform import to_square  # noqa: E402
+from focusgan.prepare.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
+from focusgan.prepare.images import decode_rgb  # noqa: E402
+from focusgan.prepare.transform import to_square  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tiny_coco"
 SPLITS = ("train2017", "val2017")

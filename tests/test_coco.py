@@ -12,10 +12,10 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from focusgan.cli import main
-from focusgan.data.coco import instance_rle, prepare_coco
 from focusgan.data.dataset import load_images, read_info, read_metadata
-from focusgan.data.transform import to_square
 from focusgan.errors import UserError
+from focusgan.prepare.coco import instance_rle, prepare_coco
+from focusgan.prepare.transform import to_square
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
 # pycocotools' decode warns on every call under NumPy 2; the independent counts call it a lot

@@ -12,9 +12,9 @@ from focusgan.data.dataset import (
     read_info,
     read_metadata,
 )
-from focusgan.data.filters import FilterSummary, MaskFilter, border_foreground_fraction
 from focusgan.data.toy import toy_images
 from focusgan.errors import UserError
+from focusgan.prepare.filters import FilterSummary, MaskFilter, border_foreground_fraction
 
 
 def write(path, images, **meta):

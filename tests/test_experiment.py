@@ -12,7 +12,7 @@ import yaml
 from focusgan.cli import main
 from focusgan.errors import UserError
 from focusgan.experiment.config import load_config, parse_config, prepare_argv
-from focusgan.experiment.run import initial_generator, run_experiment, train_config
+from focusgan.experiment.runner import initial_generator, run_experiment, train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -105,7 +105,7 @@ def test_recipes_become_prepare_commands(tmp_path):
 def test_initial_generator_is_the_weights_training_starts_from(toy_h5, tmp_path):
     """With lr 0 nothing moves, so the run's weights are exactly its step-0 weights."""
     from focusgan.training.loop import train
-    from focusgan.training.run import load_generator
+    from focusgan.training.rundir import load_generator
 
     cfg = parse_config(
         {"name": "x", "datasets": [{"name": "t", "file": str(toy_h5)}], "train": {**TRAIN}}
@@ -210,7 +210,7 @@ def test_shipped_configs_load():
 def test_demo_config_is_a_valid_experiment(tmp_path):
     import argparse
 
-    from focusgan.demo import demo_config
+    from focusgan.cli.demo import demo_config
 
     args = argparse.Namespace(iters=500, n=256, workers=2)
     cfg = parse_config(demo_config(args), base_dir=tmp_path)

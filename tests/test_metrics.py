@@ -14,8 +14,9 @@ import torch
 from focusgan.cli import main
 from focusgan.data.dataset import DatasetWriter, load_images
 from focusgan.errors import UserError
-from focusgan.metrics import backbones, evaluate, focus, scores
-from focusgan.metrics.segmenter import SegmenterConfig, mask_iou, train_segmenter
+from focusgan.metrics import evaluate, focus, scores
+from focusgan.metrics.consistency import SegmenterConfig, mask_iou, train_segmenter
+from focusgan.models import backbones
 
 # ---------------------------------------------------------------------------- fixtures
 
@@ -25,7 +26,7 @@ def davis_h5(shared_data, tmp_path_factory) -> Path:
     """The two real DAVIS sequences as a 32x32 4-channel dataset (90 frames, binary masks).
 
     32 pixels keep the segmenter and the tiny training run fast on a 2-core CPU."""
-    from focusgan.data.transform import to_square
+    from focusgan.prepare.transform import to_square
 
     root = shared_data / "davis"
     samples = []

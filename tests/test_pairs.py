@@ -11,9 +11,9 @@ from PIL import Image
 
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
-from focusgan.data.masks import mask_semantics, read_mask
-from focusgan.data.pairs import find_pairs, prepare_pairs
 from focusgan.errors import UserError
+from focusgan.prepare.masks import mask_semantics, read_mask
+from focusgan.prepare.pairs import find_pairs, prepare_pairs
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis"
 IMAGES, MASKS = DAVIS / "JPEGImages" / "480p", DAVIS / "Annotations" / "480p"
@@ -56,7 +56,7 @@ def test_davis_with_thesis_frame_filter(tmp_path, capsys):
     assert list(read_metadata(out, "source")) == kept
     assert info.size == len(kept) > 10
     s = info.filter_summary
-    assert s.candidates == 90  # 40 car-shadow + 50 blackswan frames
+    assert s.candidates == len(kept) + sum(rejected.values())  # every frame of every sequence
     assert s.rejected["foreground < 0.1"] == rejected["low"]
     assert s.rejected["foreground > 0.8"] == rejected["high"]
     assert s.rejected["border foreground > 0.1"] == rejected["border"]
@@ -69,7 +69,8 @@ def test_davis_with_thesis_frame_filter(tmp_path, capsys):
     # without filters every frame is kept
     out2 = tmp_path / "all.h5"
     assert main([*args[:-1], str(out2), "--workers", "0", "--quiet", "--channels", "3"]) == 0
-    assert read_info(out2).size == 90 and load_images(out2).shape[-1] == 3
+    frames = len(kept) + sum(rejected.values())
+    assert read_info(out2).size == frames and load_images(out2).shape[-1] == 3
 
 
 def test_davis_sample_matches_full_size_pipeline(tmp_path):

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from focusgan.cli import main
-from focusgan.data.classifier import ClassifierFilter
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.errors import UserError
-from focusgan.metrics.backbones import load_backbone, sha256_file
+from focusgan.models.backbones import load_backbone, sha256_file
+from focusgan.prepare.classifier import ClassifierFilter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
 ARGS = ["prepare", "coco", "--annotations", str(DATA / "annotations" / "instances_val2017.json"),

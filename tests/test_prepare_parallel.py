@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from focusgan.cli import main
-from focusgan.data.coco import prepare_coco
 from focusgan.data.dataset import load_images, read_info, read_metadata
-from focusgan.data.parallel import parse_shard, parts_dir
 from focusgan.errors import UserError
+from focusgan.prepare.coco import prepare_coco
+from focusgan.prepare.pipeline import parse_shard, parts_dir
 from focusgan.utils.atomic import partial_path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
@@ -134,7 +134,7 @@ def test_parse_shard():
 def test_interrupt_while_writing_resumes(reference, tmp_path, monkeypatch, capsys):
     """Chunks saved by the work itself survive a Ctrl-C during the HDF5 writing; a damaged
     saved chunk is computed again."""
-    import focusgan.data.parallel as parallel
+    import focusgan.prepare.pipeline as parallel
 
     out, real_load, calls = tmp_path / "w.h5", parallel._load_chunk, []
 

@@ -14,7 +14,7 @@ import yaml
 
 from focusgan.cli import main
 from focusgan.experiment.config import load_config
-from focusgan.experiment.run import run_experiment
+from focusgan.experiment.runner import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

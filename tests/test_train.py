@@ -14,7 +14,7 @@ from focusgan.errors import UserError, WorkError
 from focusgan.training import loop
 from focusgan.training.config import make_config
 from focusgan.training.loop import train
-from focusgan.training.run import load_generator
+from focusgan.training.rundir import load_generator
 
 SMALL = dict(
     width=8,

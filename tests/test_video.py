@@ -207,7 +207,7 @@ def test_bench_motion_synthetic_json(tmp_path, capsys):
 
 @pytest.mark.skipif(not (DATA / "davis").is_dir(), reason="../shared/data/davis is absent")
 def test_bench_motion_on_real_davis_frames(tmp_path):
-    from focusgan.video.cli import bench_davis
+    from focusgan.video.bench import bench_davis
     from focusgan.video.segment import SegmentParams
 
     root = tmp_path / "davis"  # the first 12 frames of blackswan, default segmenter

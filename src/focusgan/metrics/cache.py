@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from focusgan.metrics.backbones import sha256_file
+from focusgan.models.backbones import sha256_file
 
 _HASHES: dict[tuple[str, int, int], str] = {}
 

@@ -30,7 +30,6 @@ from tqdm import tqdm
 from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
 from focusgan.errors import UserError
-from focusgan.metrics.backbones import Backbone, load_backbone
 from focusgan.metrics.cache import cache_file, file_sha256, read_rows
 from focusgan.metrics.focus import focus_measures, mask_measures
 from focusgan.metrics.scores import (
@@ -42,6 +41,7 @@ from focusgan.metrics.scores import (
     kernel_distance,
     precision_recall,
 )
+from focusgan.models.backbones import Backbone, load_backbone
 from focusgan.utils.atomic import atomic_path
 
 PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
@@ -308,7 +308,7 @@ def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict 
         real = load_rows(data, sample_indices(info.size, ref_n, seed))[..., 3]
         out.update(focus_measures(images[..., 3], real))
     if "consistency" in metrics:
-        from focusgan.metrics.segmenter import describe, train_segmenter
+        from focusgan.metrics.consistency import describe, train_segmenter
 
         seg = train_segmenter(data, seg_cfg, progress)
         out["consistency"] = {
@@ -365,7 +365,7 @@ def evaluate_dataset(
             masks = load_rows(data, sample_indices(info.size, n, seed))[..., 3]
             focus["data"] = mask_measures(masks)
         if "consistency" in metrics:
-            from focusgan.metrics.segmenter import describe, train_segmenter
+            from focusgan.metrics.consistency import describe, train_segmenter
 
             seg = train_segmenter(data, segmenter, progress)
             focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
@@ -463,7 +463,7 @@ def evaluate_run(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Evaluate `n` fresh samples of a run's generator (EMA or raw; BN batch or running stats)."""
-    from focusgan.training.run import load_generator
+    from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate
 
     dev = resolve_device(device)

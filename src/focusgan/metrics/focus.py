@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from scipy.stats import ks_2samp, wasserstein_distance
 
-from focusgan.data.filters import THESIS_FRAME_FILTER, border_foreground_fraction
+from focusgan.prepare.filters import THESIS_FRAME_FILTER, border_foreground_fraction
 
 FG_THRESHOLD = 127  # mask > 127 is foreground, as the dataset writer's fg_fraction
 

@@ -274,11 +274,11 @@ def _focus(doc: Doc, exp: dict) -> None:
 
 def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) -> None:
     from focusgan.data.dataset import read_info
-    from focusgan.experiment.run import initial_generator
+    from focusgan.experiment.runner import initial_generator
     from focusgan.metrics.evaluate import load_rows, sample_indices
     from focusgan.report import plots
     from focusgan.training.config import TrainConfig
-    from focusgan.training.run import load_generator, read_metrics
+    from focusgan.training.rundir import load_generator, read_metrics
     from focusgan.utils.views import render
 
     doc.h(2, "Samples in the four views")

@@ -12,9 +12,9 @@ from focusgan.errors import UserError
 
 # Each module adds its `prepare <source>` sub-command through `register_prepare(subparsers)`.
 PREPARE_SOURCES: tuple[str, ...] = (
-    "focusgan.data.coco",
-    "focusgan.data.pairs",
-    "focusgan.video.prepare_video",
+    "focusgan.prepare.coco",
+    "focusgan.prepare.pairs",
+    "focusgan.prepare.video",
 )
 
 
@@ -56,7 +56,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     if args.path.is_dir():
-        from focusgan.training.run import describe_run
+        from focusgan.training.rundir import describe_run
 
         print(describe_run(args.path))
         return 0

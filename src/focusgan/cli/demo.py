@@ -98,7 +98,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from focusgan.experiment.config import load_config
-    from focusgan.experiment.run import run_experiment
+    from focusgan.experiment.runner import run_experiment
     from focusgan.report.report import write_report
 
     torch.set_num_threads(max(1, args.threads))

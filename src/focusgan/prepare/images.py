@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from focusgan.data.transform import square_box
+from focusgan.prepare.transform import square_box
 
 FACTORS = (1, 2, 4, 8)
 _REDUCED = {
@@ -127,7 +127,7 @@ def square_sample(
 ) -> tuple[np.ndarray, float]:
     """One sample from an image decoded at 1/`factor` and its full-size uint8 mask.
 
-    The square region (`focusgan.data.transform.square_box` with `fit` and the object's full-size
+    The square region (`focusgan.prepare.transform.square_box` with `fit` and the object's full-size
     `box`) is chosen on the reduced grid; returns the (size, size, channels) sample and the
     fraction of its mask above 0.5. `cache` (a dict per image) reuses the resized RGB when
     several objects share a region (squash, center-crop).

@@ -5,14 +5,14 @@ relative folder, same stem; any image extension). That covers DAVIS
 (`JPEGImages/480p` + `Annotations/480p`), the uNLC release (`im/` + `nlcim/`), GrabCut-style
 and plain binary mask folders. Images without a mask and masks without an image are counted as
 skipped; a mask of a different size than its image is skipped ("mask size differs from image").
-Mask formats are read by `focusgan.data.masks` (`--mask-format`).
+Mask formats are read by `focusgan.prepare.masks` (`--mask-format`).
 
 Filters (all off unless given; the thesis's frame filter is `--min-fg 0.10 --max-fg 0.80
---border 0.05 --max-border-fg 0.10`) use `focusgan.data.filters.MaskFilter` on the whole mask at
+--border 0.05 --max-border-fg 0.10`) use `focusgan.prepare.filters.MaskFilter` on the whole mask at
 its own resolution (the thesis's frame), foreground = mask > 0.5, before cropping.
 
 Each sample: the image and its mask cut square (`--fit`) and resized with INTER_AREA; JPEGs are
-decoded at reduced size when the square keeps at least `size` pixels (`focusgan.data.images`).
+decoded at reduced size when the square keeps at least `size` pixels (`focusgan.prepare.images`).
 Metadata: source (the image path relative to `--images`), frame (the stem when it is a number,
 as in frame folders, else -1), fg_fraction of the square sample.
 """
@@ -28,8 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from focusgan.data.filters import FilterSummary, MaskFilter, add_mask_filter_options
-from focusgan.data.images import (
+from focusgan.errors import UserError
+from focusgan.prepare.filters import FilterSummary, MaskFilter, add_mask_filter_options
+from focusgan.prepare.images import (
     QUALITY_MARGIN,
     BadImage,
     decode_rgb,
@@ -38,10 +39,9 @@ from focusgan.data.images import (
     reduction_factor,
     square_sample,
 )
-from focusgan.data.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
-from focusgan.data.parallel import ChunkResult
-from focusgan.data.transform import FITS, square_box
-from focusgan.errors import UserError
+from focusgan.prepare.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
+from focusgan.prepare.pipeline import ChunkResult
+from focusgan.prepare.transform import FITS, square_box
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK_SIZE = 32
@@ -64,7 +64,7 @@ class PairOptions:
     border: float = 0.05
     max_border_fg: float | None = None
     reduced_decode: bool = True
-    decode_margin: float = QUALITY_MARGIN  # see focusgan.data.images
+    decode_margin: float = QUALITY_MARGIN  # see focusgan.prepare.images
 
     @property
     def filter(self) -> MaskFilter:
@@ -195,7 +195,7 @@ def prepare_pairs(
     chunk_size: int = CHUNK_SIZE,
 ):
     """Write a dataset from image+mask pairs (see the module docstring); returns a `PrepareReport`."""
-    from focusgan.data.parallel import prepare_dataset
+    from focusgan.prepare.pipeline import prepare_dataset
 
     if fit not in FITS:
         raise UserError(f"--fit must be one of {', '.join(FITS)}, not {fit!r}")
@@ -268,7 +268,7 @@ def prepare_pairs(
 
 
 def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.data.parallel import add_prepare_options
+    from focusgan.prepare.pipeline import add_prepare_options
 
     p = sources.add_parser("pairs", help="samples from folders of images and foreground masks")
     p.add_argument(
@@ -311,7 +311,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_pairs_command(args: argparse.Namespace) -> int:
-    from focusgan.data.parallel import run_options
+    from focusgan.prepare.pipeline import run_options
 
     report = prepare_pairs(
         args.images,

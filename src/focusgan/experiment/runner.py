@@ -112,14 +112,14 @@ def _same_eval(
 
 
 def _write_json(path: Path, result: dict) -> None:
-    from focusgan.metrics.cli import write_json
+    from focusgan.cli.evaluate import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, result)
 
 
 def _segmenter(cfg: ExperimentConfig):
-    from focusgan.metrics.segmenter import SegmenterConfig
+    from focusgan.metrics.consistency import SegmenterConfig
 
     ev = cfg.evaluate
     if ev.segmenter_steps is None:

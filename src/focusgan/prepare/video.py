@@ -12,7 +12,7 @@ Metadata: source = the video path, frame = the frame's index in the video.
 
 Bad input is skipped and counted by reason: unreadable or truncated videos, frames of different
 sizes, shots where no flow shows motion ("no motion in shot"). Each video is one resumable
-chunk (`focusgan.data.parallel`): an interrupted job, run again, redoes only unfinished videos.
+chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only unfinished videos.
 `--workers` runs videos in parallel processes; `--min-confidence` adds the classifier filter.
 """
 
@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from focusgan.data.filters import (
+from focusgan.errors import UserError
+from focusgan.prepare.filters import (
     THESIS_FRAME_FILTER,
     FilterSummary,
     MaskFilter,
     add_mask_filter_options,
 )
-from focusgan.data.parallel import ChunkResult
-from focusgan.data.transform import FITS, to_square
-from focusgan.errors import UserError
+from focusgan.prepare.pipeline import ChunkResult
+from focusgan.prepare.transform import FITS, to_square
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
 from focusgan.video.segment import SegmentParams, segment_frames, split_evenly
 
@@ -157,7 +157,7 @@ def prepare_video(
     progress: bool = True,
 ):
     """Write a dataset from videos (see the module docstring); returns a `PrepareReport`."""
-    from focusgan.data.parallel import prepare_dataset
+    from focusgan.prepare.pipeline import prepare_dataset
 
     opts = opts or VideoOptions()
     if opts.fit not in FITS:
@@ -197,8 +197,8 @@ def prepare_video(
 
 
 def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.data.parallel import add_prepare_options
-    from focusgan.video.cli import add_segmenter_options
+    from focusgan.prepare.pipeline import add_prepare_options
+    from focusgan.video.bench import add_segmenter_options
 
     d = VideoOptions()
     p = sources.add_parser("video", help="samples from videos, the focus channel from motion")
@@ -239,8 +239,8 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_video_command(args: argparse.Namespace) -> int:
-    from focusgan.data.parallel import run_options
-    from focusgan.video.cli import segmenter_params
+    from focusgan.prepare.pipeline import run_options
+    from focusgan.video.bench import segmenter_params
 
     params = segmenter_params(args)
     segmenter = {

@@ -21,7 +21,7 @@ are never read at all.
 Each sample: the image and its 0/255 mask cut to a square (`--fit`) and resized with INTER_AREA.
 JPEGs are decoded at 1/2, 1/4 or 1/8 size when the square still gets at least twice `size`
 pixels across; the mask is resized from full size over exactly the same source pixels (see
-`focusgan.data.images`).
+`focusgan.prepare.images`).
 Metadata: source (the image's `file_name`), image_id, annotation_id, category_id, fg_fraction
 (fraction of the square sample's mask above 0.5).
 """
@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from focusgan.data.filters import FilterSummary
-from focusgan.data.images import (
+from focusgan.errors import UserError
+from focusgan.prepare.filters import FilterSummary
+from focusgan.prepare.images import (
     QUALITY_MARGIN,
     BadImage,
     decode_rgb,
@@ -50,9 +51,8 @@ from focusgan.data.images import (
     reduction_factor,
     square_sample,
 )
-from focusgan.data.parallel import ChunkResult
-from focusgan.data.transform import FITS, square_box
-from focusgan.errors import UserError
+from focusgan.prepare.pipeline import ChunkResult
+from focusgan.prepare.transform import FITS, square_box
 
 CHUNK_SIZE = 64  # images per work chunk (and per resumable part)
 
@@ -67,7 +67,7 @@ class CocoOptions:
     min_area: float = 0.15
     channels: int = 4
     reduced_decode: bool = True
-    decode_margin: float = QUALITY_MARGIN  # see focusgan.data.images
+    decode_margin: float = QUALITY_MARGIN  # see focusgan.prepare.images
 
 
 @dataclass
@@ -280,9 +280,9 @@ def prepare_coco(
 ):
     """Write a COCO instance dataset (see the module docstring); returns a `PrepareReport`.
 
-    `classifier` is an optional `focusgan.data.classifier.ClassifierFilter`.
+    `classifier` is an optional `focusgan.prepare.classifier.ClassifierFilter`.
     """
-    from focusgan.data.parallel import prepare_dataset
+    from focusgan.prepare.pipeline import prepare_dataset
 
     if fit not in FITS:
         raise UserError(f"--fit must be one of {', '.join(FITS)}, not {fit!r}")
@@ -350,7 +350,7 @@ def _item_key(item: CocoImage) -> tuple:
 
 
 def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.data.parallel import add_prepare_options
+    from focusgan.prepare.pipeline import add_prepare_options
 
     p = sources.add_parser("coco", help="one sample per COCO object instance (mask = focus)")
     p.add_argument("--annotations", type=Path, required=True, help="COCO instances_*.json")
@@ -374,7 +374,7 @@ def register_prepare(sources: argparse._SubParsersAction) -> None:
 
 
 def _prepare_coco_command(args: argparse.Namespace) -> int:
-    from focusgan.data.parallel import run_options
+    from focusgan.prepare.pipeline import run_options
 
     report = prepare_coco(
         args.annotations,

