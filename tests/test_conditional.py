@@ -150,7 +150,7 @@ def test_conditional_training_resumes_bit_for_bit(labelled_h5, tmp_path, head):
 def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
     from focusgan.errors import UserError
     from focusgan.training.loop import train
-    from focusgan.training.run import load_generator
+    from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, sample_labels
 
     run = tmp_path / "run"

@@ -7,8 +7,8 @@ import pytest
 
 from focusgan.data.dataset import load_images
 from focusgan.errors import UserError
+from focusgan.metrics.consistency import SegmenterConfig, split_pairs
 from focusgan.metrics.generated_pairs import generated_pairs
-from focusgan.metrics.segmenter import SegmenterConfig, split_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,7 +8,7 @@ mean over images). Two references make the number readable:
   data (never the held-out ones). A generator whose pairs teach as much as real data scores it.
 - floor: the same segmenter trained on N pairs of the step-0 generator (the exact weights
   training started from). Masks that carry no object information score about here.
-The held-out real pairs are the consistency segmenter's (`segmenter.split_pairs`), so the same
+The held-out real pairs are the consistency segmenter's (`consistency.split_pairs`), so the same
 images are never used to train and to test.
 """
 
@@ -24,7 +24,7 @@ import torch
 from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import read_rows
-from focusgan.metrics.segmenter import (
+from focusgan.metrics.consistency import (
     SegmenterConfig,
     SmallUNet,
     fit,
