@@ -167,3 +167,15 @@ def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
     assert np.array_equal(dogs, generate(G, 6, seed=1, cls=2))
     with pytest.raises(UserError, match=r"toy\.h5 has no labels"):
         train(_cfg(toy_h5, iters=1), tmp_path / "nolabels", progress=False)
+
+
+def test_running_statistics_of_a_conditional_ema_generator(labelled_h5, tmp_path):
+    from focusgan.training.loop import train
+    from focusgan.training.rundir import load_generator
+    from focusgan.training.sample import generate
+
+    run = tmp_path / "run"
+    train(_cfg(labelled_h5, iters=2), run, progress=False)
+    G, _, _ = load_generator(run, bn="running")
+    images = generate(G, 4, seed=0, bn="running", cls=0)
+    assert images.shape == (4, 32, 32, 4)

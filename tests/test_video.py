@@ -87,6 +87,32 @@ def test_davis_measures():
     assert sequence_scores(seq, np.stack([gt] * 3), all_frames=True)["J"] == pytest.approx(2.5 / 3)
 
 
+def test_f_is_the_benchmarks_f():
+    """F dilates with scikit-image's disk(8) at 854x480 (davis2017-evaluation `f_measure`): a
+    boundary pixel is matched iff the other boundary is within Euclidean distance 8."""
+    from scipy.ndimage import distance_transform_edt, gaussian_filter
+
+    from focusgan.video.davis import boundary_map
+
+    def f_reference(pred, gt):  # independent: distances of boundary pixels to the other boundary
+        pb, gb = boundary_map(pred), boundary_map(gt)
+        precision = (distance_transform_edt(~gb)[pb] <= 8).mean()
+        recall = (distance_transform_edt(~pb)[gb] <= 8).mean()
+        return 2 * precision * recall / (precision + recall)
+
+    noise = gaussian_filter(np.random.default_rng(0).standard_normal((480, 854)), 12)
+    gt = noise > 0.01
+    pred = np.roll(noise > 0.0, (5, 3), axis=(0, 1))  # a wobbly boundary, partly > 8 px away
+    assert 0.3 < f_measure(pred, gt) < 0.95
+    assert f_measure(pred, gt) == pytest.approx(f_reference(pred, gt), abs=1e-12)
+    # single pixels: their boundaries are 2x2 blocks; 8 x 5 apart leaves the blocks (7, 4) apart,
+    # sqrt(65) > 8: no match (OpenCV's 17x17 ellipse, the old element, reached it); at 8 x 4 the nearest pair, (7, 3) apart, matches: 1 of 4 each way
+    dot = np.zeros((480, 854), bool)
+    dot[240, 427] = True
+    assert f_measure(np.roll(dot, (8, 5), axis=(0, 1)), dot) == 0.0
+    assert f_measure(np.roll(dot, (8, 4), axis=(0, 1)), dot) == 0.25
+
+
 def test_bad_videos_raise_with_a_reason(tmp_path):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)

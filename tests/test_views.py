@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from focusgan.utils.views import render, to_uint8, view
+from focusgan.utils.views import from_uint8, render, to_uint8, view
 
 
 def sample():
@@ -37,8 +37,24 @@ def test_three_channel_images_only_have_rgb():
     assert render(x, "all").shape[1] == render(x, "rgb").shape[1]  # one labelled panel
 
 
-def test_to_uint8_inverts_training_scaling():
+def test_training_scaling_round_trips_all_256_values(tmp_path):
+    """uint8 -> the training batch in [-1, 1] -> to_uint8 gives back every grey level exactly."""
+    from focusgan.data.dataset import DatasetWriter
+    from focusgan.training.data import TrainingData
+
+    values = np.arange(32 * 32 * 4).reshape(1, 32, 32, 4) % 256  # every value, in every channel
+    path = tmp_path / "all.h5"
+    with DatasetWriter(path, resolution=32, channels=4, mask_semantics="probability") as w:
+        w.append(values.astype(np.uint8))
+    data = TrainingData(str(path), 4, torch.device("cpu"), seed=0)
+    np.testing.assert_array_equal(to_uint8(data.next_batch(1, dequantize=False)), values)
+    # dequantization noise anywhere in [0, 1) keeps each value inside its grey level ...
     u = torch.arange(256, dtype=torch.float32).view(1, 1, 16, 16)
-    x = u / 128 - 1 + 0.5 / 128  # the data scaling, with mid-bin noise
-    back = to_uint8(x)
-    assert np.abs(back[0, ..., 0].astype(int) - u[0, 0].numpy().astype(int)).max() <= 1
+    for noise in (0.0, 0.25, 0.5, 0.75, 1 - 2**-16):
+        x = from_uint8(u, torch.full_like(u, noise))
+        np.testing.assert_array_equal(to_uint8(x)[0, ..., 0], u[0, 0].numpy())
+    # ... up to float32 rounding onto the next level's edge when U(0, 1) falls within ~2^-20
+    # of 1 (about 1e-5 of the pixels of a training batch): never more than one level
+    back = np.stack([to_uint8(data.next_batch(1, dequantize=True)) for _ in range(20)])
+    assert set(np.unique(back.astype(int) - values)) <= {0, 1}
+    assert (back != values).mean() < 1e-4

@@ -197,7 +197,9 @@ def _sample(args: argparse.Namespace) -> int:
     device = (
         args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    G, cfg, step = load_generator(args.run, args.checkpoint, ema=not args.raw, device=device)
+    G, cfg, step = load_generator(
+        args.run, args.checkpoint, ema=not args.raw, device=device, bn=args.bn
+    )
     suffix = args.out.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         extra = {

@@ -464,10 +464,10 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate `n` fresh samples of a run's generator (EMA or raw; BN batch or running stats)."""
     from focusgan.training.rundir import load_generator
-    from focusgan.training.sample import generate
+    from focusgan.training.sample import BN_STATS_NOTE, generate
 
     dev = resolve_device(device)
-    G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev)
+    G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
     t0 = time.perf_counter()
@@ -485,6 +485,7 @@ def evaluate_run(
         "step": step,
         "generator": "ema" if ema else "raw",
         "bn": bn,
+        **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
         "z_seed": seed,
         "channels": cfg.channels,
         "resolution": cfg.resolution,

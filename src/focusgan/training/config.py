@@ -21,7 +21,7 @@ from focusgan.errors import UserError
 class TrainConfig:
     # data and model
     data: str = ""
-    channels: int = 4
+    channels: int | None = None  # 3 = RGB, 4 = RGB + focus; None = all of the file (set by train)
     resolution: int = 64  # taken from the dataset file
     width: int = 128
     z_dim: int = 128

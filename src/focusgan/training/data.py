@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from focusgan.data.dataset import load_images
+from focusgan.utils.views import from_uint8
 
 
 @dataclass
@@ -84,10 +85,8 @@ class TrainingData:
         """
         idx = self.order.next(batch * self.world)[self.rank * batch : (self.rank + 1) * batch]
         idx = torch.from_numpy(idx).to(self.images.device, non_blocking=True)
-        x = self.images.index_select(0, idx).to(self.device, non_blocking=True).float()
-        x = x / 128.0 - 1.0
-        if dequantize:
-            x = x + torch.rand_like(x) / 128.0
+        x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
+        x = from_uint8(x, torch.rand(x.shape, device=x.device) if dequantize else None)
         y = None if self.labels is None else self.labels.index_select(0, idx).to(self.device)
         return x, y
 

@@ -60,6 +60,16 @@ def average_gradients(module: nn.Module, d: Dist) -> None:
         offset += g.numel()
 
 
+def all_processes(flags: torch.Tensor, d: Dist) -> list[bool]:
+    """Whether each of `flags` holds in every process (one all-reduce of their minimum), so that
+    all processes take the same branch: one process stopping alone would leave the others
+    waiting in their next collective."""
+    flags = flags.to(torch.int32)
+    if d.world > 1:
+        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
+    return [bool(f) for f in flags.tolist()]
+
+
 def gather_objects(obj: object, d: Dist) -> list:
     """Every process's `obj`, in rank order (a list of one without torchrun)."""
     if d.world == 1:

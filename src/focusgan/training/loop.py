@@ -147,11 +147,15 @@ def train(
     if device.type == "cuda":  # static shapes: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
 
+    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
+        from focusgan.metrics.evaluate import get_backbone
+
+        # before any seeding: building it draws from the global RNG, so after the seeding (or
+        # a resume's RNG restore) it would shift the run's noise streams
+        get_backbone(cfg.eval_backbone, device=device)
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
-    if (
-        labels is not None
-    ):  # conditional: the generator step draws labels as often as the data has them
+    if labels is not None:  # the generator step draws labels as often as the data has them
         G.class_weights.copy_(torch.from_numpy(labels.counts()).float())
     G, D = to_device(G, device), to_device(D, device)
     G_ema = copy.deepcopy(G).requires_grad_(False)
@@ -173,7 +177,7 @@ def train(
         labels=labels.index if labels is not None else None,
     )
     torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
-    step = 0
+    step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
         D.load_state_dict(ckpt["D"])
@@ -183,7 +187,7 @@ def train(
         sched_g.load_state_dict(ckpt["sched_G"])
         sched_d.load_state_dict(ckpt["sched_D"])
         data.order.load_state_dict(ckpt["data_order"])
-        step = int(ckpt["step"])
+        step = saved_step = int(ckpt["step"])
         rngs = ckpt["rng"]
         if len(rngs) == d.world:
             checkpoint.set_rng_state(rngs[d.rank])
@@ -208,6 +212,7 @@ def train(
         writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
 
     def save_checkpoint(snapshot: bool) -> None:
+        nonlocal saved_step
         state = {
             "step": step,
             "config": cfg.to_dict(),
@@ -223,6 +228,7 @@ def train(
         state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
         if d.main:
             checkpoint.save(state, run_dir, snapshot=snapshot)
+        saved_step = step
 
     def save_grid() -> None:
         images = generate_from(G_ema, fixed_z, bn="batch", labels=fixed_y)
@@ -255,18 +261,30 @@ def train(
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
 
-    def check_finite() -> None:
-        if not bool(finite):
-            good = f"{latest} (step {_saved_step(latest)})" if latest.exists() else "none yet"
-            raise WorkError(
-                f"non-finite loss between steps {logged_at} and {step}; training "
-                f"stopped; last good checkpoint: {good}; try a lower --lr"
-            )
+    def state_is_finite() -> torch.Tensor:
+        """Whether the weights, buffers and optimizer states a checkpoint would hold are finite
+        (losses can be finite while a gradient, and so the weights after it, are not)."""
+        tensors = [t for m in (G, D, G_ema) for t in m.state_dict().values()]
+        for opt in (opt_g, opt_d):
+            tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
 
-    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
-        from focusgan.metrics.evaluate import get_backbone
+    def check_finite(state: bool = False) -> None:
+        """Stop on a non-finite loss since the last check or, with `state`, a non-finite state
+        about to be saved: in every process together (the flags are all-reduced)."""
+        flags = torch.stack([finite, state_is_finite() if state else torch.ones_like(finite)])
+        losses_ok, state_ok = distributed.all_processes(flags, d)
+        if losses_ok and state_ok:
+            return
+        what = (
+            f"non-finite loss between steps {logged_at} and {step}"
+            if not losses_ok
+            else f"non-finite weights or optimizer state at step {step} (with finite losses: "
+            "a NaN or infinite gradient)"
+        )
+        good = f"{latest} (step {saved_step})" if saved_step is not None else "none yet"
+        raise WorkError(f"{what}; training stopped; last good checkpoint: {good}; try a lower --lr")
 
-        get_backbone(cfg.eval_backbone, device=device)
     status, steps_this_call = "finished", 0
     bar = tqdm(
         total=cfg.iters,
@@ -356,7 +374,7 @@ def train(
                 stop_after is not None and steps_this_call >= stop_after
             )
             if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
-                check_finite()
+                check_finite(state=True)  # a bad state never becomes the last good checkpoint
                 save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
             if stopping:
                 status = "interrupted" if stop.signal is not None else "paused"
@@ -366,7 +384,3 @@ def train(
         writer.close()
     distributed.barrier(d)
     return TrainResult(run_dir, step, status)
-
-
-def _saved_step(path: Path) -> int:
-    return int(checkpoint.load(path)["step"])

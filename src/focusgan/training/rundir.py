@@ -16,6 +16,7 @@ from focusgan.errors import UserError
 from focusgan.models.resnet import Generator, count_parameters
 from focusgan.training import checkpoint
 from focusgan.training.config import TrainConfig
+from focusgan.training.sample import BN_MODES, recompute_bn_statistics
 from focusgan.utils.device import to_device
 
 
@@ -24,14 +25,24 @@ def load_generator(
     which: str | None = None,
     ema: bool = True,
     device: str | torch.device = "cpu",
+    bn: str = "batch",
 ) -> tuple[Generator, TrainConfig, int]:
-    """The (EMA or raw) generator of a run's checkpoint, its config and its step."""
+    """The (EMA or raw) generator of a run's checkpoint, its config and its step.
+
+    `bn` is how it will sample (see `sample.bn_mode`): for `running` the EMA generator's
+    running statistics are recomputed for its weights (training copies the raw generator's).
+    """
+    if bn not in BN_MODES:
+        raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
     state = checkpoint.load(checkpoint.find(Path(run_dir), which), map_location="cpu")
     cfg = TrainConfig.from_dict(state["config"])
     classes = cfg.num_classes if cfg.conditional else 0
     G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
     G.load_state_dict(state["G_ema" if ema else "G"])
-    return to_device(G, device).eval(), cfg, int(state["step"])
+    G = to_device(G, device).eval()
+    if ema and bn == "running":
+        recompute_bn_statistics(G)
+    return G, cfg, int(state["step"])
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

@@ -62,6 +62,40 @@ def generate_from(
     )
 
 
+BN_STATS_N = 2048  # samples over which `recompute_bn_statistics` averages
+BN_STATS_SEED = 2**31 - 1  # their latent seed, apart from the seeds users sample with
+BN_STATS_NOTE = f"running statistics recomputed for the EMA weights over {BN_STATS_N} samples"
+
+
+def recompute_bn_statistics(
+    G: nn.Module, n: int = BN_STATS_N, batch_size: int = 128, seed: int = BN_STATS_SEED
+) -> None:
+    """Set G's batch-norm running statistics to the average over `n` samples of its own.
+
+    The EMA generator never runs forward in training: its buffers are copies of the raw
+    generator's, which do not match the averaged weights. `torch.optim.swa_utils.update_bn`
+    recomputes them (cumulative averages over the batches), as after stochastic weight averaging.
+    """
+    device = next(G.parameters()).device
+    z = latents(n, G.z_dim, seed)
+    y = sample_labels(G, n, seed)
+    if y is not None:  # update_bn passes one tensor: carry the label as a last column
+        z, G = torch.cat([z, y[:, None].float()], 1), _LabelsInLastColumn(G)
+    batches = [z[start : start + batch_size] for start in range(0, n, batch_size)]
+    torch.optim.swa_utils.update_bn(batches, G, device=device)
+
+
+class _LabelsInLastColumn(nn.Module):
+    """A conditional G that takes (N, z_dim + 1) inputs: latents, then the class index."""
+
+    def __init__(self, G: nn.Module) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.G(x[:, :-1], x[:, -1].long())
+
+
 def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
     """`n` latent vectors from N(0, I), the same for a seed on every device."""
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))

@@ -23,9 +23,22 @@ from focusgan.utils.atomic import atomic_path
 VIEWS = ("rgba", "rgb", "masked", "mask")
 
 
+# The one definition of the image scale: grey level v in 0..255 is the interval
+# [v / SCALE - 1, (v + 1) / SCALE - 1) of the networks' [-1, 1] (training adds U(0, 1) / SCALE
+# to dequantize), and a value goes back to the level whose interval holds it.
+SCALE = 128.0
+
+
+def from_uint8(images: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 images to the networks' [-1, 1] scale; `noise` in [0, 1) dequantizes them."""
+    x = images.float() / SCALE - 1.0
+    return x if noise is None else x + noise / SCALE
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Generator output in [-1, 1], (N, C, H, W), to uint8 (N, H, W, C) (the inverse of training's scaling)."""
-    x = ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    """Generator output in [-1, 1], (N, C, H, W), to uint8 (N, H, W, C): the exact inverse of
+    `from_uint8` (with or without its noise) on all 256 grey levels."""
+    x = ((images.detach().float().cpu() + 1) * SCALE).floor().clamp(0, 255).to(torch.uint8)
     return x.permute(0, 2, 3, 1).numpy()
 
 
