@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from focusgan.prepare.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
 from focusgan.prepare.images import decode_rgb  # noqa: E402
+from focusgan.prepare.pipeline import RunOptions  # noqa: E402
 from focusgan.prepare.transform import to_square  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tiny_coco"
@@ -133,7 +134,9 @@ def work_function(repeat: int) -> None:
                 n = 0
                 for s in SPLITS:
                     items, _ = coco_items(cocos[s])
-                    opts = CocoOptions(str(DATA / s), 64, "squash", min_area, 4, reduced)
+                    ann = DATA / "annotations" / f"instances_{s}.json"
+                    opts = CocoOptions(annotations=ann, images=DATA / s, min_area=min_area,
+                                       reduced_decode=reduced)  # fmt: skip
                     n += len(process_images(items, opts))
                 return n
 
@@ -175,12 +178,9 @@ def end_to_end(args: argparse.Namespace) -> None:
 
                 def run(workers=workers, min_area=min_area):
                     return prepare_coco(
-                        ann_path,
-                        images_dir,
+                        CocoOptions(annotations=ann_path, images=images_dir, min_area=min_area),
                         Path(tmp) / "out.h5",
-                        min_area=min_area,
-                        workers=workers if workers > 1 else 0,
-                        progress=False,
+                        run=RunOptions(workers=workers if workers > 1 else 0, progress=False),
                     )
 
                 t, report = timed(run, max(1, args.repeat // 2))

@@ -179,3 +179,33 @@ def test_running_statistics_of_a_conditional_ema_generator(labelled_h5, tmp_path
     G, _, _ = load_generator(run, bn="running")
     images = generate(G, 4, seed=0, bn="running", cls=0)
     assert images.shape == (4, 32, 32, 4)
+
+
+def test_cli_conditional_dry_run_train_and_sample_by_class_name(labelled_h5, tmp_path, capsys):
+    from focusgan.cli import main
+    from focusgan.data.dataset import load_images, read_info
+
+    assert main(["train", "--data", str(labelled_h5), "--conditional", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # 32x32: 3 up-blocks x 2 conditional BNs of 128 maps, 3 classes; AC head Linear(128, 3)
+    g = count_parameters(Generator(4, 128, 32)) + 3 * 2 * (2 * 3 * 128 - 2 * 128)
+    d = count_parameters(Critic(4, 128, 32)) + 128 * 3 + 3
+    assert f"classes 3\ngenerator_parameters {g}\ncritic_parameters {d}" in out
+    run = tmp_path / "run"
+    args = ["train", "--data", str(labelled_h5), "--out", str(run), "--preset", "tiny"]
+    small = ["--iters", "2", "--width", "8", "--batch-critic", "8", "--batch-gen", "8", "--quiet"]
+    assert main([*args, *small, "--conditional", "--critic-head", "projection"]) == 0
+    grid = tmp_path / "dogs.png"
+    assert main(["sample", str(run), "--n", "4", "--out", str(grid), "--class", "dog"]) == 0
+    assert grid.exists()
+    h5 = tmp_path / "dogs.h5"
+    assert main(["sample", str(run), "--n", "5", "--out", str(h5), "--class", "18"]) == 0
+    assert load_images(h5).shape == (5, 32, 32, 4)
+    assert read_info(h5).extra["generated_by"]["class"] == "18"
+    assert main(["sample", str(run), "--n", "4", "--out", str(grid), "--class", "cat"]) == 2
+    assert "unknown class 'cat'" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    assert main([*args[:4], str(plain), *args[5:], *small]) == 0
+    assert main(["sample", str(plain), "--n", "4", "--out", str(grid), "--class", "1"]) == 2
+    assert "not a class-conditional run" in capsys.readouterr().err
+    assert main(["train", "--conditional", "--dry-run"]) == 2

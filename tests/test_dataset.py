@@ -12,9 +12,10 @@ from focusgan.data.dataset import (
     read_info,
     read_metadata,
 )
+from focusgan.data.summary import FilterSummary
 from focusgan.data.toy import toy_images
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary, MaskFilter, border_foreground_fraction
+from focusgan.prepare.filters import MaskFilter, border_foreground_fraction
 
 
 def write(path, images, **meta):

@@ -11,7 +11,7 @@ import yaml
 
 from focusgan.cli import main
 from focusgan.errors import UserError
-from focusgan.experiment.config import load_config, parse_config, prepare_argv
+from focusgan.experiment.config import load_config, parse_config, prepare_recipe
 from focusgan.experiment.runner import initial_generator, run_experiment, train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,7 +69,7 @@ def test_unknown_keys_are_one_line_errors(tmp_path):
     assert main(["experiment", str(bad)]) == 2
 
 
-def test_recipes_become_prepare_commands(tmp_path):
+def test_recipes_become_prepare_options(tmp_path):
     cfg = parse_config(
         {
             "name": "x",
@@ -89,17 +89,19 @@ def test_recipes_become_prepare_commands(tmp_path):
         },
         base_dir=tmp_path,
     )
-    argv = prepare_argv(cfg, cfg.datasets[0], tmp_path / "c.h5")
-    assert argv[:2] == ["prepare", "coco"]
-    assert argv[argv.index("--annotations") + 1] == str(tmp_path / "ann.json")
-    assert argv[argv.index("--categories") + 1 : argv.index("--categories") + 3] == [
-        "person",
-        "dog",
-    ]
-    assert "--no-reduced-decode" in argv and argv[-2:] == ["--out", str(tmp_path / "c.h5")]
+    recipe = prepare_recipe(cfg.datasets[0], cfg.base_dir)
+    assert recipe.source == "coco"
+    opts = recipe.options
+    assert opts.annotations == tmp_path / "ann.json" and opts.images == tmp_path / "imgs"
+    assert opts.categories == ["person", "dog"] and opts.min_area == 0.15
+    assert opts.reduced_decode is False and opts.size == 64  # the flag's name works; defaults
     cfg.datasets[0].prepare["min_aera"] = 0.2
     with pytest.raises(UserError, match="has no option --min-aera"):
-        prepare_argv(cfg, cfg.datasets[0], tmp_path / "c.h5")
+        prepare_recipe(cfg.datasets[0], cfg.base_dir)
+    cfg.datasets[0].prepare.pop("min_aera")
+    cfg.datasets[0].prepare["fit"] = "stretch"
+    with pytest.raises(UserError, match="--fit must be one of"):
+        prepare_recipe(cfg.datasets[0], cfg.base_dir)
 
 
 def test_initial_generator_is_the_weights_training_starts_from(toy_h5, tmp_path):
@@ -204,7 +206,8 @@ def test_shipped_configs_load():
     for path in configs:
         cfg = load_config(path)
         for spec in cfg.datasets:
-            assert prepare_argv(cfg, spec, Path("x.h5"))[0] == "prepare"
+            if spec.prepare is not None:
+                assert prepare_recipe(spec, cfg.base_dir).source == spec.prepare["source"]
 
 
 def test_demo_config_is_a_valid_experiment(tmp_path):
@@ -215,8 +218,9 @@ def test_demo_config_is_a_valid_experiment(tmp_path):
     args = argparse.Namespace(iters=500, n=256, workers=2)
     cfg = parse_config(demo_config(args), base_dir=tmp_path)
     spec = cfg.datasets[0]
-    argv = prepare_argv(cfg, spec, cfg.dataset_file(spec, tmp_path))
-    assert argv[:3] == ["prepare", "video", str(tmp_path / "videos")]
+    recipe = prepare_recipe(spec, cfg.base_dir)
+    assert recipe.source == "video" and recipe.options.paths == [tmp_path / "videos"]
+    assert recipe.options.filter.min_fg == 0.05 and recipe.run.workers == 2
     assert cfg.evaluate.initial and cfg.evaluate.backbone == "efficientnet-lite0"
     assert train_config(cfg, _toy(tmp_path), 4).iters == 500
 

@@ -17,6 +17,7 @@ from focusgan.errors import UserError
 from focusgan.metrics import evaluate, focus, scores
 from focusgan.metrics.consistency import SegmenterConfig, mask_iou, train_segmenter
 from focusgan.models import backbones
+from focusgan.utils.hashing import sha256_file
 
 # ---------------------------------------------------------------------------- fixtures
 
@@ -156,7 +157,7 @@ def test_inception_path_with_random_weights(fake_inception, tmp_path, monkeypatc
     assert f.std(0).mean() > 0  # features differ between images
     f2, _ = bb.features_and_probs(images[:1])
     assert torch.allclose(f2, f[:1], atol=1e-4)
-    assert bb.weights_sha256 == backbones.sha256_file(fake_inception)
+    assert bb.weights_sha256 == sha256_file(fake_inception)
 
 
 def test_efficientnet_lite0_on_real_photos(effnet, shared_data):

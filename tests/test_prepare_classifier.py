@@ -11,8 +11,9 @@ import torch
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.errors import UserError
-from focusgan.models.backbones import load_backbone, sha256_file
-from focusgan.prepare.classifier import ClassifierFilter
+from focusgan.models.backbones import load_backbone
+from focusgan.prepare.classifier import ClassifierOptions, make_classifier
+from focusgan.utils.hashing import sha256_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
 ARGS = ["prepare", "coco", "--annotations", str(DATA / "annotations" / "instances_val2017.json"),
@@ -63,9 +64,14 @@ def test_min_confidence_keeps_exactly_the_confident_samples(tmp_path, monkeypatc
 
 
 def test_bad_options(tmp_path):
+    assert make_classifier(ClassifierOptions()) is None  # off without --min-confidence
     with pytest.raises(UserError, match="min-confidence"):
-        ClassifierFilter(1.5, "efficientnet-lite0")
+        make_classifier(ClassifierOptions(min_confidence=1.5, classifier="efficientnet-lite0"))
     with pytest.raises(UserError, match="not found"):
-        ClassifierFilter(0.5, "inception", str(tmp_path / "missing.pth"))
+        make_classifier(
+            ClassifierOptions(
+                min_confidence=0.5, classifier="inception", inception_weights=tmp_path / "m.pth"
+            )
+        )
     # the Inception backbone itself (a 1008-class TF network) is tested in tests/test_metrics.py;
     # building its random stand-in weights takes ~15 s on this CPU, too slow to repeat here

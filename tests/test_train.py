@@ -12,6 +12,7 @@ import torch
 from focusgan.cli import main
 from focusgan.data.dataset import read_info
 from focusgan.errors import UserError, WorkError
+from focusgan.metrics.evaluate import in_training_evaluation
 from focusgan.training import loop
 from focusgan.training.config import make_config
 from focusgan.training.loop import train
@@ -244,7 +245,9 @@ def test_torchrun_two_cpu_processes(toy_h5, tmp_path):
 def test_in_training_evaluation_is_logged(toy_h5, tmp_path):
     run = tmp_path / "run"
     cfg = cfg_for(toy_h5, iters=1, eval_every=1, eval_n=16, eval_backbone="efficientnet-lite0")
-    train(cfg, run, progress=False)
+    with pytest.raises(UserError, match="no evaluation"):
+        train(cfg, run, progress=False)
+    train(cfg, run, progress=False, evaluate=in_training_evaluation(cfg))
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if any(k.startswith("eval/") for k in r)]
     assert len(evals) == 1 and evals[0]["step"] == 1

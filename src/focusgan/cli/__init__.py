@@ -1,7 +1,9 @@
 """The `focusgan` command line: one program, one sub-command per job (DESIGN section 1).
 
-Each sub-command lives next to the code it drives and registers itself through a
-`register(subparsers)` function in one of `COMMAND_MODULES`. Exit status: 0 success, 1 failure
+This package is the only place that sees the command line: each module of `COMMAND_MODULES`
+registers its sub-commands (`register(subparsers)`), and each command is a thin function from
+the parsed arguments to a library call. Options that a library job takes are the fields of its
+options dataclass, and the parser is generated from them (`focusgan.cli.options`). Exit status: 0 success, 1 failure
 during work, 2 bad usage or bad input; user errors print one line, `--debug` shows the traceback.
 """
 
@@ -15,13 +17,13 @@ from focusgan import __version__
 from focusgan.errors import UserError, WorkError
 
 COMMAND_MODULES = (
-    "focusgan.data.describe",  # prepare, merge, inspect
+    "focusgan.cli.prepare",  # prepare, merge, inspect
     "focusgan.cli.train",  # train, sample
     "focusgan.cli.evaluate",  # evaluate
     "focusgan.cli.demo",  # demo
-    "focusgan.video.bench",  # segment, bench-motion
-    "focusgan.experiment.runner",  # experiment
-    "focusgan.report.report",  # report
+    "focusgan.cli.video",  # segment, bench-motion
+    "focusgan.cli.experiment",  # experiment
+    "focusgan.cli.report",  # report
 )
 
 

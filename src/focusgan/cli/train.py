@@ -1,29 +1,24 @@
-"""Sub-commands `train` and `sample`."""
+"""Sub-commands `train` and `sample`. `train`'s settings are `TrainConfig`'s fields (their
+defaults shown as the preset's); the command resolves the in-training evaluation's backbone
+before training starts and hands it to the loop."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+from dataclasses import fields, replace
 from pathlib import Path
 
+from focusgan.cli.options import add_options
 from focusgan.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from focusgan.training.config import TrainConfig
+
     p = sub.add_parser("train", help="train a WGAN-GP ResNet on a dataset file (3 or 4 channels)")
-    p.add_argument("--data", type=Path, help="dataset file made by `focusgan prepare`")
-    p.add_argument(
-        "--channels",
-        type=int,
-        choices=(3, 4),
-        help="3 = RGB, 4 = RGB + focus mask (default: all channels of the file)",
-    )
-    p.add_argument(
-        "--preset", default="thesis", help="thesis (DESIGN section 4) or tiny (CPU tests)"
-    )
     p.add_argument("--out", type=Path, help="run directory (created; use --resume to continue)")
-    p.add_argument("--iters", type=int, help="generator steps (thesis: 100000)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     p.add_argument(
         "--dry-run",
@@ -37,33 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop after N generator steps in this call, with a checkpoint "
         "(for job time limits); continue later with --resume",
     )
-    g = p.add_argument_group("model and optimisation (default: the preset's)")
-    g.add_argument(
-        "--resolution",
-        type=int,
-        choices=(32, 64, 128),
-        help="only for --dry-run without --data (otherwise the file's resolution)",
-    )
-    g.add_argument("--width", type=int, help="feature maps per layer (thesis: 128)")
-    g.add_argument("--critic-norm", choices=("none", "layer"), help="critic normalization")
-    g.add_argument("--n-critic", type=int, help="critic steps per generator step (5)")
-    g.add_argument("--batch-critic", type=int, help="critic batch (64)")
-    g.add_argument("--batch-gen", type=int, help="generator batch (128)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (2e-4), decayed linearly to 0")
-    g.add_argument("--lr-decay-iters", type=int, help="steps over which lr reaches 0 (--iters)")
-    g.add_argument("--gp-weight", type=float, help="gradient penalty weight (10)")
-    g.add_argument("--ema-decay", type=float, help="generator EMA decay (0.999)")
-    g.add_argument("--seed", type=int, help="seed for weights, noise and data order (0)")
-    g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    g = p.add_argument_group("bookkeeping (in generator steps)")
-    g.add_argument("--log-every", type=int, help="metrics.jsonl / TensorBoard interval")
-    g.add_argument("--sample-every", type=int, help="fixed-noise sample grid interval")
-    g.add_argument("--checkpoint-every", type=int, help="checkpoints/latest.pt interval")
-    g.add_argument("--snapshot-every", type=int, help="kept checkpoints/step-N.pt interval")
-    g.add_argument("--eval-every", type=int, help="in-training evaluation interval (0 = off)")
-    g.add_argument("--eval-n", type=int, help="samples per in-training evaluation")
-    g.add_argument("--eval-backbone", help="backbone for in-training evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    # every setting defaults to None here: the preset's value
+    unset = {f.name: None for f in fields(TrainConfig) if f.name != "preset"}
+    add_options(p, TrainConfig, defaults=unset, title="settings (default: the preset's)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sample", help="draw samples from a run: a grid image or a dataset file")
@@ -96,67 +68,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generation batch (also the batch of the BN batch statistics)",
     )
     p.add_argument("--seed", type=int, default=0, help="latent noise seed")
+    p.add_argument(
+        "--class",
+        dest="cls",
+        metavar="K",
+        help="class-conditional runs: draw only class K, a label as stored (e.g. 1) or its "
+        "name (e.g. person); default: classes as often as in the training data",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=_sample)
 
 
-_OVERRIDES = (
-    "iters",
-    "width",
-    "critic_norm",
-    "n_critic",
-    "batch_critic",
-    "batch_gen",
-    "lr",
-    "lr_decay_iters",
-    "gp_weight",
-    "ema_decay",
-    "seed",
-    "device",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "snapshot_every",
-    "eval_every",
-    "eval_n",
-    "eval_backbone",
-)
+def _config(args: argparse.Namespace, **fixed):
+    """The TrainConfig the arguments ask for: the preset, with every given setting replaced."""
+    from focusgan.training.config import TrainConfig, make_config
 
-
-def _positive(args: argparse.Namespace) -> None:
-    for name in (
-        "iters",
-        "width",
-        "n_critic",
-        "batch_critic",
-        "batch_gen",
-        "log_every",
-        "sample_every",
-        "checkpoint_every",
-        "snapshot_every",
-        "stop_after",
-    ):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive, not {value}")
+    if args.stop_after is not None and args.stop_after <= 0:
+        raise UserError(f"--stop-after must be positive, not {args.stop_after}")
+    settings = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
+    settings.pop("preset")
+    return make_config(args.preset, **{**settings, **fixed})
 
 
 def _train(args: argparse.Namespace) -> int:
-    from focusgan.training.config import make_config
-
-    _positive(args)
-    overrides = {k: getattr(args, k) for k in _OVERRIDES}
     if args.dry_run:
-        return _dry_run(args, overrides)
+        return _dry_run(args)
     if args.data is None or args.out is None:
         raise UserError("train needs --data FILE.h5 and --out RUN_DIR")
+    from focusgan.metrics.evaluate import in_training_evaluation
     from focusgan.training.loop import train
 
-    cfg = make_config(args.preset, data=str(args.data), channels=args.channels, **overrides)
+    cfg = _config(args, data=str(args.data), resolution=None)  # the file's resolution
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only the first evaluates
     result = train(
-        cfg, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.quiet
+        cfg,
+        args.out,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        progress=not args.quiet,
+        evaluate=in_training_evaluation(cfg) if main_process else None,
     )
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+    if not main_process:  # and only the first process reports
         return 0 if result.status != "interrupted" else 128 + signal.SIGINT
     if result.status == "finished":
         print(f"finished {result.step} steps: {result.run_dir}")
@@ -168,17 +120,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0 if result.status == "paused" else 128 + signal.SIGINT
 
 
-def _dry_run(args: argparse.Namespace, overrides: dict) -> int:
-    from focusgan.data.dataset import check_channels, read_info
+def _dry_run(args: argparse.Namespace) -> int:
+    from focusgan.data.dataset import read_info
+    from focusgan.data.labels import load_labels
     from focusgan.models.resnet import count_parameters
-    from focusgan.training.config import make_config
+    from focusgan.training.config import for_data, with_labels
     from focusgan.training.loop import build_models
 
-    channels, resolution = args.channels or 4, args.resolution or 64
+    cfg = _config(args)
     if args.data is not None:
-        info = read_info(args.data)
-        channels, resolution = check_channels(info, args.channels), info.resolution
-    cfg = make_config(args.preset, channels=channels, resolution=resolution, **overrides)
+        cfg = for_data(cfg, read_info(args.data))
+    elif cfg.channels is None:  # no file to take them from
+        cfg = replace(cfg, channels=4)
+    if cfg.conditional:
+        if args.data is None:
+            raise UserError(
+                "--conditional --dry-run needs --data: the classes come from its labels"
+            )
+        cfg = with_labels(cfg, load_labels(args.data, cfg.labels or None))
+        print(f"classes {cfg.num_classes}")
     G, D = build_models(cfg)
     print(f"generator_parameters {count_parameters(G)}")
     print(f"critic_parameters {count_parameters(D)}")
@@ -186,20 +146,22 @@ def _dry_run(args: argparse.Namespace, overrides: dict) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import torch
-
+    from focusgan.data.labels import class_index
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, write_samples
+    from focusgan.utils.device import resolve_device
     from focusgan.utils.views import render, save_image
 
     if args.n <= 0:
         raise UserError(f"--n must be positive, not {args.n}")
-    device = (
-        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
     G, cfg, step = load_generator(
-        args.run, args.checkpoint, ema=not args.raw, device=device, bn=args.bn
+        args.run, args.checkpoint, ema=not args.raw, device=resolve_device(args.device), bn=args.bn
     )
+    cls = None
+    if args.cls is not None:
+        if not cfg.conditional:
+            raise UserError(f"--class: {args.run} is not a class-conditional run (no classes)")
+        cls = class_index(cfg.classes, cfg.class_names, args.cls)
     suffix = args.out.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         extra = {
@@ -210,10 +172,18 @@ def _sample(args: argparse.Namespace) -> int:
                 "bn": args.bn,
                 "batch_size": args.batch_size,
                 "seed": args.seed,
+                "class": None if cls is None else cfg.classes[cls],
             }
         }
         write_samples(
-            G, args.n, args.out, seed=args.seed, bn=args.bn, batch_size=args.batch_size, extra=extra
+            G,
+            args.n,
+            args.out,
+            seed=args.seed,
+            bn=args.bn,
+            batch_size=args.batch_size,
+            extra=extra,
+            cls=cls,
         )
         print(f"wrote {args.n} samples (step {step}) to {args.out}")
         return 0
@@ -221,7 +191,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: use .png/.jpg for a grid or .h5 for a dataset file")
     if args.view not in ("all", "rgb") and cfg.channels != 4:
         raise UserError(f"--view {args.view} needs a 4-channel run; this one has {cfg.channels}")
-    images = generate(G, args.n, batch_size=args.batch_size, seed=args.seed, bn=args.bn)
+    images = generate(G, args.n, batch_size=args.batch_size, seed=args.seed, bn=args.bn, cls=cls)
     save_image(args.out, render(images, args.view))
     print(f"wrote a grid of {args.n} samples (step {step}, view {args.view}) to {args.out}")
     return 0

@@ -27,8 +27,8 @@ import h5py
 import numpy as np
 
 from focusgan import __version__
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary
 from focusgan.utils.atomic import partial_path
 
 if TYPE_CHECKING:

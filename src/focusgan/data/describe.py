@@ -1,68 +1,10 @@
-"""Sub-commands about dataset files: `prepare SOURCE ...`, `merge`, `inspect`."""
+"""`focusgan inspect FILE.h5`: a dataset file summarised in a few lines, and a grid of samples."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 from pathlib import Path
 
 import numpy as np
-
-from focusgan.errors import UserError
-
-# Each module adds its `prepare <source>` sub-command through `register_prepare(subparsers)`.
-PREPARE_SOURCES: tuple[str, ...] = (
-    "focusgan.prepare.coco",
-    "focusgan.prepare.pairs",
-    "focusgan.prepare.video",
-)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="make a dataset file from COCO, videos or image+mask pairs")
-    sources = p.add_subparsers(dest="source", metavar="SOURCE", parser_class=type(p))
-    sources.required = True
-    for name in PREPARE_SOURCES:
-        importlib.import_module(name).register_prepare(sources)
-
-    p = sub.add_parser("merge", help="concatenate dataset files (e.g. shards) into one")
-    p.add_argument("inputs", nargs="+", type=Path, help="dataset files to merge, in order")
-    p.add_argument("--out", type=Path, required=True, help="the merged dataset file to write")
-    p.set_defaults(func=_merge)
-
-    p = sub.add_parser("inspect", help="summarise a dataset file or a run directory")
-    p.add_argument("path", type=Path, help="a dataset file (.h5) or a run directory")
-    p.add_argument(
-        "--grid",
-        type=Path,
-        default=None,
-        help="where to save a sample grid (default: PATH.inspect.png next to a dataset)",
-    )
-    p.add_argument("--n", type=int, default=64, help="samples in the grid (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="which random samples go in the grid")
-    p.set_defaults(func=_inspect)
-
-
-def _merge(args: argparse.Namespace) -> int:
-    from focusgan.data.dataset import merge, read_info
-
-    if args.out.resolve() in {p.resolve() for p in args.inputs}:
-        raise UserError(f"--out {args.out} is one of the inputs; choose a new file name")
-    out = merge(args.inputs, args.out)
-    info = read_info(out)
-    print(f"wrote {out}: {info.size} samples from {len(args.inputs)} files")
-    return 0
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    if args.path.is_dir():
-        from focusgan.training.rundir import describe_run
-
-        print(describe_run(args.path))
-        return 0
-    for line in describe_dataset(args.path, grid_path=args.grid, n=args.n, seed=args.seed):
-        print(line)
-    return 0
 
 
 def describe_dataset(

@@ -20,13 +20,14 @@ evaluate:
   n: 50000
 ```
 
-Relative paths (`file`, and the recipe's `paths`, `annotations`, `images`, `masks`) are taken
-relative to the experiment file's folder. Unknown keys are one-line errors naming the known ones.
+Relative paths (`file`, and every path of a recipe or of `evaluate:`) are taken relative to the
+experiment file's folder. Unknown keys are one-line errors naming the known ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ from typing import Any
 import yaml
 
 from focusgan.errors import UserError
+from focusgan.metrics.evaluate import EvalOptions
+from focusgan.prepare.classifier import ClassifierOptions
+from focusgan.prepare.coco import CocoOptions
+from focusgan.prepare.pairs import PairOptions
+from focusgan.prepare.pipeline import RunOptions
+from focusgan.prepare.video import VideoOptions
+from focusgan.utils.options import from_mapping, option, options_of
 
 # Cuadro 3.2 of the thesis (IS on RGB, TF Inception): training data, 3-channel, 4-channel.
 THESIS_ROWS: dict[str, dict[str, Any]] = {
@@ -56,8 +64,9 @@ THESIS_ROWS: dict[str, dict[str, Any]] = {
         "4": (7.06, 0.10),
     },
 }
-PATH_KEYS = ("paths", "annotations", "images", "masks", "inception_weights")
-SOURCES = ("coco", "video", "pairs")
+# The options of each `prepare` source.
+SOURCE_OPTIONS: dict[str, type] = {"coco": CocoOptions, "video": VideoOptions, "pairs": PairOptions}
+SOURCES = tuple(SOURCE_OPTIONS)
 
 
 @dataclass
@@ -68,21 +77,22 @@ class DatasetSpec:
     thesis: str | None = None  # a key of THESIS_ROWS
 
 
-@dataclass
-class EvalSpec:
-    backbone: str = "inception"
-    n: int = 50000
-    splits: int = 10
-    seed: int = 0
-    ref_n: int | None = None
-    metrics: list[str] = field(
-        default_factory=lambda: ["is", "fid", "kid", "pr", "focus", "consistency"]
-    )
-    inception_weights: str | None = None
-    segmenter_steps: int | None = None  # None: the segmenter's default
-    initial: bool = True  # also score each run's initial (step-0) generator
-    bn: str = "batch"
-    ema: bool = True
+@dataclass(frozen=True, kw_only=True)
+class EvalSpec(EvalOptions):
+    """The experiment's `evaluate:`: `focusgan evaluate`'s options, and whether to score each
+    run's initial (step-0) generator too."""
+
+    initial: bool = option(True, "also score each run's initial (step-0) generator")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A `prepare:` recipe read into the options of `focusgan prepare SOURCE`."""
+
+    source: str
+    options: Any  # CocoOptions, PairOptions or VideoOptions
+    run: RunOptions
+    classifier: ClassifierOptions
 
 
 @dataclass
@@ -97,6 +107,7 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("base_dir")
+        d["evaluate"] = json.loads(json.dumps(d["evaluate"], default=str))  # paths as text
         return d
 
     def dataset_file(self, spec: DatasetSpec, out: Path) -> Path:
@@ -167,7 +178,8 @@ def parse_config(data: Any, base_dir: str | Path = ".") -> ExperimentConfig:
     if len(set(names)) != len(names):
         raise UserError(f"experiment: dataset names must differ, got {names}")
     d["train"] = _check_train(d.get("train", {}))
-    d["evaluate"] = EvalSpec(**_fields(EvalSpec, d.get("evaluate") or {}, "evaluate"))
+    evaluate = _fields(EvalSpec, d.get("evaluate") or {}, "evaluate")
+    d["evaluate"] = from_mapping(EvalSpec, evaluate, "evaluate", base_dir)
     ev = d["evaluate"]
     if ev.n < 1 or ev.splits < 1 or ev.n < ev.splits:
         raise UserError(f"evaluate: need 1 <= splits <= n, got n={ev.n}, splits={ev.splits}")
@@ -194,46 +206,19 @@ def load_config(path: str | Path) -> ExperimentConfig:
     return parse_config(data, path.resolve().parent)
 
 
-def prepare_argv(cfg: ExperimentConfig, spec: DatasetSpec, out_file: Path) -> list[str]:
-    """The `focusgan prepare ...` argument list of a recipe, its keys checked against the flags."""
+def prepare_recipe(spec: DatasetSpec, base_dir: str | Path) -> Recipe:
+    """A dataset's `prepare:` recipe as the options of `focusgan prepare SOURCE`: its keys are
+    that command's options (flags' names, `_` for `-`); `paths` are the video paths. Relative
+    paths start at `base_dir`. Unknown keys and bad values are one-line errors."""
     recipe = dict(spec.prepare or {})
     source = recipe.pop("source")
-    positional = recipe.pop("paths", None)
-    flags = prepare_flags(source)
-    argv = ["prepare", source]
-    if positional is not None:
-        items = positional if isinstance(positional, list) else [positional]
-        argv += [str(_resolve(cfg.base_dir, str(p))) for p in items]
+    where = f"dataset {spec.name!r}: `focusgan prepare {source}`"
+    parts = {SOURCE_OPTIONS[source]: {}, RunOptions: {}, ClassifierOptions: {}}
+    owner = {k: cls for cls in parts for o in options_of(cls) for k in o.keys}
     for key, value in recipe.items():
-        flag = "--" + key.replace("_", "-")
-        if flag not in flags:
-            raise UserError(
-                f"dataset {spec.name!r}: `focusgan prepare {source}` has no option {flag}; "
-                f"known: {sorted(f[2:].replace('-', '_') for f in flags)}"
-            )
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-            continue
-        values = value if isinstance(value, list) else [value]
-        if key in PATH_KEYS:
-            values = [_resolve(cfg.base_dir, str(v)) for v in values]
-        argv += [flag, *(str(v) for v in values)]
-    return [*argv, "--out", str(out_file)]
-
-
-def prepare_flags(source: str) -> set[str]:
-    """The long options `focusgan prepare SOURCE` accepts (besides --out)."""
-    import argparse
-
-    from focusgan.cli import build_parser
-
-    def sub(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
-                return action.choices[name]
-        raise UserError(f"no `focusgan {name}` command")
-
-    p = sub(sub(build_parser(), "prepare"), source)
-    return {s for s in p._option_string_actions if s.startswith("--")} - {"--out", "--help"}
+        if key not in owner:
+            known = sorted({o.keys[-1] for cls in parts for o in options_of(cls)})
+            raise UserError(f"{where} has no option --{key.replace('_', '-')}; known: {known}")
+        parts[owner[key]][key] = value
+    options, run, classifier = (from_mapping(c, v, where, base_dir) for c, v in parts.items())
+    return Recipe(source, options, run, classifier)

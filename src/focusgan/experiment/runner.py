@@ -18,7 +18,7 @@ finished chunks.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import time
@@ -29,12 +29,7 @@ from typing import Any
 import yaml
 
 from focusgan.errors import UserError
-from focusgan.experiment.config import (
-    DatasetSpec,
-    ExperimentConfig,
-    load_config,
-    prepare_argv,
-)
+from focusgan.experiment.config import DatasetSpec, ExperimentConfig, prepare_recipe
 
 Log = Callable[[str], None]
 
@@ -54,14 +49,12 @@ def data_eval_path(out: Path, spec: DatasetSpec, backbone: str) -> Path:
 def train_config(cfg: ExperimentConfig, data: Path, channels: int):
     """The TrainConfig of one run: the experiment's preset and settings, this data and channels."""
     from focusgan.data.dataset import read_info
-    from focusgan.training.config import make_config
+    from focusgan.training.config import for_data, make_config
 
     settings = dict(cfg.train)
     preset = settings.pop("preset", "thesis")
-    resolution = read_info(data).resolution  # as `train` sets it, so the step-0 model matches
-    return make_config(
-        preset, data=str(data.resolve()), channels=channels, resolution=resolution, **settings
-    )
+    tcfg = make_config(preset, data=str(data.resolve()), channels=channels, **settings)
+    return for_data(tcfg, read_info(data))  # as `train` resolves it, so the step-0 model matches
 
 
 def initial_generator(tcfg):
@@ -111,42 +104,31 @@ def _same_eval(
     return True
 
 
-def _write_json(path: Path, result: dict) -> None:
-    from focusgan.cli.evaluate import write_json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, result)
-
-
-def _segmenter(cfg: ExperimentConfig):
-    from focusgan.metrics.consistency import SegmenterConfig
-
-    ev = cfg.evaluate
-    if ev.segmenter_steps is None:
-        return SegmenterConfig(seed=ev.seed)
-    return SegmenterConfig(steps=ev.segmenter_steps, seed=ev.seed)
-
-
 def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Path:
-    """The dataset file of `spec`, prepared by `focusgan prepare` when missing."""
+    """The dataset file of `spec`, prepared from its recipe when missing."""
+    from focusgan.prepare.classifier import make_classifier
+    from focusgan.prepare.coco import prepare_coco
+    from focusgan.prepare.pairs import prepare_pairs
+    from focusgan.prepare.video import prepare_video
+
     path = cfg.dataset_file(spec, out)
     if path.is_file():
         log(f"  data      {path} (exists, kept)")
         return path
     if spec.prepare is None:
         raise UserError(f"dataset {spec.name!r}: file not found: {path}")
-    argv = prepare_argv(cfg, spec, path)
+    recipe = prepare_recipe(spec, cfg.base_dir)
+    classifier = recipe.classifier
+    if classifier.inception_weights is None:  # the experiment's weights serve the filter too
+        classifier = dataclasses.replace(
+            classifier, inception_weights=cfg.evaluate.inception_weights
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    log(f"  prepare   focusgan {' '.join(argv)}")
-    from focusgan.cli import build_parser
-
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit:
-        raise UserError(
-            f"dataset {spec.name!r}: its prepare recipe was rejected (message above)"
-        ) from None
-    args.func(args)
+    log(f"  prepare   focusgan prepare {recipe.source} -> {path}")
+    prepare_source = {"coco": prepare_coco, "pairs": prepare_pairs, "video": prepare_video}
+    prepare_source[recipe.source](
+        recipe.options, path, run=recipe.run, classifier=make_classifier(classifier)
+    )
     if not path.is_file():
         raise UserError(f"dataset {spec.name!r}: prepare wrote no file {path}")
     return path
@@ -172,17 +154,10 @@ def run_experiment(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     e = cfg.evaluate
-    if e.inception_weights:
-        os.environ["FOCUSGAN_INCEPTION_WEIGHTS"] = str(
-            Path(cfg.base_dir) / Path(e.inception_weights).expanduser()
-        )
     metrics = tuple(e.metrics)
-    unknown = set(metrics) - set(ev.METRICS)
-    if unknown:
-        raise UserError(f"evaluate.metrics: unknown {sorted(unknown)}; choose from {ev.METRICS}")
     for spec in cfg.datasets:  # check every recipe before hours of work start
         if spec.prepare is not None:
-            prepare_argv(cfg, spec, cfg.dataset_file(spec, out))
+            prepare_recipe(spec, cfg.base_dir)
     summary: dict[str, Any] = {
         "name": cfg.name,
         "backbone": e.backbone,
@@ -196,7 +171,7 @@ def run_experiment(
     ]
     _write_text(out / "experiment.yaml", yaml.safe_dump(resolved, sort_keys=False))
     bb = None
-    seg = _segmenter(cfg)
+    seg = e.segmenter()
     all_done = True
     t_all = time.perf_counter()
     n_parts = len(cfg.datasets)
@@ -216,7 +191,7 @@ def run_experiment(
             "runs": {},
         }
         if bb is None:
-            bb = ev.get_backbone(e.backbone)
+            bb = ev.get_backbone(e.backbone, e.inception_weights, e.device)
         dpath = data_eval_path(out, spec, bb.name)
         if _same_eval(_read_json(dpath), cfg, n=min(e.n, info.size)):
             log(f"  evaluate  data: {dpath} (done)")
@@ -233,7 +208,7 @@ def run_experiment(
                 segmenter=seg,
                 progress=progress,
             )
-            _write_json(dpath, result)
+            ev.write_json(dpath, result)
         entry["data_evaluation"] = str(dpath.relative_to(out))
         for channels in cfg.channels:
             if channels == 4 and info.channels != 4:
@@ -250,7 +225,12 @@ def run_experiment(
                 how = f"resuming at step {step}" if step is not None else "from scratch"
                 log(f"  train     {channels}-channel -> {run} ({how}, {tcfg.iters} steps)")
                 res = train(
-                    tcfg, run, resume=step is not None, stop_after=stop_after, progress=progress
+                    tcfg,
+                    run,
+                    resume=step is not None,
+                    stop_after=stop_after,
+                    progress=progress,
+                    evaluate=ev.in_training_evaluation(tcfg, e.inception_weights),
                 )
                 step = res.step
                 if res.status != "finished":
@@ -279,7 +259,7 @@ def run_experiment(
                 result = ev.evaluate_run(
                     run, data, bb, ema=e.ema, bn=e.bn, n=e.n, device=bb.device, **kwargs
                 )
-                _write_json(epath, result)
+                ev.write_json(epath, result)
             r["evaluation"] = str(epath.relative_to(out))
             if e.initial:
                 ipath = run / eval_name(bb.name, initial=True)
@@ -287,7 +267,7 @@ def run_experiment(
                     log(f"  evaluate  {channels}-channel initial generator: {ipath} (done)")
                 else:
                     log(f"  evaluate  {channels}-channel initial (step-0) generator, n={e.n}")
-                    _write_json(ipath, evaluate_initial(run, tcfg, data, bb, cfg, kwargs))
+                    ev.write_json(ipath, evaluate_initial(run, tcfg, data, bb, cfg, kwargs))
                 r["initial_evaluation"] = str(ipath.relative_to(out))
             entry["runs"][str(channels)] = r
         summary["datasets"].append(entry)
@@ -328,41 +308,3 @@ def _write_text(path: Path, text: str) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "experiment",
-        help="prepare, train 3- and 4-channel runs, evaluate them and the data (resumable)",
-    )
-    p.add_argument("config", type=Path, help="experiment YAML (see configs/)")
-    p.add_argument(
-        "--out", type=Path, default=None, help="output folder (default experiments/NAME)"
-    )
-    p.add_argument(
-        "--stop-after",
-        type=int,
-        default=None,
-        help="pause each training after N steps in this call (rerun to continue)",
-    )
-    p.add_argument("--report", action="store_true", help="write the report when finished")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_command)
-
-
-def _command(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    out = args.out or Path("experiments") / cfg.name
-    summary = run_experiment(cfg, out, progress=not args.quiet, stop_after=args.stop_after)
-    if not summary["finished"]:
-        print(f"experiment paused: rerun `focusgan experiment {args.config} --out {out}`")
-        return 0
-    print(f"experiment finished: {out}")
-    if args.report:
-        from focusgan.report.report import write_report
-
-        paths = write_report(out)
-        print(f"report: {paths['html']}")
-    else:
-        print(f"next: focusgan report {out}")
-    return 0

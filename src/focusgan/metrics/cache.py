@@ -14,20 +14,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from focusgan.models.backbones import sha256_file
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, remembered for the process while its size and mtime are unchanged."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        _HASHES[key] = sha256_file(path)
-    return _HASHES[key]
-
 
 def cache_file(data_path: str | os.PathLike, kind: str, key: str, suffix: str) -> Path:
     """The cache file for `kind` (e.g. "refstats") of a dataset; `key` names the settings.

@@ -21,9 +21,10 @@ from tqdm import tqdm
 
 from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
-from focusgan.metrics.cache import cache_file, file_sha256, read_rows
+from focusgan.metrics.cache import cache_file, read_rows
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
+from focusgan.utils.hashing import sha256_file
 
 
 @dataclass
@@ -143,7 +144,7 @@ def train_segmenter(
     info = read_info(data_path)
     if info.channels != 4:
         raise UserError(f"{data_path} has no focus channel: the consistency measure needs one")
-    digest = file_sha256(data_path)
+    digest = sha256_file(data_path)
     path = cache_file(data_path, "segmenter", f"{cfg.key()}-{digest[:16]}", ".pt")
     train_idx, held_idx = split_pairs(info.size, cfg)
     if len(train_idx) < 2 or len(held_idx) < 1:

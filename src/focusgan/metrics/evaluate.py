@@ -15,6 +15,7 @@ Reference statistics of a dataset are cached next to it (see `cache.py`).
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import time
@@ -30,7 +31,8 @@ from tqdm import tqdm
 from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
 from focusgan.errors import UserError
-from focusgan.metrics.cache import cache_file, file_sha256, read_rows
+from focusgan.metrics.cache import cache_file, read_rows
+from focusgan.metrics.consistency import SegmenterConfig
 from focusgan.metrics.focus import focus_measures, mask_measures
 from focusgan.metrics.scores import (
     Stats,
@@ -41,8 +43,13 @@ from focusgan.metrics.scores import (
     kernel_distance,
     precision_recall,
 )
-from focusgan.models.backbones import Backbone, load_backbone
+from focusgan.models.backbones import BACKBONES, Backbone, find_inception_weights, load_backbone
+from focusgan.training.config import TrainConfig, for_data
+from focusgan.training.sample import BN_MODES
 from focusgan.utils.atomic import atomic_path
+from focusgan.utils.device import resolve_device
+from focusgan.utils.hashing import sha256_file
+from focusgan.utils.options import option
 
 PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
 METRICS = ("is", "fid", "kid", "pr", "focus", "consistency")
@@ -50,11 +57,66 @@ KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """`auto`/None -> cuda when available, else cpu."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def parse_metrics(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`is,fid` (or a list) -> ("is", "fid"), each a known metric; else a one-line error."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    metrics = tuple(str(m).strip() for m in items if str(m).strip())
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise UserError(f"unknown metrics {sorted(unknown)}; choose from {','.join(METRICS)}")
+    return metrics
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalOptions:
+    """How scores are computed (`focusgan evaluate`, an experiment's `evaluate:`)."""
+
+    backbone: str = option(
+        "inception",
+        "inception (published numbers; needs its weights file) or "
+        "efficientnet-lite0 (offline; its own scale)",
+        choices=BACKBONES,
+    )
+    inception_weights: Path | None = option(
+        None,
+        "weights-inception-2015-12-05-6726825d.pth (else "
+        "$FOCUSGAN_INCEPTION_WEIGHTS or the torch hub cache)",
+    )
+    n: int = option(
+        PUBLISHED_N, "samples to score (default 50000, as published; lower it for a quick look)"
+    )
+    ref_n: int | None = option(
+        None,
+        "dataset samples in the reference statistics "
+        "(default: same as --n, at most the dataset size)",
+    )
+    splits: int = option(PUBLISHED_SPLITS, "Inception Score splits")
+    seed: int = option(0, "seed of the latents and subsets")
+    metrics: tuple[str, ...] = option(
+        METRICS,
+        "comma-separated subset of is,fid,kid,pr,focus,consistency",
+        convert=parse_metrics,
+    )
+    ema: bool = option(True, "use the raw generator, not the EMA", flag="--raw")
+    bn: str = option(
+        "batch",
+        "generator batch-norm statistics when sampling (default batch)",
+        choices=BN_MODES,
+    )
+    segmenter_steps: int = option(
+        SegmenterConfig.steps, "training steps of the consistency segmenter (cached per dataset)"
+    )
+    batch_size: int | None = option(None, "backbone batch size (default 8 on CPU, 200 on GPU)")
+    device: str = option("auto", "auto (default), cpu, cuda, cuda:1 ...")
+
+    def validate(self) -> None:
+        parse_metrics(self.metrics)
+        if self.n < 1 or self.splits < 1:
+            raise UserError("--n and --splits must be positive")
+
+    def segmenter(self) -> SegmenterConfig:
+        """The consistency segmenter's settings (its seed is the evaluation's)."""
+        return SegmenterConfig(steps=self.segmenter_steps, seed=self.seed)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -73,6 +135,8 @@ def get_backbone(
     """A loaded backbone, kept for the process (in-training evaluation loads it once)."""
     if isinstance(backbone, Backbone):
         return backbone
+    if backbone == "inception":  # keyed on the file itself, however it was named
+        weights = find_inception_weights(weights)
     key = (backbone, str(weights), str(resolve_device(device)))
     if key not in _BACKBONES:
         _BACKBONES[key] = load_backbone(backbone, weights, resolve_device(device))
@@ -155,7 +219,7 @@ def reference(
     The cache key is the file's sha256, the backbone (name and weights hash), `n` and `seed`.
     """
     info = read_info(data)
-    digest = file_sha256(data)
+    digest = sha256_file(data)
     idx = sample_indices(info.size, n, seed)
     n_ref = len(idx)
     key = f"{backbone.name}-{backbone.weights_sha256[:8]}-n{n_ref}-seed{seed}-{digest[:16]}"
@@ -435,7 +499,7 @@ def evaluate_samples(
     src = source or {
         "kind": "samples",
         "path": str(samples),
-        "sha256": file_sha256(samples),
+        "sha256": sha256_file(samples),
         "made_by": info.command,
         "extra": info.extra,
     }
@@ -554,6 +618,40 @@ def evaluate_generator(
     return {k: float(v) for k, v in out.items()}
 
 
+@dataclass
+class InTrainingEvaluation:
+    """`train`'s `evaluate` callback (`--eval-every`): `n` seeded samples of the EMA generator
+    scored against the training data with a backbone loaded once, before training starts."""
+
+    data: str
+    n: int
+    backbone: Backbone
+    seed: int = 0
+    metrics: tuple[str, ...] = ("is", "fid", "kid")
+
+    def __call__(self, G: torch.nn.Module, step: int) -> dict[str, float]:
+        return evaluate_generator(
+            G, self.data, self.n, self.backbone, seed=self.seed, metrics=self.metrics
+        )
+
+
+def in_training_evaluation(
+    cfg: TrainConfig, weights: str | os.PathLike | None = None
+) -> InTrainingEvaluation | None:
+    """The evaluation a training config asks for (None without `eval_every`); loading the
+    backbone now fails at once, not hours into training, when its weights are missing."""
+    if not cfg.eval_every:
+        return None
+    channels = for_data(cfg, read_info(cfg.data)).channels
+    return InTrainingEvaluation(
+        cfg.data,
+        cfg.eval_n,
+        get_backbone(cfg.eval_backbone, weights, cfg.device),
+        cfg.seed,
+        ("is", "fid", "kid", "focus") if channels == 4 else ("is", "fid", "kid"),
+    )
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """A one-screen table of a result."""
     prov = result.get("provenance", {})
@@ -599,3 +697,20 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
     lines += [f"  note: {note}" for note in result.get("notes", [])]
     return lines
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write a result atomically, with NaN/inf as null (strict JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_finite(result), indent=2, sort_keys=True) + "\n")
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if x == x and abs(x) != float("inf") else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x

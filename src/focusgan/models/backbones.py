@@ -14,7 +14,6 @@ Two backbones, one interface (`Backbone.features_and_probs`):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 
 from focusgan.errors import UserError
 from focusgan.utils.device import to_device
+from focusgan.utils.hashing import sha256_file
 
 BACKBONES = ("inception", "efficientnet-lite0")
 
@@ -98,15 +98,6 @@ class Backbone:
         x = (x - EFFNET_MEAN) / EFFNET_STD
         pooled = self.model.extract_features(x).mean(dim=(2, 3))
         return pooled, self.model._fc(pooled)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_inception_weights(weights: str | os.PathLike | None = None) -> Path:

@@ -16,68 +16,87 @@ probability (1.6M YFCC frames -> 207,103). Here (`--min-confidence 0.75`):
   resize and the threshold go to the file's `extra["classifier"]`;
 - dropped samples are counted in the filter summary as "classifier confidence < T".
 
-Use: `ClassifierFilter(0.75, "efficientnet-lite0")` is a `postprocess` for
-`focusgan.prepare.pipeline.prepare_dataset` (it runs in the parent process, so a GPU can classify
+Use: `make_classifier(ClassifierOptions(min_confidence=0.75))` resolves the backbone once and
+returns a `ClassifierFilter`, a `postprocess` for `focusgan.prepare.pipeline.prepare_dataset` (it runs in the parent process, so a GPU can classify
 while the workers decode); `.confidences(images)` scores a uint8 (N, H, W, C) batch directly.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from focusgan.errors import UserError
+from focusgan.models.backbones import Backbone, find_inception_weights, load_backbone
 from focusgan.prepare.pipeline import ChunkResult
+from focusgan.utils.device import resolve_device
+from focusgan.utils.options import option
 
 CLASSIFIERS = ("auto", "inception", "efficientnet-lite0")
 
 
-def _pick_device(device: str) -> str:
-    import torch
+@dataclass(frozen=True, kw_only=True)
+class ClassifierOptions:
+    """The classifier filter's options (off unless `min_confidence` is set)."""
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    min_confidence: float | None = option(
+        None,
+        "keep a sample only if an ImageNet classifier gives some class at least "
+        "this probability (thesis: 0.75); off by default",
+        metavar="P",
+    )
+    classifier: str = option(
+        "auto",
+        "backbone: inception (thesis, needs its weights file), "
+        "efficientnet-lite0 (offline); auto = inception if found (default)",
+        choices=CLASSIFIERS,
+    )
+    inception_weights: Path | None = option(
+        None,
+        "weights-inception-2015-12-05-6726825d.pth for --classifier inception",
+        metavar="FILE",
+    )
+    device: str = option("auto", "device for the classifier (auto, cpu, cuda)")
+
+
+def make_classifier(opts: ClassifierOptions, verify: bool = True) -> ClassifierFilter | None:
+    """The filter `opts` asks for, its backbone resolved and loaded; None when it is off."""
+    if opts.min_confidence is None:
+        return None
+    if not 0 < opts.min_confidence <= 1:
+        raise UserError(f"--min-confidence is a probability in (0, 1], not {opts.min_confidence}")
+    if opts.classifier not in CLASSIFIERS:
+        raise UserError(f"--classifier must be one of {', '.join(CLASSIFIERS)}")
+    name = opts.classifier
+    if name == "auto":
+        try:
+            find_inception_weights(opts.inception_weights)
+            name = "inception"
+        except UserError:
+            name = "efficientnet-lite0"
+            print(
+                "note: Inception weights not found; the classifier filter uses "
+                "efficientnet-lite0 (pass --inception-weights FILE for the thesis's network)",
+                file=sys.stderr,
+            )
+    if name == "inception":
+        try:
+            find_inception_weights(opts.inception_weights)
+        except UserError as e:  # same advice, with this command's flag name
+            raise UserError(str(e).replace("--backbone", "--classifier")) from None
+    weights = opts.inception_weights if name == "inception" else None
+    backbone = load_backbone(name, weights, resolve_device(opts.device), verify=verify)
+    return ClassifierFilter(opts.min_confidence, backbone)
 
 
 class ClassifierFilter:
     """Keep samples whose top ImageNet class probability is at least `min_confidence`."""
 
-    def __init__(
-        self,
-        min_confidence: float,
-        classifier: str = "auto",
-        inception_weights: str | None = None,
-        device: str = "auto",
-        batch_size: int = 128,
-        verify: bool = True,
-    ) -> None:
-        from focusgan.models.backbones import find_inception_weights, load_backbone
-
-        if not 0 < min_confidence <= 1:
-            raise UserError(f"--min-confidence is a probability in (0, 1], not {min_confidence}")
-        if classifier not in CLASSIFIERS:
-            raise UserError(f"--classifier must be one of {', '.join(CLASSIFIERS)}")
-        if classifier == "auto":
-            try:
-                find_inception_weights(inception_weights)
-                classifier = "inception"
-            except UserError:
-                classifier = "efficientnet-lite0"
-                print(
-                    "note: Inception weights not found; the classifier filter uses "
-                    "efficientnet-lite0 (pass --inception-weights FILE for the thesis's network)",
-                    file=sys.stderr,
-                )
-        if classifier == "inception":
-            try:
-                find_inception_weights(inception_weights)
-            except UserError as e:  # same advice, with this command's flag name
-                raise UserError(str(e).replace("--backbone", "--classifier")) from None
-        weights = inception_weights if classifier == "inception" else None
-        self.backbone = load_backbone(classifier, weights, _pick_device(device), verify=verify)
+    def __init__(self, min_confidence: float, backbone: Backbone, batch_size: int = 128) -> None:
+        self.backbone = backbone
         self.min_confidence = float(min_confidence)
         self.batch_size = batch_size
 
@@ -125,38 +144,3 @@ class ClassifierFilter:
         result.metadata["confidence"] = conf
         result.metadata["class_id"] = cls
         return result.select(keep)
-
-
-def add_classifier_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("classifier filter")
-    g.add_argument(
-        "--min-confidence",
-        type=float,
-        default=None,
-        metavar="P",
-        help="keep a sample only if an ImageNet classifier gives some class at least "
-        "this probability (thesis: 0.75); off by default",
-    )
-    g.add_argument(
-        "--classifier",
-        choices=CLASSIFIERS,
-        default="auto",
-        help="backbone: inception (thesis, needs its weights file), "
-        "efficientnet-lite0 (offline); auto = inception if found (default)",
-    )
-    g.add_argument(
-        "--inception-weights",
-        default=None,
-        metavar="FILE",
-        help="weights-inception-2015-12-05-6726825d.pth for --classifier inception",
-    )
-    g.add_argument("--device", default="auto", help="device for the classifier (auto, cpu, cuda)")
-
-
-def classifier_from_args(args: argparse.Namespace) -> ClassifierFilter | None:
-    """The filter the command-line options ask for, or None without --min-confidence."""
-    if args.min_confidence is None:
-        return None
-    return ClassifierFilter(
-        args.min_confidence, args.classifier, args.inception_weights, args.device
-    )

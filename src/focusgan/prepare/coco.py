@@ -28,20 +28,20 @@ Metadata: source (the image's `file_name`), image_id, annotation_id, category_id
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary
 from focusgan.prepare.images import (
     QUALITY_MARGIN,
     BadImage,
@@ -51,23 +51,33 @@ from focusgan.prepare.images import (
     reduction_factor,
     square_sample,
 )
-from focusgan.prepare.pipeline import ChunkResult
-from focusgan.prepare.transform import FITS, square_box
+from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.transform import square_box
+from focusgan.utils.options import option
+
+if TYPE_CHECKING:  # imports torch, which the worker processes must not
+    from focusgan.prepare.classifier import ClassifierFilter
 
 CHUNK_SIZE = 64  # images per work chunk (and per resumable part)
 
 
-@dataclass(frozen=True)
-class CocoOptions:
+@dataclass(frozen=True, kw_only=True)
+class CocoOptions(SampleOptions):
     """Everything that decides a COCO dataset's samples (recorded in the file's `extra`)."""
 
-    images: str
-    size: int = 64
-    fit: str = "squash"
-    min_area: float = 0.15
-    channels: int = 4
-    reduced_decode: bool = True
-    decode_margin: float = QUALITY_MARGIN  # see focusgan.prepare.images
+    annotations: Path = option(help="COCO instances_*.json")
+    images: Path = option(help="folder of the json's images")
+    min_area: float = option(
+        0.15,
+        "keep instances whose mask covers at least this fraction of the image "
+        "(default 0.15, the thesis; 0 keeps all)",
+    )
+    categories: list[str] | None = option(
+        None,
+        "only these categories (names or ids, e.g. person dog 18); default all",
+        metavar="CAT",
+    )
+    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
 
 
 @dataclass
@@ -262,56 +272,43 @@ def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
 
 
 def prepare_coco(
-    annotations: str | os.PathLike,
-    images: str | os.PathLike,
+    opts: CocoOptions,
     out: str | os.PathLike,
     *,
-    size: int = 64,
-    fit: str = "squash",
-    min_area: float = 0.15,
-    categories: list[str] | None = None,
-    channels: int = 4,
-    workers: int | None = None,
-    shard: tuple[int, int] | None = None,
-    reduced_decode: bool = True,
-    classifier=None,
-    progress: bool = True,
+    run: RunOptions | None = None,
+    classifier: ClassifierFilter | None = None,
     chunk_size: int = CHUNK_SIZE,
-):
-    """Write a COCO instance dataset (see the module docstring); returns a `PrepareReport`.
+) -> PrepareReport:
+    """Write a COCO instance dataset (see the module docstring).
 
-    `classifier` is an optional `focusgan.prepare.classifier.ClassifierFilter`.
-    """
+    `classifier` (`focusgan.prepare.classifier.make_classifier`) drops unconfident samples."""
     from focusgan.prepare.pipeline import prepare_dataset
 
-    if fit not in FITS:
-        raise UserError(f"--fit must be one of {', '.join(FITS)}, not {fit!r}")
-    if not 0 <= min_area <= 1:
-        raise UserError(f"--min-area is a fraction of the image, 0..1, not {min_area}")
-    if size < 8:
-        raise UserError(f"--size {size} is too small (at least 8)")
-    images_dir = Path(images)
-    if not images_dir.is_dir():
-        raise UserError(f"image folder not found: {images_dir}")
-    coco = load_coco(annotations)
-    cats = select_categories(coco, categories)
+    run = run or RunOptions()
+    opts.validate()
+    if not 0 <= opts.min_area <= 1:
+        raise UserError(f"--min-area is a fraction of the image, 0..1, not {opts.min_area}")
+    if not Path(opts.images).is_dir():
+        raise UserError(f"image folder not found: {opts.images}")
+    coco = load_coco(opts.annotations)
+    cats = select_categories(coco, opts.categories)
     items, global_summary = coco_items(coco, cats)
-    opts = CocoOptions(str(images_dir), size, fit, min_area, channels, reduced_decode)
-    stat = os.stat(annotations)
+    stat = os.stat(opts.annotations)
     config = {
         "source": "coco",
-        "annotations": str(Path(annotations).resolve()),
+        **asdict(replace(opts, categories=None)),
+        "annotations": str(Path(opts.annotations).resolve()),
+        "images": str(opts.images),
         "annotations_size": stat.st_size,
         "annotations_mtime": stat.st_mtime_ns,
         "categories": sorted(cats) if cats else None,
-        **asdict(opts),
     }
     extra = {
         "source": "coco",
-        "annotations": str(annotations),
-        "images": str(images_dir),
-        "fit": fit,
-        "min_area": min_area,
+        "annotations": str(opts.annotations),
+        "images": str(opts.images),
+        "fit": opts.fit,
+        "min_area": opts.min_area,
         "categories": sorted(cats) if cats else "all",
         # names of the stored category ids (labels of class-conditional training)
         "category_names": {
@@ -320,74 +317,27 @@ def prepare_coco(
             if isinstance(c, dict) and "id" in c and "name" in c
         },
     }
-    postprocess = None
     if classifier is not None:
-        config["classifier"] = classifier.config()
-        extra["classifier"] = classifier.config()
-        postprocess = classifier
+        config["classifier"] = extra["classifier"] = classifier.config()
     return prepare_dataset(
         items,
         partial(process_images, opts=opts),
         out,
         item_key=_item_key,
-        resolution=size,
-        channels=channels,
+        resolution=opts.size,
+        channels=opts.channels,
         mask_semantics="binary",
         config=config,
-        workers=workers,
-        shard=shard,
+        workers=run.workers,
+        shard=run.shard,
         chunk_size=chunk_size,
         global_summary=global_summary,
         extra=extra,
-        postprocess=postprocess,
-        progress=progress,
+        postprocess=classifier,
+        progress=run.progress,
         desc="prepare coco",
     )
 
 
 def _item_key(item: CocoImage) -> tuple:
     return (item.image_id, len(item.annotations))
-
-
-def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.prepare.pipeline import add_prepare_options
-
-    p = sources.add_parser("coco", help="one sample per COCO object instance (mask = focus)")
-    p.add_argument("--annotations", type=Path, required=True, help="COCO instances_*.json")
-    p.add_argument("--images", type=Path, required=True, help="folder of the json's images")
-    p.add_argument(
-        "--min-area",
-        type=float,
-        default=0.15,
-        help="keep instances whose mask covers at least this fraction of the image "
-        "(default 0.15, the thesis; 0 keeps all)",
-    )
-    p.add_argument(
-        "--categories",
-        nargs="+",
-        default=None,
-        metavar="CAT",
-        help="only these categories (names or ids, e.g. person dog 18); default all",
-    )
-    add_prepare_options(p)
-    p.set_defaults(func=_prepare_coco_command)
-
-
-def _prepare_coco_command(args: argparse.Namespace) -> int:
-    from focusgan.prepare.pipeline import run_options
-
-    report = prepare_coco(
-        args.annotations,
-        args.images,
-        args.out,
-        size=args.size,
-        fit=args.fit,
-        min_area=args.min_area,
-        categories=args.categories,
-        channels=args.channels,
-        reduced_decode=args.reduced_decode,
-        **run_options(args),
-    )
-    for line in report.lines():
-        print(line)
-    return 0

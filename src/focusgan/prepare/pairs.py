@@ -19,17 +19,18 @@ as in frame folders, else -1), fg_fraction of the square sample.
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary, MaskFilter, add_mask_filter_options
+from focusgan.prepare.filters import MaskFilter
 from focusgan.prepare.images import (
     QUALITY_MARGIN,
     BadImage,
@@ -40,35 +41,46 @@ from focusgan.prepare.images import (
     square_sample,
 )
 from focusgan.prepare.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
-from focusgan.prepare.pipeline import ChunkResult
-from focusgan.prepare.transform import FITS, square_box
+from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.transform import square_box
+from focusgan.utils.options import option
+
+if TYPE_CHECKING:  # imports torch, which the worker processes must not
+    from focusgan.prepare.classifier import ClassifierFilter
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK_SIZE = 32
 
 
-@dataclass(frozen=True)
-class PairOptions:
+@dataclass(frozen=True, kw_only=True)
+class PairOptions(SampleOptions):
     """Everything that decides a pairs dataset's samples (recorded in the fingerprint)."""
 
-    images: str
-    masks: str
-    size: int = 64
-    fit: str = "squash"
-    channels: int = 4
-    mask_format: str = "binary"
-    object_id: int | None = None
-    grabcut_unknown: str = "background"
-    min_fg: float | None = None
-    max_fg: float | None = None
-    border: float = 0.05
-    max_border_fg: float | None = None
-    reduced_decode: bool = True
-    decode_margin: float = QUALITY_MARGIN  # see focusgan.prepare.images
-
-    @property
-    def filter(self) -> MaskFilter:
-        return MaskFilter(self.min_fg, self.max_fg, self.border, self.max_border_fg)
+    images: Path = option(help="folder of images (searched recursively)")
+    masks: Path = option(
+        help="folder of masks, paired with images by relative folder and file stem"
+    )
+    mask_format: str = option(
+        "binary",
+        "binary: 0/255 or 0/1 (default); davis: non-zero (or --object-id) is "
+        "foreground; unlc: soft 0..100; grabcut: 0/128/255",
+        choices=MASK_FORMATS,
+    )
+    object_id: int | None = option(
+        None, "with --mask-format davis: only this palette index is foreground"
+    )
+    grabcut_unknown: str = option(
+        "background",
+        "with --mask-format grabcut: 128 becomes background (default) or stays "
+        "uncertain (ignore: probability just under 0.5)",
+        choices=GRABCUT_UNKNOWN,
+    )
+    filter: MaskFilter = option(
+        MaskFilter(),
+        group="frame filters (thesis: --min-fg 0.10 --max-fg 0.80 --border 0.05 "
+        "--max-border-fg 0.10); off unless given",
+    )
+    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
 
 
 def _index(root: Path) -> dict[tuple[str, str], list[str]]:
@@ -173,163 +185,56 @@ def process_pairs(chunk: list[tuple[str, str]], opts: PairOptions) -> ChunkResul
 
 
 def prepare_pairs(
-    images: str | os.PathLike,
-    masks: str | os.PathLike,
+    opts: PairOptions,
     out: str | os.PathLike,
     *,
-    size: int = 64,
-    fit: str = "squash",
-    channels: int = 4,
-    mask_format: str = "binary",
-    object_id: int | None = None,
-    grabcut_unknown: str = "background",
-    min_fg: float | None = None,
-    max_fg: float | None = None,
-    border: float = 0.05,
-    max_border_fg: float | None = None,
-    workers: int | None = None,
-    shard: tuple[int, int] | None = None,
-    reduced_decode: bool = True,
-    classifier=None,
-    progress: bool = True,
+    run: RunOptions | None = None,
+    classifier: ClassifierFilter | None = None,
     chunk_size: int = CHUNK_SIZE,
-):
-    """Write a dataset from image+mask pairs (see the module docstring); returns a `PrepareReport`."""
+) -> PrepareReport:
+    """Write a dataset from image+mask pairs (see the module docstring)."""
     from focusgan.prepare.pipeline import prepare_dataset
 
-    if fit not in FITS:
-        raise UserError(f"--fit must be one of {', '.join(FITS)}, not {fit!r}")
-    if mask_format not in MASK_FORMATS:
+    run = run or RunOptions()
+    opts.validate()
+    if opts.mask_format not in MASK_FORMATS:
         raise UserError(f"--mask-format must be one of {', '.join(MASK_FORMATS)}")
-    if grabcut_unknown not in GRABCUT_UNKNOWN:
+    if opts.grabcut_unknown not in GRABCUT_UNKNOWN:
         raise UserError(f"--grabcut-unknown must be one of {', '.join(GRABCUT_UNKNOWN)}")
-    MaskFilter(min_fg, max_fg, border, max_border_fg).validate()
-    if size < 8:
-        raise UserError(f"--size {size} is too small (at least 8)")
-    images, masks = Path(images), Path(masks)
-    pairs, global_summary = find_pairs(images, masks)
-    opts = PairOptions(
-        str(images),
-        str(masks),
-        size,
-        fit,
-        channels,
-        mask_format,
-        object_id,
-        grabcut_unknown,
-        min_fg,
-        max_fg,
-        border,
-        max_border_fg,
-        reduced_decode,
-    )
+    opts.filter.validate()
+    pairs, global_summary = find_pairs(Path(opts.images), Path(opts.masks))
     config = {
         "source": "pairs",
         **asdict(opts),
-        "images": str(images.resolve()),
-        "masks": str(masks.resolve()),
+        "images": str(Path(opts.images).resolve()),
+        "masks": str(Path(opts.masks).resolve()),
     }
     extra = {
         "source": "pairs",
-        "images": str(images),
-        "masks": str(masks),
-        "fit": fit,
-        "mask_format": mask_format,
-        "object_id": object_id,
-        "grabcut_unknown": grabcut_unknown,
-        "filter": {
-            "min_fg": min_fg,
-            "max_fg": max_fg,
-            "border": border,
-            "max_border_fg": max_border_fg,
-        },
+        "images": str(opts.images),
+        "masks": str(opts.masks),
+        "fit": opts.fit,
+        "mask_format": opts.mask_format,
+        "object_id": opts.object_id,
+        "grabcut_unknown": opts.grabcut_unknown,
+        "filter": asdict(opts.filter),
     }
-    postprocess = None
     if classifier is not None:
         config["classifier"] = extra["classifier"] = classifier.config()
-        postprocess = classifier
     return prepare_dataset(
         pairs,
         partial(process_pairs, opts=opts),
         out,
-        resolution=size,
-        channels=channels,
-        mask_semantics=mask_semantics(mask_format, grabcut_unknown),
+        resolution=opts.size,
+        channels=opts.channels,
+        mask_semantics=mask_semantics(opts.mask_format, opts.grabcut_unknown),
         config=config,
-        workers=workers,
-        shard=shard,
+        workers=run.workers,
+        shard=run.shard,
         chunk_size=chunk_size,
         global_summary=global_summary,
         extra=extra,
-        postprocess=postprocess,
-        progress=progress,
+        postprocess=classifier,
+        progress=run.progress,
         desc="prepare pairs",
     )
-
-
-def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.prepare.pipeline import add_prepare_options
-
-    p = sources.add_parser("pairs", help="samples from folders of images and foreground masks")
-    p.add_argument(
-        "--images", type=Path, required=True, help="folder of images (searched recursively)"
-    )
-    p.add_argument(
-        "--masks",
-        type=Path,
-        required=True,
-        help="folder of masks, paired with images by relative folder and file stem",
-    )
-    p.add_argument(
-        "--mask-format",
-        choices=MASK_FORMATS,
-        default="binary",
-        help="binary: 0/255 or 0/1 (default); davis: non-zero (or --object-id) is "
-        "foreground; unlc: soft 0..100; grabcut: 0/128/255",
-    )
-    p.add_argument(
-        "--object-id",
-        type=int,
-        default=None,
-        help="with --mask-format davis: only this palette index is foreground",
-    )
-    p.add_argument(
-        "--grabcut-unknown",
-        choices=GRABCUT_UNKNOWN,
-        default="background",
-        help="with --mask-format grabcut: 128 becomes background (default) or stays "
-        "uncertain (ignore: probability just under 0.5)",
-    )
-    add_mask_filter_options(
-        p,
-        MaskFilter(border=0.05),
-        "frame filters (thesis: --min-fg 0.10 --max-fg 0.80 --border 0.05 "
-        "--max-border-fg 0.10); off unless given",
-    )
-    add_prepare_options(p)
-    p.set_defaults(func=_prepare_pairs_command)
-
-
-def _prepare_pairs_command(args: argparse.Namespace) -> int:
-    from focusgan.prepare.pipeline import run_options
-
-    report = prepare_pairs(
-        args.images,
-        args.masks,
-        args.out,
-        size=args.size,
-        fit=args.fit,
-        channels=args.channels,
-        mask_format=args.mask_format,
-        object_id=args.object_id,
-        grabcut_unknown=args.grabcut_unknown,
-        min_fg=args.min_fg,
-        max_fg=args.max_fg,
-        border=args.border,
-        max_border_fg=args.max_border_fg,
-        reduced_decode=args.reduced_decode,
-        **run_options(args),
-    )
-    for line in report.lines():
-        print(line)
-    return 0

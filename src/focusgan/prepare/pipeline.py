@@ -36,7 +36,6 @@ not depend on the number of workers.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing
@@ -55,10 +54,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import FilterSummary
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
+from focusgan.utils.options import option
 
 PARTS_VERSION = 1
 
@@ -85,6 +85,42 @@ class ChunkResult:
         keep = np.asarray(keep, dtype=bool)
         meta = {k: np.asarray(v)[keep] for k, v in self.metadata.items()}
         return ChunkResult(self.images[keep], meta, self.summary, self.items)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleOptions:
+    """What every source's samples share: their size, how they are made square, channels."""
+
+    size: int = option(64, "sample side in pixels")
+    fit: str = option(
+        "squash", "how a photo becomes square (default squash, as the thesis)", choices=FITS
+    )
+    channels: int = option(4, "4 = RGB + focus mask (default), 3 = RGB only", choices=(3, 4))
+    reduced_decode: bool = option(
+        True, "decode JPEGs at full size (slower; for comparison; photos only)"
+    )
+
+    def validate(self) -> None:
+        if self.fit not in FITS:
+            raise UserError(f"--fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+        if self.size < 8:
+            raise UserError(f"--size {self.size} is too small (at least 8)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a prepare job runs (never what it makes): processes, a shard, a progress bar."""
+
+    workers: int | None = option(
+        None, "worker processes for decoding (default: all cores; 0 = in this process)"
+    )
+    shard: tuple[int, int] | None = option(
+        None,
+        "take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
+        metavar="I/N",
+        convert=lambda text: parse_shard(str(text)),
+    )
+    progress: bool = option(True, "no progress bar", flag="--quiet")
 
 
 @dataclass
@@ -396,59 +432,3 @@ def prepare_dataset(
         time.perf_counter() - start_time,
         max(1, workers),
     )
-
-
-def run_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments every prepare function takes from `add_prepare_options`' flags:
-    workers, shard, classifier and progress."""
-    from focusgan.prepare.classifier import classifier_from_args
-
-    return {
-        "workers": args.workers,
-        "shard": parse_shard(args.shard),
-        "classifier": classifier_from_args(args),
-        "progress": not args.quiet,
-    }
-
-
-def add_prepare_options(p: argparse.ArgumentParser, channels: bool = True) -> None:
-    """Options every `prepare` source shares: out, size, fit, channels, workers, shard,
-    reduced decoding, progress, and the classifier filter (`focusgan.prepare.classifier`)."""
-    p.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
-    p.add_argument("--size", type=int, default=64, help="sample side in pixels (default 64)")
-    p.add_argument(
-        "--fit",
-        choices=FITS,
-        default="squash",
-        help="how a photo becomes square (default squash, as the thesis)",
-    )
-    if channels:
-        p.add_argument(
-            "--channels",
-            type=int,
-            choices=(3, 4),
-            default=4,
-            help="4 = RGB + focus mask (default), 3 = RGB only",
-        )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="worker processes for decoding (default: all cores; 0 = in this process)",
-    )
-    p.add_argument(
-        "--shard",
-        default=None,
-        metavar="I/N",
-        help="take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
-    )
-    p.add_argument(
-        "--no-reduced-decode",
-        dest="reduced_decode",
-        action="store_false",
-        help="decode JPEGs at full size (slower; for comparison)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from focusgan.prepare.classifier import add_classifier_options
-
-    add_classifier_options(p)

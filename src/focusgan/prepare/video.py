@@ -18,58 +18,49 @@ chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only 
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.filters import (
-    THESIS_FRAME_FILTER,
-    FilterSummary,
-    MaskFilter,
-    add_mask_filter_options,
-)
-from focusgan.prepare.pipeline import ChunkResult
-from focusgan.prepare.transform import FITS, to_square
+from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
+from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.transform import to_square
+from focusgan.utils.options import option
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
+from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import SegmentParams, segment_frames, split_evenly
 
+if TYPE_CHECKING:  # imports torch, which the worker processes must not
+    from focusgan.prepare.classifier import ClassifierFilter
 
-@dataclass(frozen=True)
-class VideoOptions:
+
+@dataclass(frozen=True, kw_only=True)
+class VideoOptions(SampleOptions):
     """Everything that decides a video dataset's samples (recorded in the resume fingerprint)."""
 
-    size: int = 64
-    fit: str = "squash"
-    channels: int = 4
-    min_shot: int = 10
-    segment_frames: int = 30
-    frames_per_shot: int = 8
-    max_side: int = 640  # frames are kept at most this large before squaring
-    cut_threshold: float = 27.0
-    min_fg: float | None = THESIS_FRAME_FILTER.min_fg
-    max_fg: float | None = THESIS_FRAME_FILTER.max_fg
-    border: float = THESIS_FRAME_FILTER.border
-    max_border_fg: float | None = THESIS_FRAME_FILTER.max_border_fg
-    segmenter: dict = field(default_factory=dict, hash=False)
+    paths: list[Path] = option(
+        help="video files, folders of frames, or folders holding them", positional=True
+    )
+    min_shot: int = option(10, "skip shots shorter than this many frames")
+    frames_per_shot: int = option(8, "candidate samples per shot, evenly spaced")
+    segment_frames: int = option(30, "frames of a shot segmented together")
+    cut_threshold: float = option(27.0, "PySceneDetect content threshold for cuts")
+    max_side: int = option(640, cli=False)  # frames are kept at most this large before squaring
+    filter: MaskFilter = option(THESIS_FRAME_FILTER, group="frame filters (default: the thesis's)")
+    segmenter: SegmenterOptions = option(SegmenterOptions(), group="segmenter")
 
-    @property
-    def filter(self) -> MaskFilter:
-        return MaskFilter(self.min_fg, self.max_fg, self.border, self.max_border_fg)
-
-    def params(self) -> SegmentParams:
-        p = SegmentParams()
-        for k, v in self.segmenter.items():
-            if k.startswith("saliency."):
-                setattr(p.saliency, k.split(".", 1)[1], v)
-            elif k.startswith("voting."):
-                setattr(p.voting, k.split(".", 1)[1], v)
-            else:
-                setattr(p, k, v)
-        return p
+    def record(self) -> dict:
+        """The settings as stored in the dataset file's `extra` (flat, as ever)."""
+        d = asdict(self)
+        for key in ("paths", "filter", "segmenter", "reduced_decode"):
+            d.pop(key)
+        return {**d, **asdict(self.filter), "segmenter": self.segmenter.record()}
 
 
 def evenly(n: int, k: int) -> list[int]:
@@ -116,7 +107,7 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
     from focusgan.video.shots import iter_shots
 
     summary = FilterSummary()
-    params = opts.params()
+    params = opts.segmenter.params()
     samples, meta = [], {"source": [], "frame": [], "fg_fraction": []}
     for path in chunk:
         video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
@@ -147,37 +138,31 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
 
 
 def prepare_video(
-    paths: list[str | Path],
-    out: str | Path,
+    opts: VideoOptions,
+    out: str | os.PathLike,
     *,
-    opts: VideoOptions | None = None,
-    workers: int | None = None,
-    shard: tuple[int, int] | None = None,
-    classifier=None,
-    progress: bool = True,
-):
-    """Write a dataset from videos (see the module docstring); returns a `PrepareReport`."""
+    run: RunOptions | None = None,
+    classifier: ClassifierFilter | None = None,
+) -> PrepareReport:
+    """Write a dataset from videos (see the module docstring)."""
     from focusgan.prepare.pipeline import prepare_dataset
 
-    opts = opts or VideoOptions()
-    if opts.fit not in FITS:
-        raise UserError(f"--fit must be one of {', '.join(FITS)}, not {opts.fit!r}")
+    run = run or RunOptions()
+    opts.validate()
     opts.filter.validate()
-    if opts.size < 8 or opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
-        raise UserError(
-            "need --size >= 8, --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2"
-        )
-    videos = [str(p) for p in find_videos(paths)]
+    opts.segmenter.params()  # its one-line errors now, not in a worker
+    if opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
+        raise UserError("need --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2")
+    videos = [str(p) for p in find_videos(opts.paths)]
     if not videos:
         raise UserError("no videos or folders of frames found in the given paths")
-    config = {"source": "video", **asdict(opts), "videos": [str(Path(v).resolve()) for v in videos]}
-    extra = {"source": "video", "videos": len(videos), **asdict(opts)}
-    postprocess = None
+    record = opts.record()
+    config = {"source": "video", **record, "videos": [str(Path(v).resolve()) for v in videos]}
+    extra = {"source": "video", "videos": len(videos), **record}
     if classifier is not None:
         config["classifier"] = extra["classifier"] = classifier.config()
-        postprocess = classifier
-    if workers is None or workers > 1:  # one process per core; one superpixel thread each
-        opts = VideoOptions(**{**asdict(opts), "segmenter": {**opts.segmenter, "threads": 1}})
+    if run.workers is None or run.workers > 1:  # one process per core; one superpixel thread each
+        opts = replace(opts, segmenter=replace(opts.segmenter, threads=1))
     return prepare_dataset(
         videos,
         partial(process_videos, opts=opts),
@@ -186,94 +171,11 @@ def prepare_video(
         channels=opts.channels,
         mask_semantics="probability",
         config=config,
-        workers=workers,
-        shard=shard,
+        workers=run.workers,
+        shard=run.shard,
         chunk_size=1,
         extra=extra,
-        postprocess=postprocess,
-        progress=progress,
+        postprocess=classifier,
+        progress=run.progress,
         desc="prepare video",
     )
-
-
-def register_prepare(sources: argparse._SubParsersAction) -> None:
-    from focusgan.prepare.pipeline import add_prepare_options
-    from focusgan.video.bench import add_segmenter_options
-
-    d = VideoOptions()
-    p = sources.add_parser("video", help="samples from videos, the focus channel from motion")
-    p.add_argument(
-        "paths",
-        nargs="+",
-        type=Path,
-        help="video files, folders of frames, or folders holding them",
-    )
-    p.add_argument(
-        "--min-shot",
-        type=int,
-        default=d.min_shot,
-        help=f"skip shots shorter than this many frames (default {d.min_shot})",
-    )
-    p.add_argument(
-        "--frames-per-shot",
-        type=int,
-        default=d.frames_per_shot,
-        help=f"candidate samples per shot, evenly spaced (default {d.frames_per_shot})",
-    )
-    p.add_argument(
-        "--segment-frames",
-        type=int,
-        default=d.segment_frames,
-        help=f"frames of a shot segmented together (default {d.segment_frames})",
-    )
-    p.add_argument(
-        "--cut-threshold",
-        type=float,
-        default=d.cut_threshold,
-        help=f"PySceneDetect content threshold for cuts (default {d.cut_threshold:g})",
-    )
-    add_mask_filter_options(p, THESIS_FRAME_FILTER, "frame filters (default: the thesis's)")
-    add_segmenter_options(p)
-    add_prepare_options(p)
-    p.set_defaults(func=_prepare_video_command)
-
-
-def _prepare_video_command(args: argparse.Namespace) -> int:
-    from focusgan.prepare.pipeline import run_options
-    from focusgan.video.bench import segmenter_params
-
-    params = segmenter_params(args)
-    segmenter = {
-        "work_side": params.work_side,
-        "flow_side": params.flow_side,
-        "n_segments": params.n_segments,
-        "colour_weight": params.colour_weight,
-        "colour_adaptive": params.colour_adaptive,
-        "threads": params.threads,
-        "refine": params.refine,
-        "saliency.mode": params.saliency.mode,
-        "voting.iterations": params.voting.iterations,
-    }
-    opts = VideoOptions(
-        size=args.size,
-        fit=args.fit,
-        channels=args.channels,
-        min_shot=args.min_shot,
-        segment_frames=args.segment_frames,
-        frames_per_shot=args.frames_per_shot,
-        cut_threshold=args.cut_threshold,
-        min_fg=args.min_fg,
-        max_fg=args.max_fg,
-        border=args.border,
-        max_border_fg=args.max_border_fg,
-        segmenter=segmenter,
-    )
-    report = prepare_video(
-        args.paths,
-        args.out,
-        opts=opts,
-        **run_options(args),
-    )
-    for line in report.lines():
-        print(line)
-    return 0

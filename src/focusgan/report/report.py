@@ -9,7 +9,6 @@ provenance section says which file, backbone, weights, sample count, seed and st
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime
 import html
@@ -592,26 +591,3 @@ def write_report(out: str | Path, n_hist: int = 256) -> dict[str, Any]:
     with atomic_path(out / "report.html") as tmp:
         tmp.write_text(to_html(doc, title))
     return {"html": out / "report.html", "md": out / "report.md", "verdicts": verdicts}
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write report.html and report.md for an experiment folder")
-    p.add_argument("dir", type=Path, help="the experiment's output folder")
-    p.add_argument(
-        "--hist-n",
-        type=int,
-        default=256,
-        help="generated samples per run for the foreground-fraction histogram (256)",
-    )
-    p.set_defaults(func=_command)
-
-
-def _command(args: argparse.Namespace) -> int:
-    if not args.dir.is_dir():
-        raise UserError(f"experiment folder not found: {args.dir}")
-    paths = write_report(args.dir, args.hist_n)
-    for line in paths["verdicts"]:
-        print(line)
-    print(f"wrote {paths['md']}")
-    print(f"wrote {paths['html']}")
-    return 0

@@ -14,50 +14,101 @@ from typing import Any
 
 import yaml
 
+from focusgan.data.dataset import DatasetInfo, check_channels
+from focusgan.data.labels import Labels
 from focusgan.errors import UserError
+from focusgan.utils.options import check_positive, fields_with, option
 
 
 @dataclass
 class TrainConfig:
+    """Every training setting; each field is also a `focusgan train` option (`--name`) and a
+    key of an experiment's `train:`. `resume` says what `--resume` does with it: "identity"
+    settings define what a run is and must match, "new" ones are taken from the resuming
+    command, the others keep the run's saved values."""
+
     # data and model
-    data: str = ""
-    channels: int | None = None  # 3 = RGB, 4 = RGB + focus; None = all of the file (set by train)
-    resolution: int = 64  # taken from the dataset file
-    width: int = 128
-    z_dim: int = 128
-    critic_norm: str = "none"  # "none" (default, as the WGAN-GP paper advises) or "layer"
-    # class-conditional training (the thesis's future work 1; off = the thesis's unconditional GAN)
-    conditional: bool = False  # labels from the data file (COCO category, classifier class)
-    labels: str = ""  # or from this file: one label per line, one line per sample
-    critic_head: str = "ac"  # "ac" (auxiliary classifier, the reference) or "projection"
-    num_classes: int = 0  # taken from the labels (0 when unconditional)
-    classes: list[str] = dataclasses.field(default_factory=list)  # label of each class index
-    class_names: list[str] = dataclasses.field(default_factory=list)  # readable class names
+    data: str = option("", "dataset file made by `focusgan prepare`", resume="new")
+    channels: int | None = option(  # None = all of the file's (resolved by `for_data`)
+        None,
+        "3 = RGB, 4 = RGB + focus mask (default: all channels of the file)",
+        choices=(3, 4),
+        resume="identity",
+    )
+    resolution: int = option(  # taken from the dataset file
+        64,
+        "only for --dry-run without --data (otherwise the file's resolution)",
+        choices=(32, 64, 128),
+        resume="identity",
+    )
+    width: int = option(
+        128, "feature maps per layer (thesis: 128)", resume="identity", positive=True
+    )
+    z_dim: int = option(128, cli=False, resume="identity")
+    critic_norm: str = option(  # "none" (as the WGAN-GP paper advises) or "layer"
+        "none", "critic normalization", choices=("none", "layer"), resume="identity"
+    )
+    # class-conditional training (the thesis's future work 1; off = the unconditional GAN)
+    conditional: bool = option(
+        False,
+        "class-conditional: labels from the file (COCO category, classifier's top-1 class)",
+        resume="identity",
+    )
+    labels: str = option(  # a file of one label per line, one line per sample, in file order
+        "", "labels file for --conditional instead of the dataset's own", metavar="FILE"
+    )
+    critic_head: str = option(
+        "ac",
+        "conditional critic: ac (auxiliary classifier, the reference) or projection",
+        choices=("ac", "projection"),
+        resume="identity",
+    )
+    num_classes: int = option(0, cli=False, resume="identity")  # from the labels (for_data)
+    classes: list[str] = option(default_factory=list, cli=False)  # label of each class index
+    class_names: list[str] = option(default_factory=list, cli=False)  # readable names
     # optimisation (WGAN-GP)
-    iters: int = 100_000  # generator steps
-    lr_decay_iters: int = 0  # lr goes linearly to 0 over these generator steps; 0 = `iters`
-    n_critic: int = 5
-    batch_critic: int = 64
-    batch_gen: int = 128
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.0, 0.9)
-    gp_weight: float = 10.0
-    dequantize: bool = True  # x/128 - 1 + U(0, 1/128)
-    ema_decay: float = 0.999  # generator EMA; warmed up as min(decay, (1 + t) / (10 + t))
-    seed: int = 0
+    iters: int = option(100_000, "generator steps (thesis: 100000)", resume="new", positive=True)
+    lr_decay_iters: int = option(  # lr goes linearly to 0 over these generator steps; 0 = iters
+        0, "steps over which lr reaches 0 (--iters)", resume="new"
+    )
+    n_critic: int = option(
+        5, "critic steps per generator step (5)", resume="identity", positive=True
+    )
+    batch_critic: int = option(64, "critic batch (64)", resume="identity", positive=True)
+    batch_gen: int = option(128, "generator batch (128)", resume="identity", positive=True)
+    lr: float = option(2e-4, "Adam learning rate (2e-4), decayed linearly to 0", resume="identity")
+    betas: tuple[float, float] = option((0.0, 0.9), cli=False, resume="identity")
+    gp_weight: float = option(10.0, "gradient penalty weight (10)", resume="identity")
+    dequantize: bool = option(True, cli=False, resume="identity")  # x/128 - 1 + U(0, 1/128)
+    ema_decay: float = option(  # generator EMA; warmed up as min(decay, (1 + t) / (10 + t))
+        0.999, "generator EMA decay (0.999)", resume="identity"
+    )
+    seed: int = option(0, "seed for weights, noise and data order (0)", resume="identity")
     # bookkeeping (in generator steps)
-    log_every: int = 50
-    sample_every: int = 1000
-    checkpoint_every: int = 1000  # checkpoints/latest.pt
-    snapshot_every: int = 10_000  # checkpoints/step-NNNNNNNN.pt, kept
-    n_samples_grid: int = 64
+    log_every: int = option(50, "metrics.jsonl / TensorBoard interval", resume="new", positive=True)
+    sample_every: int = option(
+        1000, "fixed-noise sample grid interval", resume="new", positive=True
+    )
+    checkpoint_every: int = option(  # checkpoints/latest.pt
+        1000, "checkpoints/latest.pt interval", resume="new", positive=True
+    )
+    snapshot_every: int = option(  # checkpoints/step-NNNNNNNN.pt, kept
+        10_000, "kept checkpoints/step-N.pt interval", resume="new", positive=True
+    )
+    n_samples_grid: int = option(64, cli=False)
     # in-training evaluation (off by default; see `focusgan evaluate`)
-    eval_every: int = 0
-    eval_n: int = 2048
-    eval_backbone: str = "efficientnet-lite0"
+    eval_every: int = option(0, "in-training evaluation interval (0 = off)", resume="new")
+    eval_n: int = option(2048, "samples per in-training evaluation", resume="new")
+    eval_backbone: str = option(
+        "efficientnet-lite0", "backbone for in-training evaluation", resume="new"
+    )
     # where it runs
-    device: str = "auto"  # auto = cuda when available, else cpu
-    preset: str = "thesis"
+    device: str = option(  # auto = cuda when available, else cpu
+        "auto", "auto (default), cpu, cuda or cuda:N", resume="new"
+    )
+    preset: str = option(
+        "thesis", "thesis (DESIGN section 4), thesis-wide (256 maps) or tiny (CPU tests)"
+    )
 
     @property
     def decay_iters(self) -> int:
@@ -106,42 +157,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-# Settings that define what a run *is*: a resumed run must agree on them.
-IDENTITY_FIELDS = (
-    "channels",
-    "resolution",
-    "width",
-    "z_dim",
-    "critic_norm",
-    "conditional",
-    "critic_head",
-    "num_classes",
-    "n_critic",
-    "batch_critic",
-    "batch_gen",
-    "lr",
-    "betas",
-    "gp_weight",
-    "dequantize",
-    "ema_decay",
-    "seed",
-)
-
-# Settings a resume may change: the run's length, bookkeeping, the device, and where the data
-# file is now (it may have moved; its channels and resolution must still match).
-RESUMABLE_FIELDS = (
-    "iters",
-    "lr_decay_iters",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "snapshot_every",
-    "eval_every",
-    "eval_n",
-    "eval_backbone",
-    "device",
-    "data",
-)
+# Settings that define what a run *is* (a resumed run must agree on them), and those a resume
+# may change: the run's length, bookkeeping, the device, and where the data file is now (it may
+# have moved; its channels and resolution must still match).
+IDENTITY_FIELDS = fields_with(TrainConfig, "resume", "identity")
+RESUMABLE_FIELDS = fields_with(TrainConfig, "resume", "new")
 
 
 def make_config(preset: str, **overrides: Any) -> TrainConfig:
@@ -150,4 +170,20 @@ def make_config(preset: str, **overrides: Any) -> TrainConfig:
         raise UserError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     values = {"preset": preset, **PRESETS[preset]}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(values)
+    cfg = TrainConfig.from_dict(values)
+    check_positive(cfg)
+    return cfg
+
+
+def for_data(cfg: TrainConfig, info: DatasetInfo) -> TrainConfig:
+    """`cfg` with the settings the dataset decides (its resolution), its channels checked
+    against the file's: a new config, `cfg` itself is left as it is."""
+    channels = check_channels(info, cfg.channels)
+    return dataclasses.replace(cfg, channels=channels, resolution=info.resolution)
+
+
+def with_labels(cfg: TrainConfig, labels: Labels) -> TrainConfig:
+    """`cfg` with the classes of a class-conditional run's labels (a new config)."""
+    return dataclasses.replace(
+        cfg, num_classes=labels.num_classes, classes=labels.classes, class_names=labels.names
+    )

@@ -12,23 +12,34 @@ import copy
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from focusgan.data.dataset import check_channels, read_info
+from focusgan.data.dataset import read_info
 from focusgan.data.labels import load_labels
 from focusgan.errors import UserError, WorkError
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
-from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig
+from focusgan.training.config import (
+    IDENTITY_FIELDS,
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    for_data,
+    with_labels,
+)
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.sample import generate_from, grid_labels, latents
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
+
+# In-training evaluation (`eval_every`): scores of the EMA generator at a step, as flat floats
+# (`focusgan.metrics.evaluate.InTrainingEvaluation` is the one the command line passes).
+Evaluator = Callable[[torch.nn.Module, int], dict[str, float]]
 
 
 @dataclass
@@ -109,24 +120,20 @@ def train(
     resume: bool = False,
     stop_after: int | None = None,
     progress: bool = True,
+    evaluate: Evaluator | None = None,
 ) -> TrainResult:
     """Train (or with `resume`, continue) the run in `run_dir` up to `cfg.iters` generator steps.
 
     `stop_after` ends this call after that many generator steps with a checkpoint (for job time
-    limits); a later call with `resume=True` continues exactly where it stopped.
+    limits); a later call with `resume=True` continues exactly where it stopped. `evaluate`
+    scores the EMA generator every `cfg.eval_every` steps (required when that is set); it is
+    built before training starts, so building it touches none of training's random streams.
     """
     run_dir = Path(run_dir)
-    info = read_info(cfg.data)
-    cfg.channels = check_channels(info, cfg.channels)
-    cfg.resolution = info.resolution
-    labels = None
-    if cfg.conditional:
-        labels = load_labels(cfg.data, cfg.labels or None)
-        cfg.num_classes, cfg.classes, cfg.class_names = (
-            labels.num_classes,
-            labels.classes,
-            labels.names,
-        )
+    cfg = for_data(cfg, read_info(cfg.data))
+    labels = load_labels(cfg.data, cfg.labels or None) if cfg.conditional else None
+    if labels is not None:
+        cfg = with_labels(cfg, labels)
     ckpt = None
     latest = run_dir / "checkpoints" / checkpoint.LATEST
     if resume:
@@ -140,6 +147,8 @@ def train(
         )
 
     d, device = distributed.init(cfg.device)
+    if d.main and cfg.eval_every and evaluate is None:
+        raise UserError("eval_every is set but train() was given no evaluation to run")
     for name in ("batch_critic", "batch_gen"):
         if getattr(cfg, name) % d.world:
             raise UserError(f"{name} {getattr(cfg, name)} is not divisible by {d.world} processes")
@@ -147,12 +156,6 @@ def train(
     if device.type == "cuda":  # static shapes: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
 
-    if d.main and cfg.eval_every:  # fail now, not hours later, when the backbone is missing
-        from focusgan.metrics.evaluate import get_backbone
-
-        # before any seeding: building it draws from the global RNG, so after the seeding (or
-        # a resume's RNG restore) it would shift the run's noise streams
-        get_backbone(cfg.eval_backbone, device=device)
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
     if labels is not None:  # the generator step draws labels as often as the data has them
@@ -236,15 +239,10 @@ def train(
         save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
 
-    def evaluate() -> None:
+    def log_evaluation() -> None:
         """In-training scores of the EMA generator (`--eval-every`), kept out of the RNG streams."""
-        from focusgan.metrics.evaluate import evaluate_generator
-
-        metrics = ("is", "fid", "kid", "focus") if cfg.channels == 4 else ("is", "fid", "kid")
         rng = checkpoint.rng_state()
-        scores = evaluate_generator(
-            G_ema, cfg.data, cfg.eval_n, cfg.eval_backbone, seed=cfg.seed, metrics=metrics
-        )
+        scores = evaluate(G_ema, step)
         checkpoint.set_rng_state(rng)
         record = {"step": step, **{f"eval/{k}": v for k, v in scores.items()}}
         with open(metrics_path, "a") as f:
@@ -369,7 +367,7 @@ def train(
             if d.main and (step % cfg.sample_every == 0 or step == cfg.iters):
                 save_grid()
             if d.main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.iters):
-                evaluate()
+                log_evaluation()
             stopping = stop.signal is not None or (
                 stop_after is not None and steps_this_call >= stop_after
             )

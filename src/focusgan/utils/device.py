@@ -1,4 +1,4 @@
-"""Placing a network on its device in the memory layout that is fastest there."""
+"""Which device a job runs on, and placing a network there in its fastest memory layout."""
 
 from __future__ import annotations
 
@@ -15,3 +15,10 @@ def to_device(module: torch.nn.Module, device: str | torch.device) -> torch.nn.M
     if device.type == "cpu":
         module = module.to(memory_format=torch.channels_last)
     return module
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`auto`/None -> cuda when available, else cpu; anything else as given."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

@@ -1,0 +1,83 @@
+"""The segmenter's options (`segment`, `bench-motion`, `prepare video`), and the
+`SegmentParams` they set. The other settings of `SegmentParams` keep their measured values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from focusgan.errors import UserError
+from focusgan.utils.options import option
+from focusgan.video.saliency import MODES
+from focusgan.video.segment import SegmentParams
+
+_D = SegmentParams()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmenterOptions:
+    work_side: int = option(_D.work_side, "longer side of the frames the segmenter works on")
+    flow_side: int = option(
+        _D.flow_side,
+        f"longer side of the frames optical flow works on (default {_D.flow_side}; "
+        "0 = the working side)",
+    )
+    superpixels: int = option(_D.n_segments, "SLIC superpixels per frame")
+    saliency: str = option(
+        _D.saliency.mode,
+        "motion saliency: uNLC's two cases, or the residual of a RANSAC camera-"
+        f"motion fit (default {_D.saliency.mode})",
+        choices=MODES,
+    )
+    iterations: int = option(_D.voting.iterations, "consensus-voting iterations")
+    colour_weight: float = option(
+        _D.colour_weight,
+        "largest weight of the per-shot colour model against the motion votes, 0..1 "
+        "(0 = off); lowered where the object's and background's colours overlap "
+        f"(default {_D.colour_weight})",
+    )
+    colour_adaptive: bool = option(
+        _D.colour_adaptive,
+        "use --colour-weight as it is, even where colour separates object and background poorly",
+        flag="--fixed-colour-weight",
+    )
+    refine: bool = option(_D.refine, "skip the guided-filter refinement")
+    threads: int = option(_D.threads, "threads for superpixels")
+
+    def params(self) -> SegmentParams:
+        """The segmenter's parameters; a one-line `UserError` for values out of range."""
+        if (
+            self.work_side < 32
+            or not (self.flow_side == 0 or self.flow_side >= 32)
+            or self.superpixels < 8
+            or self.iterations < 0
+            or self.threads < 1
+        ):
+            raise UserError(
+                "--work-side must be >= 32, --flow-side >= 32 (or 0), --superpixels >= 8, "
+                "--iterations >= 0, --threads >= 1"
+            )
+        if not 0 <= self.colour_weight <= 1:
+            raise UserError("--colour-weight must be between 0 and 1")
+        p = SegmentParams()
+        p.work_side, p.n_segments, p.threads = self.work_side, self.superpixels, self.threads
+        p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
+        p.colour_adaptive = self.colour_adaptive
+        p.saliency.mode = self.saliency
+        p.voting.iterations = self.iterations
+        p.refine = self.refine
+        return p
+
+    def record(self) -> dict:
+        """The settings as `SegmentParams` names them (stored with datasets and benchmarks)."""
+        p = self.params()
+        return {
+            "work_side": p.work_side,
+            "flow_side": p.flow_side,
+            "n_segments": p.n_segments,
+            "colour_weight": p.colour_weight,
+            "colour_adaptive": p.colour_adaptive,
+            "threads": p.threads,
+            "refine": p.refine,
+            "saliency.mode": p.saliency.mode,
+            "voting.iterations": p.voting.iterations,
+        }
