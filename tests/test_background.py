@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focusgan.data.background import replace_background
 from focusgan.data.toy import toy_images
+from focusgan.prepare.background import replace_background
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,44 @@ def test_keep_returns_the_input_and_unknown_modes_are_errors(samples):
     assert replace_background(samples, "keep") is samples
     with pytest.raises(ValueError, match="background must be one of"):
         replace_background(samples, "grey")
+
+
+def _pairs_folder(root):
+    """Eight generated photos (textured) with binary masks of a disc, as `prepare pairs` reads."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    (root / "mask").mkdir()
+    for i in range(8):
+        image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        mask = np.zeros((48, 64), np.uint8)
+        cv2.circle(mask, (20 + 3 * i, 24), 12, 255, -1)
+        image[mask > 0] = (30 * i, 200, 90)
+        cv2.imwrite(str(root / "img" / f"{i:03d}.png"), image)
+        cv2.imwrite(str(root / "mask" / f"{i:03d}.png"), mask)
+    return root / "img", root / "mask"
+
+
+@pytest.mark.parametrize("mode", ["black", "noise"])
+def test_prepare_writes_foreground_only_samples_and_records_the_choice(tmp_path, mode):
+    from focusgan.cli import main
+    from focusgan.data.dataset import load_images, read_info
+
+    images, masks = _pairs_folder(tmp_path)
+    base = ["prepare", "pairs", "--images", str(images), "--masks", str(masks)]
+    base += ["--size", "32", "--min-fg", "0", "--workers", "0", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "plain.h5")]) == 0
+    assert main([*base, "--out", str(tmp_path / "fg.h5"), "--background", mode]) == 0
+    plain, fg = load_images(tmp_path / "plain.h5"), load_images(tmp_path / "fg.h5")
+    assert len(plain) == 8
+    assert np.array_equal(fg, replace_background(plain, mode))  # the same samples, replaced
+    assert read_info(tmp_path / "fg.h5").extra["background"] == mode
+    assert read_info(tmp_path / "plain.h5").extra["background"] == "keep"
+    with pytest.raises(SystemExit) as e:  # argparse: a one-line usage error, status 2
+        main([*base, "--out", str(tmp_path / "x.h5"), "--background", "grey"])
+    assert e.value.code == 2
+    assert (
+        main([*base, "--out", str(tmp_path / "y.h5"), "--background", "black", "--channels", "3"])
+        == 2
+    )

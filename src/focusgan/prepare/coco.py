@@ -335,6 +335,7 @@ def prepare_coco(
         extra=extra,
         postprocess=classifier,
         progress=run.progress,
+        background=opts.background,
         desc="prepare coco",
     )
 

@@ -236,5 +236,6 @@ def prepare_pairs(
         extra=extra,
         postprocess=classifier,
         progress=run.progress,
+        background=opts.background,
         desc="prepare pairs",
     )

@@ -56,6 +56,7 @@ import numpy as np
 
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
+from focusgan.prepare.background import BACKGROUNDS, replace_background
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
 from focusgan.utils.options import option
@@ -99,12 +100,27 @@ class SampleOptions:
     reduced_decode: bool = option(
         True, "decode JPEGs at full size (slower; for comparison; photos only)"
     )
+    background: str = option(  # foreground-only data: the thesis's future work 3
+        "keep",
+        "replace the pixels outside the mask (< 0.5): black, mean (the sample's own background "
+        "colour) or noise; the mask channel is kept (default keep)",
+        choices=BACKGROUNDS,
+    )
 
     def validate(self) -> None:
         if self.fit not in FITS:
             raise UserError(f"--fit must be one of {', '.join(FITS)}, not {self.fit!r}")
         if self.size < 8:
             raise UserError(f"--size {self.size} is too small (at least 8)")
+        if self.background not in BACKGROUNDS:
+            raise UserError(
+                f"--background must be one of {', '.join(BACKGROUNDS)}, not {self.background!r}"
+            )
+        if self.background != "keep" and self.channels != 4:
+            raise UserError(
+                f"--background {self.background} needs the mask: use --channels 4 (a 3-channel "
+                "run of the file then reads the foreground-only RGB)"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,8 +342,12 @@ def prepare_dataset(
     progress: bool = True,
     desc: str = "prepare",
     item_key: Callable[[Any], Any] = repr,
+    background: str = "keep",
 ) -> PrepareReport:
-    """Run `work` over `items` (see the module docstring) and write the dataset file `out`."""
+    """Run `work` over `items` (see the module docstring) and write the dataset file `out`.
+
+    `background` (`focusgan.prepare.background`) replaces the pixels outside each sample's mask
+    as the samples are written (after any `postprocess`, so a classifier sees whole samples)."""
     from tqdm import tqdm
 
     from focusgan.data.dataset import DatasetWriter
@@ -352,6 +372,7 @@ def prepare_dataset(
     if global_summary is not None and (shard is None or shard[0] == 0):
         summary.update(global_summary)
     extra = dict(extra or {})
+    extra["background"] = background  # the file records the choice
     if shard is not None:
         extra["shard"] = f"{shard[0]}/{shard[1]}"
     bar = tqdm(
@@ -371,7 +392,7 @@ def prepare_dataset(
             saved = _load_chunk(part[written])
             summary.update(saved.summary)
             if len(saved):
-                w.append(saved.images, **saved.metadata)
+                w.append(replace_background(saved.images, background), **saved.metadata)
             written += 1
 
     def finish(index: int, result: ChunkResult, w: DatasetWriter) -> None:

@@ -177,5 +177,6 @@ def prepare_video(
         extra=extra,
         postprocess=classifier,
         progress=run.progress,
+        background=opts.background,
         desc="prepare video",
     )
