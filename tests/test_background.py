@@ -96,3 +96,19 @@ def test_prepare_writes_foreground_only_samples_and_records_the_choice(tmp_path,
         main([*base, "--out", str(tmp_path / "y.h5"), "--background", "black", "--channels", "3"])
         == 2
     )
+
+
+def test_foreground_only_variant_of_a_file(tmp_path, toy_h5):
+    from focusgan.data.dataset import load_images, read_info, read_metadata
+    from focusgan.errors import UserError
+    from focusgan.prepare.background import write_foreground_only
+
+    out = write_foreground_only(toy_h5, tmp_path / "fg.h5", "mean")
+    assert np.array_equal(load_images(out), replace_background(load_images(toy_h5), "mean"))
+    info = read_info(out)
+    assert info.extra["background"] == "mean" and info.extra["background_of"] == str(toy_h5)
+    assert info.filter_summary.kept == read_info(toy_h5).filter_summary.kept
+    assert list(read_metadata(out, "source")) == list(read_metadata(toy_h5, "source"))
+    with pytest.raises(UserError, match="background must be one of"):
+        write_foreground_only(toy_h5, tmp_path / "k.h5", "keep")
+    assert not (tmp_path / "k.h5").exists()

@@ -7,13 +7,19 @@ whose RGB pixels with mask < 0.5 (value <= 127, the same threshold as everywhere
 - `noise`: uniform noise in 0..255, seeded by the sample's bytes, so the same sample always gets
   the same noise whatever the worker, chunk or shard that made it.
 The mask (channel 3) and every foreground pixel are kept exactly; `keep` returns the input.
+`prepare ... --background MODE` applies it as samples are written; `write_foreground_only`
+makes the variant of an existing file (what an experiment's foreground-only variant uses).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
+
+from focusgan.errors import UserError
 
 BACKGROUNDS = ("keep", "black", "mean", "noise")
 FG_THRESHOLD = 127  # mask > 127 is foreground
@@ -45,3 +51,39 @@ def replace_background(images: np.ndarray, mode: str) -> np.ndarray:
             noise = np.random.default_rng(seed).integers(0, 256, rgb.shape, dtype=np.uint8)
             rgb[bg] = noise[bg]
     return out
+
+
+def write_foreground_only(
+    src: str | os.PathLike, out: str | os.PathLike, mode: str, batch: int = 4096
+) -> Path:
+    """A copy of the 4-channel dataset file `src` with its backgrounds replaced (`mode`):
+    the same samples, metadata and filter summary; `extra` records the choice and the source.
+    Written under a temporary name and renamed when complete, as every dataset file."""
+    from focusgan.data.dataset import METADATA, DatasetWriter, open_h5, read_info
+
+    info = read_info(src)
+    if info.channels != 4:
+        raise UserError(f"{src} has no focus channel: a foreground-only variant needs the mask")
+    if mode not in BACKGROUNDS or mode == "keep":
+        raise UserError(f"background must be one of {', '.join(BACKGROUNDS[1:])}, not {mode!r}")
+    extra = {**info.extra, "background": mode, "background_of": str(src)}
+    with (
+        DatasetWriter(
+            out,
+            resolution=info.resolution,
+            channels=4,
+            mask_semantics=info.mask_semantics,
+            summary=info.filter_summary,
+            extra=extra,
+        ) as w,
+        open_h5(src) as f,
+    ):
+        for start in range(0, info.size, batch):
+            end = min(start + batch, info.size)
+            meta = {
+                name: (f[name].asstr() if name == "source" else f[name])[start:end]
+                for name in METADATA
+                if name in f
+            }
+            w.append(replace_background(f["images"][start:end], mode), **meta)
+    return Path(out)
