@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from focusgan.prepare.coco import CocoOptions, coco_items, load_coco, prepare_coco, process_images  # noqa: E402
+from focusgan.prepare.coco import CocoOptions, coco_items, load_coco, process_images  # noqa: E402
 from focusgan.prepare.images import decode_rgb  # noqa: E402
-from focusgan.prepare.pipeline import RunOptions  # noqa: E402
+from focusgan.prepare.pipeline import RunOptions, prepare  # noqa: E402
 from focusgan.prepare.transform import to_square  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tiny_coco"
@@ -177,7 +177,7 @@ def end_to_end(args: argparse.Namespace) -> None:
             for min_area in (0.0, 0.15):
 
                 def run(workers=workers, min_area=min_area):
-                    return prepare_coco(
+                    return prepare(
                         CocoOptions(annotations=ann_path, images=images_dir, min_area=min_area),
                         Path(tmp) / "out.h5",
                         run=RunOptions(workers=workers if workers > 1 else 0, progress=False),

@@ -14,9 +14,8 @@ from pycocotools import mask as mask_utils
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.errors import UserError
-from focusgan.prepare import coco
 from focusgan.prepare.coco import CHUNK_SIZE, CocoOptions, instance_rle
-from focusgan.prepare.pipeline import RunOptions
+from focusgan.prepare.pipeline import RunOptions, prepare
 from focusgan.prepare.transform import to_square
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
@@ -27,10 +26,10 @@ SPLITS = ("train2017", "val2017")
 
 def prepare_coco(annotations, images, out, *, workers=None, shard=None, progress=True,
                  classifier=None, chunk_size=CHUNK_SIZE, **settings):  # fmt: skip
-    """`prepare_coco` with the options as keywords (as the tests read best)."""
+    """`prepare(CocoOptions(...))` with the options as keywords (as the tests read best)."""
     opts = CocoOptions(annotations=Path(annotations), images=Path(images), **settings)
     run = RunOptions(workers=workers, shard=shard, progress=progress)
-    return coco.prepare_coco(opts, out, run=run, classifier=classifier, chunk_size=chunk_size)
+    return prepare(opts, out, run=run, classifier=classifier, chunk_size=chunk_size)
 
 
 def need_data() -> None:

@@ -50,3 +50,18 @@ def test_initialisation_follows_the_reference():
     w = G.blocks[0].conv1.weight.detach()
     bound = 2**0.5 * (6 / (16 * 9 + 16 * 9)) ** 0.5
     assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound
+
+
+def test_generator_batch_norm_is_torchs_outside_torchrun():
+    """The generator's BatchNorm2d (global statistics under torchrun) is nn.BatchNorm2d in one
+    process: the same state_dict keys, outputs and running statistics, bit for bit."""
+    from focusgan.models.batchnorm import BatchNorm2d
+
+    ours, theirs = BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    x = torch.randn(4, 3, 5, 5) * 2 + 1
+    for mode in (True, False):
+        ours.train(mode), theirs.train(mode)
+        assert torch.equal(ours(x), theirs(x))
+    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

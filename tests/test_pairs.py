@@ -12,11 +12,10 @@ from PIL import Image
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.errors import UserError
-from focusgan.prepare import pairs
 from focusgan.prepare.filters import MaskFilter
 from focusgan.prepare.masks import mask_semantics, read_mask
 from focusgan.prepare.pairs import PairOptions, find_pairs
-from focusgan.prepare.pipeline import RunOptions
+from focusgan.prepare.pipeline import RunOptions, prepare
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis"
 IMAGES, MASKS = DAVIS / "JPEGImages" / "480p", DAVIS / "Annotations" / "480p"
@@ -24,14 +23,14 @@ THESIS = ["--min-fg", "0.10", "--max-fg", "0.80", "--border", "0.05", "--max-bor
 
 
 def prepare_pairs(images, masks, out, *, workers=None, progress=True, **settings):
-    """`prepare_pairs` with the options as keywords (as the tests read best)."""
+    """`prepare(PairOptions(...))` with the options as keywords (as the tests read best)."""
     rules = {
         k: settings.pop(k) for k in ("min_fg", "max_fg", "border", "max_border_fg") if k in settings
     }
     opts = PairOptions(
         images=Path(images), masks=Path(masks), filter=MaskFilter(**rules), **settings
     )
-    return pairs.prepare_pairs(opts, out, run=RunOptions(workers=workers, progress=progress))
+    return prepare(opts, out, run=RunOptions(workers=workers, progress=progress))
 
 
 def need_davis() -> None:

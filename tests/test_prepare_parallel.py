@@ -10,9 +10,8 @@ import pytest
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.errors import UserError
-from focusgan.prepare import coco
 from focusgan.prepare.coco import CHUNK_SIZE, CocoOptions
-from focusgan.prepare.pipeline import RunOptions, parse_shard, parts_dir
+from focusgan.prepare.pipeline import RunOptions, parse_shard, parts_dir, prepare
 from focusgan.utils.atomic import partial_path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_coco"
@@ -22,10 +21,10 @@ IMAGES = DATA / "train2017"
 
 def prepare_coco(annotations, images, out, *, workers=None, shard=None, progress=True,
                  classifier=None, chunk_size=CHUNK_SIZE, **settings):  # fmt: skip
-    """`prepare_coco` with the options as keywords (as the tests read best)."""
+    """`prepare(CocoOptions(...))` with the options as keywords (as the tests read best)."""
     opts = CocoOptions(annotations=Path(annotations), images=Path(images), **settings)
     run = RunOptions(workers=workers, shard=shard, progress=progress)
-    return coco.prepare_coco(opts, out, run=run, classifier=classifier, chunk_size=chunk_size)
+    return prepare(opts, out, run=run, classifier=classifier, chunk_size=chunk_size)
 
 
 def need_data() -> None:

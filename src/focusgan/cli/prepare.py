@@ -14,24 +14,16 @@ from focusgan.cli.options import add_options, from_args
 from focusgan.errors import UserError
 
 
-def _sources() -> dict[str, tuple[type, object, str]]:
-    """source -> (options dataclass, prepare function, help)."""
-    from focusgan.prepare.coco import CocoOptions, prepare_coco
-    from focusgan.prepare.pairs import PairOptions, prepare_pairs
-    from focusgan.prepare.video import VideoOptions, prepare_video
+def _sources() -> dict[str, tuple[type, str]]:
+    """source -> (its options dataclass, help)."""
+    from focusgan.prepare.coco import CocoOptions
+    from focusgan.prepare.pairs import PairOptions
+    from focusgan.prepare.video import VideoOptions
 
     return {
-        "coco": (CocoOptions, prepare_coco, "one sample per COCO object instance (mask = focus)"),
-        "pairs": (
-            PairOptions,
-            prepare_pairs,
-            "samples from folders of images and foreground masks",
-        ),
-        "video": (
-            VideoOptions,
-            prepare_video,
-            "samples from videos, the focus channel from motion",
-        ),
+        "coco": (CocoOptions, "one sample per COCO object instance (mask = focus)"),
+        "pairs": (PairOptions, "samples from folders of images and foreground masks"),
+        "video": (VideoOptions, "samples from videos, the focus channel from motion"),
     }
 
 
@@ -42,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="make a dataset file from COCO, videos or image+mask pairs")
     sources = p.add_subparsers(dest="source", metavar="SOURCE", parser_class=type(p))
     sources.required = True
-    for name, (cls, _, help) in _sources().items():
+    for name, (cls, help) in _sources().items():
         s = sources.add_parser(name, help=help)
         s.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
         add_options(s, cls)
@@ -70,9 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _prepare(args: argparse.Namespace) -> int:
     from focusgan.prepare.classifier import ClassifierOptions, make_classifier
-    from focusgan.prepare.pipeline import RunOptions
+    from focusgan.prepare.pipeline import RunOptions, prepare
 
-    cls, prepare, _ = _sources()[args.source]
+    cls, _ = _sources()[args.source]
     report = prepare(
         from_args(cls, args),
         args.out,

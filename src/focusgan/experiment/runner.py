@@ -107,9 +107,7 @@ def _same_eval(
 def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Path:
     """The dataset file of `spec`, prepared from its recipe when missing."""
     from focusgan.prepare.classifier import make_classifier
-    from focusgan.prepare.coco import prepare_coco
-    from focusgan.prepare.pairs import prepare_pairs
-    from focusgan.prepare.video import prepare_video
+    from focusgan.prepare.pipeline import prepare as prepare_dataset
 
     path = cfg.dataset_file(spec, out)
     if path.is_file():
@@ -125,10 +123,7 @@ def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Pa
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     log(f"  prepare   focusgan prepare {recipe.source} -> {path}")
-    prepare_source = {"coco": prepare_coco, "pairs": prepare_pairs, "video": prepare_video}
-    prepare_source[recipe.source](
-        recipe.options, path, run=recipe.run, classifier=make_classifier(classifier)
-    )
+    prepare_dataset(recipe.options, path, run=recipe.run, classifier=make_classifier(classifier))
     if not path.is_file():
         raise UserError(f"dataset {spec.name!r}: prepare wrote no file {path}")
     return path

@@ -7,8 +7,10 @@ unconditional), widened to 64x64 as in the thesis. At width 128 and 64x64 the ge
 Generator: Linear(z -> 4*4*width) -> up-blocks (4 -> resolution) -> BN -> ReLU -> Conv3x3 -> tanh.
 Critic: R1 (optimized first block, down) -> R2 (down) -> R3 -> R3 -> ReLU -> spatial mean -> Linear.
 At 128x128 the critic gets a second R2 so its last feature map stays 16x16, as at 64x64.
-The critic has no normalization by default: the gradient penalty is per sample, and batch norm
-would couple samples (the thesis's table shows BN there; `norm="layer"` is the safe alternative).
+The generator's batch norm is `batchnorm.BatchNorm2d`, whose statistics under `torchrun` are the
+global batch's. The critic has no normalization by default: the gradient penalty is per sample,
+and batch norm would couple samples (the thesis's table shows BN there; `norm="layer"` is the
+safe alternative).
 
 Class-conditional version (`num_classes > 0`, the thesis's future work 1), as the reference's
 conditional CIFAR ResNet (`CONDITIONAL=True, ACGAN=True`): the generator's up-blocks use
@@ -26,6 +28,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from focusgan.models.batchnorm import BatchNorm2d
 
 RESOLUTIONS = (32, 64, 128)
 CRITIC_NORMS = ("none", "layer")
@@ -60,7 +64,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def __init__(self, width: int, num_classes: int) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm2d(width, affine=False)
+        self.bn = BatchNorm2d(width, affine=False)
         self.scale = nn.Embedding(num_classes, width)
         self.offset = nn.Embedding(num_classes, width)
         nn.init.ones_(self.scale.weight)
@@ -71,7 +75,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 def _batch_norm(width: int, num_classes: int) -> nn.Module:
-    return ConditionalBatchNorm2d(width, num_classes) if num_classes else nn.BatchNorm2d(width)
+    return ConditionalBatchNorm2d(width, num_classes) if num_classes else BatchNorm2d(width)
 
 
 class UpBlock(nn.Module):
@@ -115,7 +119,7 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(
             [UpBlock(width, num_classes) for _ in range(int(math.log2(resolution // 4)))]
         )
-        self.bn = nn.BatchNorm2d(width)
+        self.bn = BatchNorm2d(width)
         self.out = _conv(width, channels, 3, gain=1.0)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -36,7 +36,6 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,12 +50,9 @@ from focusgan.prepare.images import (
     reduction_factor,
     square_sample,
 )
-from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import square_box
 from focusgan.utils.options import option
-
-if TYPE_CHECKING:  # imports torch, which the worker processes must not
-    from focusgan.prepare.classifier import ClassifierFilter
 
 CHUNK_SIZE = 64  # images per work chunk (and per resumable part)
 
@@ -78,6 +74,9 @@ class CocoOptions(SampleOptions):
         metavar="CAT",
     )
     decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
+
+    def job(self, run: RunOptions) -> Job:
+        return coco_job(self)
 
 
 @dataclass
@@ -266,25 +265,11 @@ def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
             meta["annotation_id"].append(ann_id)
             meta["category_id"].append(cat_id)
             summary.keep()
-    s, c = opts.size, opts.channels
-    images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
-    return ChunkResult(images, {k: np.asarray(v) for k, v in meta.items()}, summary, len(chunk))
+    return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 
-def prepare_coco(
-    opts: CocoOptions,
-    out: str | os.PathLike,
-    *,
-    run: RunOptions | None = None,
-    classifier: ClassifierFilter | None = None,
-    chunk_size: int = CHUNK_SIZE,
-) -> PrepareReport:
-    """Write a COCO instance dataset (see the module docstring).
-
-    `classifier` (`focusgan.prepare.classifier.make_classifier`) drops unconfident samples."""
-    from focusgan.prepare.pipeline import prepare_dataset
-
-    run = run or RunOptions()
+def coco_job(opts: CocoOptions) -> Job:
+    """The work of a COCO dataset (see the module docstring): one item per image."""
     opts.validate()
     if not 0 <= opts.min_area <= 1:
         raise UserError(f"--min-area is a fraction of the image, 0..1, not {opts.min_area}")
@@ -317,27 +302,8 @@ def prepare_coco(
             if isinstance(c, dict) and "id" in c and "name" in c
         },
     }
-    if classifier is not None:
-        config["classifier"] = extra["classifier"] = classifier.config()
-    return prepare_dataset(
-        items,
-        partial(process_images, opts=opts),
-        out,
-        item_key=_item_key,
-        resolution=opts.size,
-        channels=opts.channels,
-        mask_semantics="binary",
-        config=config,
-        workers=run.workers,
-        shard=run.shard,
-        chunk_size=chunk_size,
-        global_summary=global_summary,
-        extra=extra,
-        postprocess=classifier,
-        progress=run.progress,
-        background=opts.background,
-        desc="prepare coco",
-    )
+    work = partial(process_images, opts=opts)
+    return Job(items, work, "binary", config, extra, global_summary, _item_key, CHUNK_SIZE)
 
 
 def _item_key(item: CocoImage) -> tuple:

@@ -23,7 +23,6 @@ import os
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -41,12 +40,9 @@ from focusgan.prepare.images import (
     square_sample,
 )
 from focusgan.prepare.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
-from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import square_box
 from focusgan.utils.options import option
-
-if TYPE_CHECKING:  # imports torch, which the worker processes must not
-    from focusgan.prepare.classifier import ClassifierFilter
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK_SIZE = 32
@@ -81,6 +77,9 @@ class PairOptions(SampleOptions):
         "--max-border-fg 0.10); off unless given",
     )
     decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
+
+    def job(self, run: RunOptions) -> Job:
+        return pairs_job(self)
 
 
 def _index(root: Path) -> dict[tuple[str, str], list[str]]:
@@ -179,23 +178,11 @@ def process_pairs(chunk: list[tuple[str, str]], opts: PairOptions) -> ChunkResul
         meta["source"].append(image_rel)
         meta["frame"].append(int(stem) if stem.isdigit() else -1)
         summary.keep()
-    s, c = opts.size, opts.channels
-    images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
-    return ChunkResult(images, {k: np.asarray(v) for k, v in meta.items()}, summary, len(chunk))
+    return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 
-def prepare_pairs(
-    opts: PairOptions,
-    out: str | os.PathLike,
-    *,
-    run: RunOptions | None = None,
-    classifier: ClassifierFilter | None = None,
-    chunk_size: int = CHUNK_SIZE,
-) -> PrepareReport:
-    """Write a dataset from image+mask pairs (see the module docstring)."""
-    from focusgan.prepare.pipeline import prepare_dataset
-
-    run = run or RunOptions()
+def pairs_job(opts: PairOptions) -> Job:
+    """The work of a pairs dataset (see the module docstring): one item per (image, mask)."""
     opts.validate()
     if opts.mask_format not in MASK_FORMATS:
         raise UserError(f"--mask-format must be one of {', '.join(MASK_FORMATS)}")
@@ -219,23 +206,6 @@ def prepare_pairs(
         "grabcut_unknown": opts.grabcut_unknown,
         "filter": asdict(opts.filter),
     }
-    if classifier is not None:
-        config["classifier"] = extra["classifier"] = classifier.config()
-    return prepare_dataset(
-        pairs,
-        partial(process_pairs, opts=opts),
-        out,
-        resolution=opts.size,
-        channels=opts.channels,
-        mask_semantics=mask_semantics(opts.mask_format, opts.grabcut_unknown),
-        config=config,
-        workers=run.workers,
-        shard=run.shard,
-        chunk_size=chunk_size,
-        global_summary=global_summary,
-        extra=extra,
-        postprocess=classifier,
-        progress=run.progress,
-        background=opts.background,
-        desc="prepare pairs",
-    )
+    semantics = mask_semantics(opts.mask_format, opts.grabcut_unknown)
+    work = partial(process_pairs, opts=opts)
+    return Job(pairs, work, semantics, config, extra, global_summary, chunk_size=CHUNK_SIZE)

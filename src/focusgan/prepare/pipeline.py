@@ -1,9 +1,11 @@
 """Run a `prepare` source over many inputs: worker processes, shards, resumable chunks.
 
-Every source (COCO, image+mask pairs, video) has the same shape of work: a list of picklable
-*items* (one per image, frame pair, video shot...) and a *work function* that turns a list of
-items into a `ChunkResult` (samples, their metadata, and a `FilterSummary` of what it kept,
-rejected and skipped). `prepare_dataset` does the rest:
+Every source (COCO, image+mask pairs, video) has the same shape of work, its `Job`: a list of
+picklable *items* (one per image, frame pair, video shot...) and a *work function* that turns a
+list of items into a `ChunkResult` (samples, their metadata, and a `FilterSummary` of what it
+kept, rejected and skipped). `prepare(options, out, run=RunOptions(...))` writes the file a
+source's options describe (`CocoOptions`, `PairOptions`, `VideoOptions`: `options.job()`);
+`prepare_dataset` does the work:
 
     prepare_dataset(items, work, out, resolution=64, channels=4, mask_semantics="binary",
                     config={...}, workers=None, shard=None)
@@ -78,6 +80,16 @@ class ChunkResult:
     summary: FilterSummary = field(default_factory=FilterSummary)
     items: int = 0
 
+    @classmethod
+    def collect(
+        cls, samples: list, metadata: dict, summary: FilterSummary, items: int, opts: SampleOptions
+    ) -> ChunkResult:
+        """A chunk's result from its list of samples and metadata lists (none: an empty array
+        of the options' sample shape)."""
+        s, c = opts.size, opts.channels
+        images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
+        return cls(images, {k: np.asarray(v) for k, v in metadata.items()}, summary, items)
+
     def __len__(self) -> int:
         return len(self.images)
 
@@ -106,6 +118,10 @@ class SampleOptions:
         "colour) or noise; the mask channel is kept (default keep)",
         choices=BACKGROUNDS,
     )
+
+    def job(self, run: RunOptions) -> Job:
+        """The work of this source (each source's options class defines it)."""
+        raise NotImplementedError
 
     def validate(self) -> None:
         if self.fit not in FITS:
@@ -137,6 +153,20 @@ class RunOptions:
         convert=lambda text: parse_shard(str(text)),
     )
     progress: bool = option(True, "no progress bar", flag="--quiet")
+
+
+@dataclass
+class Job:
+    """A source's work as the pipeline runs it: items, the work function, what the file records."""
+
+    items: list
+    work: Callable[[list], ChunkResult]  # a module-level function or a partial of one
+    mask_semantics: str
+    config: dict  # everything that decides the samples: the resume fingerprint
+    extra: dict  # how the file was made, stored in its `extra`
+    global_summary: FilterSummary | None = None  # counts about the input that no item carries
+    item_key: Callable[[Any], Any] = repr
+    chunk_size: int = 64
 
 
 @dataclass
@@ -452,4 +482,41 @@ def prepare_dataset(
         reused,
         time.perf_counter() - start_time,
         max(1, workers),
+    )
+
+
+def prepare(
+    opts: SampleOptions,
+    out: str | os.PathLike,
+    *,
+    run: RunOptions | None = None,
+    classifier: Callable[[ChunkResult], ChunkResult] | None = None,
+    chunk_size: int | None = None,
+) -> PrepareReport:
+    """Write the dataset file that `opts` describes (`CocoOptions`, `PairOptions` or
+    `VideoOptions`); `classifier` (`focusgan.prepare.classifier.make_classifier`) drops the
+    unconfident samples. `chunk_size` overrides the source's (tests use small chunks)."""
+    run = run or RunOptions()
+    job = opts.job(run)
+    config, extra = dict(job.config), dict(job.extra)
+    if classifier is not None:
+        config["classifier"] = extra["classifier"] = classifier.config()
+    return prepare_dataset(
+        job.items,
+        job.work,
+        out,
+        resolution=opts.size,
+        channels=opts.channels,
+        mask_semantics=job.mask_semantics,
+        config=config,
+        workers=run.workers,
+        shard=run.shard,
+        chunk_size=chunk_size or job.chunk_size,
+        global_summary=job.global_summary,
+        extra=extra,
+        postprocess=classifier,
+        progress=run.progress,
+        desc=f"prepare {config['source']}",
+        item_key=job.item_key,
+        background=opts.background,
     )

@@ -18,26 +18,21 @@ chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only 
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
 from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
-from focusgan.prepare.pipeline import ChunkResult, PrepareReport, RunOptions, SampleOptions
+from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import to_square
 from focusgan.utils.options import option
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
 from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import SegmentParams, segment_frames, split_evenly
-
-if TYPE_CHECKING:  # imports torch, which the worker processes must not
-    from focusgan.prepare.classifier import ClassifierFilter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +56,9 @@ class VideoOptions(SampleOptions):
         for key in ("paths", "filter", "segmenter", "reduced_decode"):
             d.pop(key)
         return {**d, **asdict(self.filter), "segmenter": self.segmenter.record()}
+
+    def job(self, run: RunOptions) -> Job:
+        return video_job(self, run)
 
 
 def evenly(n: int, k: int) -> list[int]:
@@ -132,22 +130,11 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
         samples += video_samples
         for k in meta:
             meta[k] += video_meta[k]
-    s, c = opts.size, opts.channels
-    images = np.stack(samples) if samples else np.zeros((0, s, s, c), np.uint8)
-    return ChunkResult(images, {k: np.asarray(v) for k, v in meta.items()}, summary, len(chunk))
+    return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 
-def prepare_video(
-    opts: VideoOptions,
-    out: str | os.PathLike,
-    *,
-    run: RunOptions | None = None,
-    classifier: ClassifierFilter | None = None,
-) -> PrepareReport:
-    """Write a dataset from videos (see the module docstring)."""
-    from focusgan.prepare.pipeline import prepare_dataset
-
-    run = run or RunOptions()
+def video_job(opts: VideoOptions, run: RunOptions) -> Job:
+    """The work of a video dataset (see the module docstring): one item per video."""
     opts.validate()
     opts.filter.validate()
     opts.segmenter.params()  # its one-line errors now, not in a worker
@@ -159,24 +146,8 @@ def prepare_video(
     record = opts.record()
     config = {"source": "video", **record, "videos": [str(Path(v).resolve()) for v in videos]}
     extra = {"source": "video", "videos": len(videos), **record}
-    if classifier is not None:
-        config["classifier"] = extra["classifier"] = classifier.config()
     if run.workers is None or run.workers > 1:  # one process per core; one superpixel thread each
         opts = replace(opts, segmenter=replace(opts.segmenter, threads=1))
-    return prepare_dataset(
-        videos,
-        partial(process_videos, opts=opts),
-        out,
-        resolution=opts.size,
-        channels=opts.channels,
-        mask_semantics="probability",
-        config=config,
-        workers=run.workers,
-        shard=run.shard,
-        chunk_size=1,
-        extra=extra,
-        postprocess=classifier,
-        progress=run.progress,
-        background=opts.background,
-        desc="prepare video",
+    return Job(
+        videos, partial(process_videos, opts=opts), "probability", config, extra, chunk_size=1
     )

@@ -80,15 +80,18 @@ class TrainingData:
         """This process's share of the next global batch, float in [-1, 1] on the device, and
         its class labels (None when the data has none).
 
-        Every process draws the same global batch of `batch * world` indices and takes its slice,
-        so a multi-GPU run sees the same data as a single process would.
+        Every process draws the same global batch of `batch * world` indices (and dequantization
+        noise) and takes its slice, so a multi-GPU run sees the same data as one process would.
         """
-        idx = self.order.next(batch * self.world)[self.rank * batch : (self.rank + 1) * batch]
-        idx = torch.from_numpy(idx).to(self.images.device, non_blocking=True)
+        mine = slice(self.rank * batch, (self.rank + 1) * batch)
+        idx = torch.from_numpy(self.order.next(batch * self.world)[mine])
+        idx = idx.to(self.images.device, non_blocking=True)
         x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
-        x = from_uint8(x, torch.rand(x.shape, device=x.device) if dequantize else None)
         y = None if self.labels is None else self.labels.index_select(0, idx).to(self.device)
-        return x, y
+        if not dequantize:
+            return from_uint8(x), y
+        # the global batch's noise (the torch RNG is the same in every process), this slice of it
+        return from_uint8(x, torch.rand(batch * self.world, *x.shape[1:], device=x.device)[mine]), y
 
 
 def _storage_device(images: torch.Tensor, device: torch.device) -> torch.device:

@@ -70,6 +70,11 @@ def all_processes(flags: torch.Tensor, d: Dist) -> list[bool]:
     return [bool(f) for f in flags.tolist()]
 
 
+def any_process(flag: bool, d: Dist, device: torch.device) -> bool:
+    """Whether `flag` holds in some process (the same answer in every process)."""
+    return not all_processes(torch.tensor([not flag], device=device), d)[0]
+
+
 def gather_objects(obj: object, d: Dist) -> list:
     """Every process's `obj`, in rank order (a list of one without torchrun)."""
     if d.world == 1:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from focusgan.data.dataset import read_info
 from focusgan.data.labels import load_labels
 from focusgan.errors import UserError, WorkError
+from focusgan.models.batchnorm import synchronize
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
 from focusgan.training.config import (
@@ -161,7 +162,8 @@ def train(
     if labels is not None:  # the generator step draws labels as often as the data has them
         G.class_weights.copy_(torch.from_numpy(labels.counts()).float())
     G, D = to_device(G, device), to_device(D, device)
-    G_ema = copy.deepcopy(G).requires_grad_(False)
+    G_ema = copy.deepcopy(G).requires_grad_(False)  # local batch norm: only process 0 samples
+    synchronize(G, d.world > 1)  # batch norm over the global batch, as one process would
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
 
@@ -179,7 +181,18 @@ def train(
         d.world,
         labels=labels.index if labels is not None else None,
     )
-    torch.manual_seed(cfg.seed * 1_000_003 + 1 + d.rank)  # each process's own noise stream
+    # one noise stream, the same in every process: each draws the global batch's noise and takes
+    # its slice, so any number of processes trains the model one process would
+    torch.manual_seed(cfg.seed * 1_000_003 + 1)
+
+    def noise(draw: Callable[..., torch.Tensor], n: int, *shape: int) -> torch.Tensor:
+        """This process's `n` of the global batch's `n * world` draws of `draw`."""
+        return draw(n * d.world, *shape, device=device)[d.rank * n : (d.rank + 1) * n]
+
+    def class_draws(n: int, device: torch.device) -> torch.Tensor:
+        """Class labels drawn as often as the data has them (class-conditional runs)."""
+        return torch.multinomial(G.class_weights, n, replacement=True)
+
     step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
         G.load_state_dict(ckpt["G"])
@@ -191,14 +204,7 @@ def train(
         sched_d.load_state_dict(ckpt["sched_D"])
         data.order.load_state_dict(ckpt["data_order"])
         step = saved_step = int(ckpt["step"])
-        rngs = ckpt["rng"]
-        if len(rngs) == d.world:
-            checkpoint.set_rng_state(rngs[d.rank])
-        elif d.main:
-            print(
-                f"note: checkpoint made by {len(rngs)} processes, resumed by {d.world}: "
-                "noise streams restart (data order and weights continue exactly)"
-            )
+        checkpoint.set_rng_state(ckpt["rng"][0])  # the one noise stream, for any world size
         del ckpt
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
     fixed_y = grid_labels(cfg.n_samples_grid, cfg.num_classes) if cfg.conditional else None
@@ -298,23 +304,16 @@ def train(
             for _ in range(cfg.n_critic):
                 real, y = data.next_batch(bc, cfg.dequantize)
                 with torch.no_grad():
-                    fake = G(torch.randn(bc, cfg.z_dim, device=device), y)
-                loss = critic_loss(
-                    D, real, fake, torch.rand(bc, device=device), cfg.gp_weight, labels=y
-                )
+                    fake = G(noise(torch.randn, bc, cfg.z_dim), y)
+                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight, labels=y)
                 opt_d.zero_grad(set_to_none=True)
                 loss.total.backward()
                 distributed.average_gradients(D, d)
                 opt_d.step()
 
             D.requires_grad_(False)
-            z = torch.randn(bg, cfg.z_dim, device=device)
-            y_g = (
-                torch.multinomial(G.class_weights, bg, replacement=True)
-                if cfg.conditional
-                else None
-            )
-            loss_g = generator_loss(D, G(z, y_g), y_g)
+            y_g = noise(class_draws, bg) if cfg.conditional else None
+            loss_g = generator_loss(D, G(noise(torch.randn, bg, cfg.z_dim), y_g), y_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
@@ -338,7 +337,8 @@ def train(
                 finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
             bar.update(1)
 
-            if step % cfg.log_every == 0 or step == cfg.iters:
+            log_step = step % cfg.log_every == 0 or step == cfg.iters
+            if log_step:
                 check_finite()
                 dt = time.perf_counter() - t_log
                 n = step - logged_at
@@ -368,14 +368,15 @@ def train(
                 save_grid()
             if d.main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.iters):
                 log_evaluation()
-            stopping = stop.signal is not None or (
-                stop_after is not None and steps_this_call >= stop_after
-            )
+            signalled = stop.signal is not None
+            if d.world > 1:  # a signal may reach one process: all stop at the same (log) step
+                signalled = log_step and distributed.any_process(signalled, d, device)
+            stopping = signalled or (stop_after is not None and steps_this_call >= stop_after)
             if step % cfg.checkpoint_every == 0 or step == cfg.iters or stopping:
                 check_finite(state=True)  # a bad state never becomes the last good checkpoint
                 save_checkpoint(snapshot=step % cfg.snapshot_every == 0 or step == cfg.iters)
             if stopping:
-                status = "interrupted" if stop.signal is not None else "paused"
+                status = "interrupted" if signalled else "paused"
                 break
     bar.close()
     if writer is not None:
