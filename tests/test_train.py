@@ -106,9 +106,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(toy_h5, tmp_path, 
     calls = {"n": 0}
     real_loss = loop.generator_loss
 
-    def poisoned(critic, fake, labels=None):
+    def poisoned(critic, fake):
         calls["n"] += 1
-        loss = real_loss(critic, fake, labels)
+        loss = real_loss(critic, fake)
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(loop, "generator_loss", poisoned)

@@ -313,7 +313,8 @@ def train(
 
             D.requires_grad_(False)
             y_g = noise(class_draws, bg) if cfg.conditional else None
-            loss_g = generator_loss(D, G(noise(torch.randn, bg, cfg.z_dim), y_g), y_g)
+            fake = G(noise(torch.randn, bg, cfg.z_dim), y_g)
+            loss_g = generator_loss(D, fake) if y_g is None else generator_loss(D, fake, y_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
