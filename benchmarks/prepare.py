@@ -8,7 +8,7 @@ The cost is decoding the photo. Measured, in one run on the same files:
    `annToMask`, INTER_AREA to 64x64, written by hand as the thesis did), focusgan with full-size
    decoding, focusgan as shipped; with `--min-area 0` (every image decoded) and with the thesis's
    0.15 (images with no instance left are not decoded at all);
-3. end to end (`prepare_coco`, json loading and HDF5 writing included) with 1 and 2 workers
+3. end to end (`prepare(CocoOptions(...))`, json loading and HDF5 writing included) with 1 and 2 workers
    (`--workers`) on a json that lists every tiny-COCO photo 8 times (`--copies`).
 
 Run: `python benchmarks/prepare.py [--repeat 5] [--workers 1,2] [--copies 8] [--data DIR]`.
@@ -148,7 +148,7 @@ def work_function(repeat: int) -> None:
 
 
 def end_to_end(args: argparse.Namespace) -> None:
-    print(f"\n3. end to end (prepare_coco: json, workers, HDF5), photos listed {args.copies} times")
+    print(f"\n3. end to end (prepare: json, workers, HDF5), photos listed {args.copies} times")
     with tempfile.TemporaryDirectory() as tmp:
         src = json.loads((DATA / "annotations" / "instances_val2017.json").read_text())
         train = json.loads((DATA / "annotations" / "instances_train2017.json").read_text())

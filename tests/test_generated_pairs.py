@@ -7,8 +7,9 @@ import pytest
 
 from focusgan.data.dataset import load_images
 from focusgan.errors import UserError
-from focusgan.metrics.consistency import SegmenterConfig, split_pairs
+from focusgan.metrics.consistency import split_pairs
 from focusgan.metrics.generated_pairs import generated_pairs
+from focusgan.metrics.options import SegmenterConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

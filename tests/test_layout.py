@@ -136,3 +136,15 @@ def test_the_environment_check_can_fail():
     ):
         assert _writes_environ(ast.parse(code)), code
     assert not _writes_environ(ast.parse("import os\nx = os.environ.get('X')\n"))
+
+
+def test_the_command_line_starts_without_torch():
+    """Every parser is built from options dataclasses that import no model code, so
+    `focusgan --help` (and a prepare without the classifier) starts in a moment."""
+    import subprocess
+    import sys
+
+    code = "import sys\nfrom focusgan.cli import build_parser\nbuild_parser()\nprint('torch' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

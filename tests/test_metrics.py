@@ -16,6 +16,7 @@ from focusgan.data.dataset import DatasetWriter, load_images
 from focusgan.errors import UserError
 from focusgan.metrics import evaluate, focus, scores
 from focusgan.metrics.consistency import SegmenterConfig, mask_iou, train_segmenter
+from focusgan.metrics.evaluation import Evaluation
 from focusgan.models import backbones
 from focusgan.utils.hashing import sha256_file
 
@@ -232,8 +233,8 @@ def test_evaluate_images_and_reference_cache(davis_h5, effnet):
     kw = dict(splits=3, metrics=("is", "fid", "kid", "pr", "focus"), ref_n=REF_N)
     same = evaluate.evaluate_images(images, davis_h5, effnet, **kw)
     caches = list(davis_h5.parent.glob("davis32.h5.refstats-efficientnet-lite0-*-n40-*.npz"))
-    assert len(caches) == 1 and same["reference"]["cache"] == str(caches[0])
-    s = same["scores"]
+    assert len(caches) == 1 and same.reference["cache"] == str(caches[0])
+    s = same.scores
     assert set(s) >= {
         "is/efficientnet-lite0",
         "fid/efficientnet-lite0",
@@ -243,19 +244,36 @@ def test_evaluate_images_and_reference_cache(davis_h5, effnet):
     }
     assert s["fid/efficientnet-lite0"] == pytest.approx(0, abs=1e-3)  # the data against itself
     assert s["precision/efficientnet-lite0"] == 1.0 and s["recall/efficientnet-lite0"] == 1.0
-    assert same["focus"]["distance"]["fg_fraction_wasserstein"] == 0
-    assert any("Fréchet distance from 40 samples" in n for n in same["notes"])
+    assert same.focus["distance"]["fg_fraction_wasserstein"] == 0
+    assert any("Fréchet distance from 40 samples" in n for n in same.notes)
     # 40 vs 40 with subsets of 40: every subset is the whole set, so no spread is claimed
     assert "kid_std/efficientnet-lite0" not in s
-    assert any("KID has no std" in n for n in same["notes"])
+    assert any("KID has no std" in n for n in same.notes)
     # a worse "generator": noisy images with masks shifted out of place
     rng = np.random.default_rng(0)
     bad = np.clip(images.astype(int) + rng.integers(-60, 61, images.shape), 0, 255).astype(np.uint8)
     bad[..., 3] = np.roll(images[..., 3], 20, axis=2)
     evaluate._REFERENCES.clear()  # must come back from the cache file
-    worse = evaluate.evaluate_images(bad, davis_h5, effnet, **kw)["scores"]
+    worse = evaluate.evaluate_images(bad, davis_h5, effnet, **kw).scores
     assert worse["fid/efficientnet-lite0"] > s["fid/efficientnet-lite0"] + 1
     assert worse["kid/efficientnet-lite0"] > s["kid/efficientnet-lite0"]
+
+
+def test_evaluation_file_round_trip(tmp_path):
+    result = Evaluation(
+        scores={"is/b": 2.5, "is_std/b": 0.1, "fid/b": float("nan")},
+        notes=["quick look"],
+        provenance={"backbone": {"name": "b"}, "n": 16, "seed": 0, "splits": 2,
+                    "source": {"kind": "run", "step": 4, "generator": "ema", "bn": "batch"}},
+    )  # fmt: skip
+    path = result.write(tmp_path / "e.json")
+    assert json.loads(path.read_text())["scores"]["fid/b"] is None  # strict JSON
+    back = Evaluation.read(path)
+    assert back.score("is") == (2.5, 0.1) and back.score("fid") is None and back.step == 4
+    assert back.made_with(16, 0, 2, 4) and not back.made_with(16, 0, 2, 5)
+    assert not back.made_with(32, 0)
+    assert any(line.startswith("  is/b") for line in back.lines())
+    assert Evaluation.read(tmp_path / "missing.json") is None
 
 
 def test_evaluate_generator_flat_floats(davis_h5, effnet):

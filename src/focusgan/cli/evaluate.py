@@ -11,7 +11,7 @@ from focusgan.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from focusgan.metrics.evaluate import EvalOptions
+    from focusgan.metrics.options import EvalOptions
 
     p = sub.add_parser(
         "evaluate",
@@ -47,9 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from focusgan.metrics import evaluate as ev
+    from focusgan.metrics.evaluation import evaluation_beside
+    from focusgan.metrics.options import EvalOptions
+    from focusgan.training.rundir import RunDir
     from focusgan.utils.device import resolve_device
 
-    opts = from_args(ev.EvalOptions, args)
+    opts = from_args(EvalOptions, args)
     opts.validate()
     if args.run is not None and args.samples is not None:
         raise UserError("give a run directory or --samples, not both")
@@ -59,44 +62,33 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"run directory not found: {args.run}")
     device = resolve_device(opts.device)
     backbone = ev.get_backbone(opts.backbone, opts.inception_weights, device)
-    common = dict(splits=opts.splits, seed=opts.seed, progress=not args.quiet)
     seg = opts.segmenter()
-    metrics = tuple(opts.metrics)
-    scoring = dict(metrics=metrics, ref_n=opts.ref_n, batch_size=opts.batch_size, segmenter=seg)
+    scoring = dict(  # how every kind of evaluation scores
+        splits=opts.splits,
+        seed=opts.seed,
+        progress=not args.quiet,
+        metrics=tuple(opts.metrics),
+        batch_size=opts.batch_size,
+        segmenter=seg,
+    )
     if args.run is not None:
+        run = dict(checkpoint=args.checkpoint, ema=opts.ema, bn=opts.bn, device=device)
         result = ev.evaluate_run(
-            args.run,
-            args.data,
-            backbone,
-            checkpoint=args.checkpoint,
-            ema=opts.ema,
-            bn=opts.bn,
-            n=opts.n,
-            device=device,
-            **common,
-            **scoring,
+            args.run, args.data, backbone, n=opts.n, ref_n=opts.ref_n, **run, **scoring
         )
-        default_out = args.run / f"evaluation-{backbone.name}.json"
+        default_out = RunDir(args.run).evaluation(backbone.name)
     elif args.samples is not None:
         result = ev.evaluate_samples(
-            args.samples, args.data, backbone, n=opts.n, **common, **scoring
+            args.samples, args.data, backbone, n=opts.n, ref_n=opts.ref_n, **scoring
         )
-        default_out = args.samples.with_name(f"{args.samples.stem}.evaluation-{backbone.name}.json")
+        default_out = evaluation_beside(args.samples, backbone.name)
     else:
-        result = ev.evaluate_dataset(
-            args.data,
-            backbone,
-            n=opts.n,
-            metrics=metrics,
-            batch_size=opts.batch_size,
-            segmenter=seg,
-            **common,
-        )
-        default_out = args.data.with_name(f"{args.data.stem}.evaluation-{backbone.name}.json")
+        result = ev.evaluate_dataset(args.data, backbone, n=opts.n, **scoring)
+        default_out = evaluation_beside(args.data, backbone.name)
     out = args.out or default_out
     if not os.access(out.parent if out.parent.exists() else Path("."), os.W_OK):
         raise UserError(f"cannot write {out}: pass --out FILE in a writable folder")
-    ev.write_json(out, result)
-    print("\n".join(ev.summary_lines(result)))
+    result.write(out)
+    print("\n".join(result.lines()))
     print(f"wrote {out}")
     return 0

@@ -40,7 +40,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.report:
         from focusgan.report.report import write_report
 
-        paths = write_report(out)
+        paths = write_report(out)  # run_experiment sampled the generators for it
         print(f"report: {paths['html']}")
     else:
         print(f"next: focusgan report {out}")

@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _command(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         raise UserError(f"experiment folder not found: {args.dir}")
+    from focusgan.experiment.runner import write_report_samples
     from focusgan.report.report import write_report
 
+    write_report_samples(args.dir, args.hist_n)  # sampling happens in the experiment
     paths = write_report(args.dir, args.hist_n)
     for line in paths["verdicts"]:
         print(line)

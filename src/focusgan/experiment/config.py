@@ -35,7 +35,8 @@ from typing import Any
 import yaml
 
 from focusgan.errors import UserError
-from focusgan.metrics.evaluate import EvalOptions
+from focusgan.experiment.folder import ExperimentDir
+from focusgan.metrics.options import EvalOptions
 from focusgan.prepare.classifier import ClassifierOptions
 from focusgan.prepare.coco import CocoOptions
 from focusgan.prepare.pairs import PairOptions
@@ -114,7 +115,7 @@ class ExperimentConfig:
         """Where a dataset lives: its `file`, or `OUT/data/NAME.h5` for a recipe without one."""
         if spec.file:
             return _resolve(self.base_dir, spec.file)
-        return out / "data" / f"{spec.name}.h5"
+        return ExperimentDir(out).data_file(spec.name)
 
 
 def _resolve(base: str | Path, p: str) -> Path:

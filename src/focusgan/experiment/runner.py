@@ -1,19 +1,10 @@
-"""`focusgan experiment`: prepare, train 3- and 4-channel runs with the same seed, evaluate all.
-
-Layout of the output folder (every file is written atomically, so a file present is finished):
-
-    OUT/experiment.yaml                        the resolved experiment (datasets as absolute paths)
-    OUT/experiment.json                        what was done: parts, files, seconds (for the report)
-    OUT/data/NAME.h5                           datasets prepared from a recipe without `file`
-    OUT/NAME/data.evaluation-BACKBONE.json     the training data's own scores
-    OUT/NAME/run-3ch/, OUT/NAME/run-4ch/       the runs (see `focusgan train`)
-    OUT/NAME/run-Cch/evaluation-BACKBONE.json          the trained (final) generator
-    OUT/NAME/run-Cch/initial.evaluation-BACKBONE.json  the same run's step-0 generator
+"""`focusgan experiment`: prepare, train 3- and 4-channel runs with the same seed, evaluate all,
+and sample every generator for the report. The output folder is `ExperimentDir`.
 
 Rerunning the command skips finished parts: a prepared file under its final name, a run whose
-checkpoint reached `iters`, an evaluation file of the same step and settings. An interrupted
-training is resumed with `resume=True` (bit-exact on the CPU), an interrupted prepare reuses its
-finished chunks.
+checkpoint reached `iters`, an evaluation file of the same step and settings, report samples of
+the same step and number. An interrupted training is resumed with `resume=True` (bit-exact on
+the CPU), an interrupted prepare reuses its finished chunks.
 """
 
 from __future__ import annotations
@@ -26,24 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from focusgan.errors import UserError
 from focusgan.experiment.config import DatasetSpec, ExperimentConfig, prepare_recipe
+from focusgan.experiment.folder import ExperimentDir
+from focusgan.metrics.evaluation import Evaluation
+from focusgan.training.rundir import RunDir
+from focusgan.utils.atomic import atomic_path
 
 Log = Callable[[str], None]
-
-
-def run_dir(out: Path, spec: DatasetSpec, channels: int) -> Path:
-    return out / spec.name / f"run-{channels}ch"
-
-
-def eval_name(backbone: str, initial: bool = False) -> str:
-    return f"{'initial.' if initial else ''}evaluation-{backbone}.json"
-
-
-def data_eval_path(out: Path, spec: DatasetSpec, backbone: str) -> Path:
-    return out / spec.name / f"data.evaluation-{backbone}.json"
+REPORT_GRID = 36  # samples in the report's grids (fixed latents, seed 0)
+REPORT_SEED = 0
 
 
 def train_config(cfg: ExperimentConfig, data: Path, channels: int):
@@ -71,37 +57,6 @@ def initial_generator(tcfg):
     finally:
         torch.random.set_rng_state(state)
     return G.eval()
-
-
-def _checkpoint_step(run: Path) -> int | None:
-    from focusgan.training import checkpoint
-
-    latest = run / "checkpoints" / checkpoint.LATEST
-    if not latest.exists():
-        return None
-    return int(checkpoint.load(latest)["step"])
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _same_eval(
-    result: dict | None, cfg: ExperimentConfig, step: int | None = None, n: int | None = None
-) -> bool:
-    """Whether a stored evaluation was made with the experiment's settings (n, seed, step)."""
-    if not result:
-        return False
-    prov = result.get("provenance", {})
-    ev = cfg.evaluate
-    if prov.get("seed") != ev.seed or prov.get("n") != (n or ev.n):
-        return False
-    if step is not None:
-        return prov.get("splits") == ev.splits and prov.get("source", {}).get("step") == step
-    return True
 
 
 def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Path:
@@ -146,10 +101,9 @@ def run_experiment(
     from focusgan.metrics import evaluate as ev
     from focusgan.training.loop import train
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = ExperimentDir(out)
+    folder.path.mkdir(parents=True, exist_ok=True)
     e = cfg.evaluate
-    metrics = tuple(e.metrics)
     for spec in cfg.datasets:  # check every recipe before hours of work start
         if spec.prepare is not None:
             prepare_recipe(spec, cfg.base_dir)
@@ -161,19 +115,19 @@ def run_experiment(
     }
     resolved = cfg.to_dict()
     resolved["datasets"] = [
-        {**d, "file": str(cfg.dataset_file(s, out).resolve())}
+        {**d, "file": str(cfg.dataset_file(s, folder.path).resolve())}
         for d, s in zip(resolved["datasets"], cfg.datasets, strict=True)
     ]
-    _write_text(out / "experiment.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    _write_text(folder.config, yaml.safe_dump(resolved, sort_keys=False))
     bb = None
-    seg = e.segmenter()
+    scoring = dict(metrics=tuple(e.metrics), ref_n=e.ref_n, segmenter=e.segmenter())
     all_done = True
     t_all = time.perf_counter()
     n_parts = len(cfg.datasets)
     for i, spec in enumerate(cfg.datasets, 1):
         log(f"[dataset {i}/{n_parts}] {spec.name}")
         t0 = time.perf_counter()
-        data = prepare(cfg, spec, out, log)
+        data = prepare(cfg, spec, folder.path, log)
         info = read_info(data)
         entry: dict[str, Any] = {
             "name": spec.name,
@@ -187,41 +141,41 @@ def run_experiment(
         }
         if bb is None:
             bb = ev.get_backbone(e.backbone, e.inception_weights, e.device)
-        dpath = data_eval_path(out, spec, bb.name)
-        if _same_eval(_read_json(dpath), cfg, n=min(e.n, info.size)):
+        dpath = folder.data_evaluation(spec.name, bb.name)
+        n_data = min(e.n, info.size)
+        if _done(dpath, n_data, e.seed):
             log(f"  evaluate  data: {dpath} (done)")
         else:
-            log(f"  evaluate  data with {bb.name}, n={min(e.n, info.size)}")
-            data_metrics = tuple(m for m in metrics if m in ("is", "focus", "consistency"))
-            result = ev.evaluate_dataset(
+            log(f"  evaluate  data with {bb.name}, n={n_data}")
+            data_metrics = tuple(m for m in e.metrics if m in ("is", "focus", "consistency"))
+            ev.evaluate_dataset(
                 data,
                 bb,
                 n=e.n,
                 splits=min(e.splits, info.size),
                 seed=e.seed,
                 metrics=data_metrics or ("is",),
-                segmenter=seg,
+                segmenter=scoring["segmenter"],
                 progress=progress,
-            )
-            ev.write_json(dpath, result)
-        entry["data_evaluation"] = str(dpath.relative_to(out))
+            ).write(dpath)
+        entry["data_evaluation"] = folder.relative(dpath)
         for channels in cfg.channels:
             if channels == 4 and info.channels != 4:
                 log(f"  skip      4-channel run: {data} has no focus channel")
                 continue
-            run = run_dir(out, spec, channels)
+            run = folder.run(spec.name, channels)
             tcfg = train_config(cfg, data, channels)
-            step = _checkpoint_step(run)
-            r: dict[str, Any] = {"dir": str(run.relative_to(out)), "iters": tcfg.iters}
+            step = run.step()
+            r: dict[str, Any] = {"dir": folder.relative(run.path), "iters": tcfg.iters}
             t0 = time.perf_counter()
             if step is not None and step >= tcfg.iters:
-                log(f"  train     {channels}-channel: {run} (done, step {step})")
+                log(f"  train     {channels}-channel: {run.path} (done, step {step})")
             else:
                 how = f"resuming at step {step}" if step is not None else "from scratch"
-                log(f"  train     {channels}-channel -> {run} ({how}, {tcfg.iters} steps)")
+                log(f"  train     {channels}-channel -> {run.path} ({how}, {tcfg.iters} steps)")
                 res = train(
                     tcfg,
-                    run,
+                    run.path,
                     resume=step is not None,
                     stop_after=stop_after,
                     progress=progress,
@@ -238,68 +192,99 @@ def run_experiment(
                     continue
             r["train_seconds"] = round(time.perf_counter() - t0, 1)
             r.update(step=step, status="finished")
-            kwargs = dict(
-                metrics=metrics,
-                ref_n=e.ref_n,
-                segmenter=seg,
-                splits=e.splits,
-                seed=e.seed,
-                progress=progress,
-            )
-            epath = run / eval_name(bb.name)
-            if _same_eval(_read_json(epath), cfg, step):
+            sampling = dict(n=e.n, splits=e.splits, seed=e.seed, progress=progress, **scoring)
+            epath = run.evaluation(bb.name)
+            if _done(epath, e.n, e.seed, e.splits, step):
                 log(f"  evaluate  {channels}-channel: {epath} (done)")
             else:
                 log(f"  evaluate  {channels}-channel, step {step}, n={e.n}")
-                result = ev.evaluate_run(
-                    run, data, bb, ema=e.ema, bn=e.bn, n=e.n, device=bb.device, **kwargs
-                )
-                ev.write_json(epath, result)
-            r["evaluation"] = str(epath.relative_to(out))
+                ev.evaluate_run(
+                    run.path, data, bb, ema=e.ema, bn=e.bn, device=bb.device, **sampling
+                ).write(epath)
+            r["evaluation"] = folder.relative(epath)
             if e.initial:
-                ipath = run / eval_name(bb.name, initial=True)
-                if _same_eval(_read_json(ipath), cfg, 0):
+                ipath = run.evaluation(bb.name, initial=True)
+                if _done(ipath, e.n, e.seed, e.splits, 0):
                     log(f"  evaluate  {channels}-channel initial generator: {ipath} (done)")
                 else:
                     log(f"  evaluate  {channels}-channel initial (step-0) generator, n={e.n}")
-                    ev.write_json(ipath, evaluate_initial(run, tcfg, data, bb, cfg, kwargs))
-                r["initial_evaluation"] = str(ipath.relative_to(out))
+                    source = {
+                        "run": str(run.path),
+                        "checkpoint": "initial (torch.manual_seed(seed) + build_models, as "
+                        "train starts)",
+                        "step": 0,
+                        "generator": "initial",
+                    }
+                    G0 = initial_generator(tcfg).to(bb.device)
+                    ev.evaluate_generator_samples(G0, data, bb, source, bn=e.bn, **sampling).write(
+                        ipath
+                    )
+                r["initial_evaluation"] = folder.relative(ipath)
             entry["runs"][str(channels)] = r
         summary["datasets"].append(entry)
     summary["finished"] = all_done
     summary["seconds_this_call"] = round(time.perf_counter() - t_all, 1)
-    _write_text(out / "experiment.json", json.dumps(summary, indent=2) + "\n")
+    _write_text(folder.summary, json.dumps(summary, indent=2) + "\n")
+    if all_done:
+        write_report_samples(folder)
     return summary
 
 
-def evaluate_initial(run: Path, tcfg, data: Path, bb, cfg: ExperimentConfig, kwargs: dict) -> dict:
-    """Score the run's step-0 generator exactly as the trained one (same n, z seed, BN mode)."""
-    from focusgan.metrics import evaluate as ev
+def _done(
+    path: Path, n: int, seed: int, splits: int | None = None, step: int | None = None
+) -> bool:
+    """Whether `path` holds an evaluation made with these settings (then it is kept)."""
+    result = Evaluation.read(path)
+    return result is not None and result.made_with(n, seed, splits, step)
+
+
+def write_report_samples(out: str | os.PathLike | ExperimentDir, n: int = 256) -> None:
+    """Sample every run's trained and step-0 generator for the report: `n` (at least the
+    grid's) samples of each on fixed latents (seed 0), batch-norm batch statistics, stored in
+    `report-samples.npz` beside the run. Kept when made at the same step with the same `n`."""
+    from focusgan.training.config import TrainConfig
+    from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate
 
-    e = cfg.evaluate
-    G = initial_generator(tcfg).to(bb.device)
-    images = generate(G, e.n, batch_size=256, seed=e.seed, bn=e.bn)
-    result = ev.evaluate_images(images, data, bb, **kwargs)
-    result["notes"] = ev.quick_notes(e.n, e.splits, bb.name) + result["notes"]
-    src = {
-        "kind": "run",
-        "run": str(run),
-        "checkpoint": "initial (torch.manual_seed(seed) + build_models, as train starts)",
-        "step": 0,
-        "generator": "initial",
-        "bn": e.bn,
-        "z_seed": e.seed,
-        "channels": tcfg.channels,
-        "resolution": tcfg.resolution,
-        "data": str(data),
-    }
-    result["provenance"] = ev.provenance(bb, e.n, e.splits, e.seed, src)
-    return result
+    folder = out if isinstance(out, ExperimentDir) else ExperimentDir(out)
+    summary = _read_summary(folder)
+    n = max(REPORT_GRID, n)
+    for d in summary["datasets"]:
+        for r in d["runs"].values():
+            run = RunDir(folder.resolve(r["dir"]))
+            path = folder.report_samples(run)
+            step = run.step()
+            if _samples_made(path, step, n):
+                continue
+            arrays: dict[str, Any] = {"n": np.array(n)}
+            if step is not None:
+                G, _, _ = load_generator(run.path)
+                arrays["trained"] = generate(G, n, seed=REPORT_SEED)
+                arrays["step"] = np.array(step)
+            G0 = initial_generator(TrainConfig.from_dict(yaml.safe_load(run.config.read_text())))
+            arrays["initial"] = generate(G0, n, seed=REPORT_SEED)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+
+def _samples_made(path: Path, step: int | None, n: int) -> bool:
+    try:
+        with np.load(path) as z:
+            return int(z["n"]) == n and (int(z["step"]) if "step" in z else None) == step
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _read_summary(folder: ExperimentDir) -> dict[str, Any]:
+    try:
+        return json.loads(folder.summary.read_text())
+    except (OSError, ValueError):
+        raise UserError(
+            f"{folder.path} holds no experiment.json: run `focusgan experiment CONFIG --out "
+            f"{folder.path}` first"
+        ) from None
 
 
 def _write_text(path: Path, text: str) -> None:
-    from focusgan.utils.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         tmp.write_text(text)

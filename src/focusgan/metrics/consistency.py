@@ -22,28 +22,10 @@ from tqdm import tqdm
 from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
+from focusgan.metrics.options import SegmenterConfig
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
 from focusgan.utils.hashing import sha256_file
-
-
-@dataclass
-class SegmenterConfig:
-    """Training settings (all part of the cache key)."""
-
-    steps: int = 500
-    batch_size: int = 32
-    lr: float = 2e-3
-    width: int = 16
-    max_pairs: int = 20000  # real pairs used, train + held out
-    heldout: int = 1000  # held-out real pairs for the ceiling (at most 10% of those used)
-    seed: int = 0
-
-    def key(self) -> str:
-        return (
-            f"w{self.width}-s{self.steps}-b{self.batch_size}-lr{self.lr:g}-n{self.max_pairs}"
-            f"-h{self.heldout}-seed{self.seed}"
-        )
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

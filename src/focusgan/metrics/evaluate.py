@@ -15,7 +15,6 @@ Reference statistics of a dataset are cached next to it (see `cache.py`).
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import time
@@ -32,8 +31,13 @@ from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
-from focusgan.metrics.consistency import SegmenterConfig
+from focusgan.metrics.evaluation import Evaluation
 from focusgan.metrics.focus import focus_measures, mask_measures
+from focusgan.metrics.options import (
+    METRICS,
+    PUBLISHED_N,
+    PUBLISHED_SPLITS,
+)
 from focusgan.metrics.scores import (
     Stats,
     feature_stats,
@@ -43,80 +47,14 @@ from focusgan.metrics.scores import (
     kernel_distance,
     precision_recall,
 )
-from focusgan.models.backbones import BACKBONES, Backbone, find_inception_weights, load_backbone
+from focusgan.models.backbones import Backbone, find_inception_weights, load_backbone
 from focusgan.training.config import TrainConfig, for_data
-from focusgan.training.sample import BN_MODES
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import resolve_device
 from focusgan.utils.hashing import sha256_file
-from focusgan.utils.options import option
 
-PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
-METRICS = ("is", "fid", "kid", "pr", "focus", "consistency")
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
-
-
-def parse_metrics(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """`is,fid` (or a list) -> ("is", "fid"), each a known metric; else a one-line error."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    metrics = tuple(str(m).strip() for m in items if str(m).strip())
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise UserError(f"unknown metrics {sorted(unknown)}; choose from {','.join(METRICS)}")
-    return metrics
-
-
-@dataclass(frozen=True, kw_only=True)
-class EvalOptions:
-    """How scores are computed (`focusgan evaluate`, an experiment's `evaluate:`)."""
-
-    backbone: str = option(
-        "inception",
-        "inception (published numbers; needs its weights file) or "
-        "efficientnet-lite0 (offline; its own scale)",
-        choices=BACKBONES,
-    )
-    inception_weights: Path | None = option(
-        None,
-        "weights-inception-2015-12-05-6726825d.pth (else "
-        "$FOCUSGAN_INCEPTION_WEIGHTS or the torch hub cache)",
-    )
-    n: int = option(
-        PUBLISHED_N, "samples to score (default 50000, as published; lower it for a quick look)"
-    )
-    ref_n: int | None = option(
-        None,
-        "dataset samples in the reference statistics "
-        "(default: same as --n, at most the dataset size)",
-    )
-    splits: int = option(PUBLISHED_SPLITS, "Inception Score splits")
-    seed: int = option(0, "seed of the latents and subsets")
-    metrics: tuple[str, ...] = option(
-        METRICS,
-        "comma-separated subset of is,fid,kid,pr,focus,consistency",
-        convert=parse_metrics,
-    )
-    ema: bool = option(True, "use the raw generator, not the EMA", flag="--raw")
-    bn: str = option(
-        "batch",
-        "generator batch-norm statistics when sampling (default batch)",
-        choices=BN_MODES,
-    )
-    segmenter_steps: int = option(
-        SegmenterConfig.steps, "training steps of the consistency segmenter (cached per dataset)"
-    )
-    batch_size: int | None = option(None, "backbone batch size (default 8 on CPU, 200 on GPU)")
-    device: str = option("auto", "auto (default), cpu, cuda, cuda:1 ...")
-
-    def validate(self) -> None:
-        parse_metrics(self.metrics)
-        if self.n < 1 or self.splits < 1:
-            raise UserError("--n and --splits must be positive")
-
-    def segmenter(self) -> SegmenterConfig:
-        """The consistency segmenter's settings (its seed is the evaluation's)."""
-        return SegmenterConfig(steps=self.segmenter_steps, seed=self.seed)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -328,12 +266,12 @@ def evaluate_images(
     batch_size: int | None = None,
     segmenter: Any = None,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate uint8 images (N, H, W, C) against a dataset file (if given).
 
     `ref_n` is the number of dataset samples in the reference (default: as many as images).
     `segmenter` is a `SegmenterConfig` (or None for the default) for the consistency measure.
-    Returns {"scores", "focus", "notes", "settings", "reference"}.
+    The result has no provenance yet: the caller knows what the images are (`_finish`).
     """
     bb = get_backbone(backbone)
     images = np.asarray(images)
@@ -353,13 +291,16 @@ def evaluate_images(
         focus, more = _focus(images, data, metrics, ref_n or n, seed, segmenter, progress)
         notes += more
     settings["seconds"] = round(time.perf_counter() - t0, 2)
-    return {
-        "scores": scores,
-        "focus": focus,
-        "notes": notes,
-        "settings": settings,
-        "reference": ref.provenance() if ref else None,
-    }
+    return Evaluation(scores, focus, notes, settings, ref.provenance() if ref else None)
+
+
+def _finish(
+    result: Evaluation, backbone: Backbone, n: int, splits: int, seed: int, source: dict
+) -> Evaluation:
+    """The result with its provenance, and notes on numbers not comparable with published ones."""
+    result.notes = quick_notes(n, splits, backbone.name) + result.notes
+    result.provenance = provenance(backbone, n, splits, seed, source)
+    return result
 
 
 def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict | None, list]:
@@ -409,7 +350,7 @@ def evaluate_dataset(
     metrics: tuple[str, ...] = ("is", "focus", "consistency"),
     segmenter: Any = None,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Evaluation:
     """The scores of a dataset's own images: IS, mask measures and the segmenter's ceiling.
 
     Uses the cached reference outputs, so evaluating runs against it later is faster.
@@ -435,14 +376,8 @@ def evaluate_dataset(
             focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
             notes += segmenter_notes(seg)
     src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
-    return {
-        "scores": scores,
-        "focus": focus,
-        "notes": quick_notes(ref.n, splits, bb.name) + notes,
-        "settings": settings,
-        "reference": ref.provenance(),
-        "provenance": provenance(bb, ref.n, splits, seed, src),
-    }
+    result = Evaluation(scores, focus, notes, settings, ref.provenance())
+    return _finish(result, bb, ref.n, splits, seed, src)
 
 
 def provenance(backbone: Backbone, n: int, splits: int, seed: int, source: dict) -> dict:
@@ -487,27 +422,24 @@ def evaluate_samples(
     n: int | None = PUBLISHED_N,
     splits: int = PUBLISHED_SPLITS,
     seed: int = 0,
-    source: dict | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate (the first `n` of) a samples file written by `focusgan sample`."""
     info = read_info(samples)
     count = info.size if n is None else min(n, info.size)
     images = load_rows(samples, np.arange(count))
     bb = get_backbone(backbone)
     result = evaluate_images(images, data, bb, splits=splits, seed=seed, **kwargs)
-    src = source or {
+    src = {
         "kind": "samples",
         "path": str(samples),
         "sha256": sha256_file(samples),
         "made_by": info.command,
         "extra": info.extra,
     }
-    result["notes"] = quick_notes(count, splits, bb.name) + result["notes"]
     if n is not None and info.size < n:
-        result["notes"].insert(0, f"{samples} holds {info.size} samples, fewer than n={n}")
-    result["provenance"] = provenance(bb, count, splits, seed, src)
-    return result
+        result.notes.insert(0, f"{samples} holds {info.size} samples, fewer than n={n}")
+    return _finish(result, bb, count, splits, seed, src)
 
 
 def evaluate_run(
@@ -518,46 +450,65 @@ def evaluate_run(
     checkpoint: str | None = None,
     ema: bool = True,
     bn: str = "batch",
-    n: int = PUBLISHED_N,
-    splits: int = PUBLISHED_SPLITS,
-    seed: int = 0,
     device: str | torch.device | None = None,
-    sample_batch: int = 256,
-    progress: bool = False,
     **kwargs: Any,
-) -> dict[str, Any]:
-    """Evaluate `n` fresh samples of a run's generator (EMA or raw; BN batch or running stats)."""
+) -> Evaluation:
+    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
+    `kwargs` as `evaluate_generator_samples`."""
     from focusgan.training.rundir import load_generator
-    from focusgan.training.sample import BN_STATS_NOTE, generate
+    from focusgan.training.sample import BN_STATS_NOTE
 
     dev = resolve_device(device)
     G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
-    t0 = time.perf_counter()
-    images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
-    gen_s = time.perf_counter() - t0
-    bb = get_backbone(backbone, device=dev)
-    result = evaluate_images(
-        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
-    )
-    result["notes"] = quick_notes(n, splits, bb.name) + result["notes"]
-    src = {
-        "kind": "run",
+    source = {
         "run": str(run_dir),
         "checkpoint": checkpoint or "latest",
         "step": step,
         "generator": "ema" if ema else "raw",
-        "bn": bn,
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
+    }
+    bb = get_backbone(backbone, device=dev)
+    return evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+
+
+def evaluate_generator_samples(
+    G: torch.nn.Module,
+    data: str | os.PathLike,
+    backbone: str | Backbone,
+    source: dict[str, Any],
+    *,
+    bn: str = "batch",
+    n: int = PUBLISHED_N,
+    splits: int = PUBLISHED_SPLITS,
+    seed: int = 0,
+    sample_batch: int = 256,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Evaluation:
+    """Evaluate `n` samples of generator G (latents seeded with `seed`) against `data`;
+    `source` says which generator it is (run, step, ...) for the provenance."""
+    from focusgan.training.sample import generate
+
+    t0 = time.perf_counter()
+    images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
+    gen_s = time.perf_counter() - t0
+    bb = get_backbone(backbone)
+    result = evaluate_images(
+        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
+    )
+    source = {
+        "kind": "run",
+        **source,
+        "bn": bn,
         "z_seed": seed,
-        "channels": cfg.channels,
-        "resolution": cfg.resolution,
+        "channels": G.channels,
+        "resolution": G.resolution,
         "data": str(data),
         "sampling_seconds": round(gen_s, 2),
     }
-    result["provenance"] = provenance(bb, n, splits, seed, src)
-    return result
+    return _finish(result, bb, n, splits, seed, source)
 
 
 def run_data_path(run_dir: str | os.PathLike, recorded: str) -> Path:
@@ -606,8 +557,8 @@ def evaluate_generator(
         ref_n=ref_n,
         batch_size=batch_size,
     )
-    out = dict(result["scores"])
-    focus = result["focus"] or {}
+    out = dict(result.scores)
+    focus = result.focus or {}
     for k, v in focus.get("distance", {}).items():
         out[f"focus/{k}"] = v
     for k in ("fg_fraction_mean", "binarity", "components_mean", "border_fg_mean"):
@@ -650,67 +601,3 @@ def in_training_evaluation(
         cfg.seed,
         ("is", "fid", "kid", "focus") if channels == 4 else ("is", "fid", "kid"),
     )
-
-
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    """A one-screen table of a result."""
-    prov = result.get("provenance", {})
-    labels = [k.split("/", 1)[1] for k in result["scores"] if "/" in k]
-    bb = prov.get("backbone", {}).get("name", labels[0] if labels else "?")
-    src = prov.get("source", {})
-    head = (
-        f"evaluation  {src.get('kind', 'data')} {src.get('run') or src.get('path') or ''}".rstrip()
-    )
-    lines = [
-        head,
-        f"  backbone {bb}, n={prov.get('n')}, splits={prov.get('splits')}, seed={prov.get('seed')}",
-    ]
-    if src.get("kind") == "run":
-        lines.append(f"  step {src['step']}, {src['generator']} generator, BN {src['bn']}")
-    s = result["scores"]
-    for name in ("is", "fid", "kid", "precision", "recall", "f_score"):
-        key = f"{name}/{bb}"
-        if key in s:
-            std = s.get(f"{name}_std/{bb}")
-            value = f"{s[key]:.4g}" + (f" ± {std:.2g}" if std is not None else "")
-            lines.append(f"  {key:<28} {value}")
-    focus = result.get("focus") or {}
-    if focus.get("generated") or focus.get("data"):
-        lines.append(f"  {'focus':<28} {'generated':>10} {'data':>10}")
-        g, d = focus.get("generated", {}), focus.get("data", {})
-        for k in (
-            "fg_fraction_mean",
-            "binarity",
-            "components_mean",
-            "fragmented_samples",
-            "border_fg_mean",
-            "border_rejected_samples",
-        ):
-            gv = f"{g[k]:.3f}" if k in g else "-"
-            lines.append(f"  {k:<28} {gv:>10} {d.get(k, float('nan')):>10.3f}")
-        for k, v in focus.get("distance", {}).items():
-            lines.append(f"  {k:<28} {v:>10.3f}")
-    if "consistency" in focus:
-        c = focus["consistency"]
-        if "generated_iou" in c:
-            lines.append(f"  {'segmenter IoU generated':<28} {c['generated_iou']:>10.3f}")
-        lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
-    lines += [f"  note: {note}" for note in result.get("notes", [])]
-    return lines
-
-
-def write_json(path: Path, result: dict) -> None:
-    """Write a result atomically, with NaN/inf as null (strict JSON)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_finite(result), indent=2, sort_keys=True) + "\n")
-
-
-def _finite(x):
-    if isinstance(x, float):
-        return x if x == x and abs(x) != float("inf") else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x

@@ -25,13 +25,13 @@ from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import read_rows
 from focusgan.metrics.consistency import (
-    SegmenterConfig,
     SmallUNet,
     fit,
     mask_iou,
     predict,
     split_pairs,
 )
+from focusgan.metrics.options import SegmenterConfig
 from focusgan.utils.device import to_device
 
 FG_THRESHOLD = 127  # mask > 127 is foreground, as everywhere else

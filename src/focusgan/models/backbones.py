@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from focusgan.errors import UserError
+from focusgan.models import BACKBONES
 from focusgan.utils.device import to_device
 from focusgan.utils.hashing import sha256_file
-
-BACKBONES = ("inception", "efficientnet-lite0")
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = (

@@ -26,14 +26,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from focusgan.errors import UserError
-from focusgan.models.backbones import Backbone, find_inception_weights, load_backbone
 from focusgan.prepare.pipeline import ChunkResult
-from focusgan.utils.device import resolve_device
 from focusgan.utils.options import option
+
+if TYPE_CHECKING:  # torch: loaded when a filter is made, not when options are parsed
+    from focusgan.models.backbones import Backbone
 
 CLASSIFIERS = ("auto", "inception", "efficientnet-lite0")
 
@@ -64,6 +66,9 @@ class ClassifierOptions:
 
 def make_classifier(opts: ClassifierOptions, verify: bool = True) -> ClassifierFilter | None:
     """The filter `opts` asks for, its backbone resolved and loaded; None when it is off."""
+    from focusgan.models.backbones import find_inception_weights, load_backbone
+    from focusgan.utils.device import resolve_device
+
     if opts.min_confidence is None:
         return None
     if not 0 < opts.min_confidence <= 1:

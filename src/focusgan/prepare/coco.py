@@ -41,15 +41,7 @@ import numpy as np
 
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
-from focusgan.prepare.images import (
-    QUALITY_MARGIN,
-    BadImage,
-    decode_rgb,
-    image_size,
-    read_bytes,
-    reduction_factor,
-    square_sample,
-)
+from focusgan.prepare.images import BadImage, image_size, read_bytes, square_sample
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import square_box
 from focusgan.utils.options import option
@@ -73,7 +65,6 @@ class CocoOptions(SampleOptions):
         "only these categories (names or ids, e.g. person dog 18); default all",
         metavar="CAT",
     )
-    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
 
     def job(self, run: RunOptions) -> Job:
         return coco_job(self)
@@ -245,10 +236,7 @@ def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
             if image_size(data) != (w, h):
                 raise BadImage("image size differs from annotation json")
             side = min(min(_crop_region(opts.fit, h, w, k[3])) for k in kept)
-            factor = reduction_factor(
-                side, side, opts.size, opts.reduced_decode, opts.decode_margin
-            )
-            image = decode_rgb(data, factor)
+            image, factor = opts.decode(data, side, side)
         except BadImage as e:
             summary.skip(str(e), len(kept))
             continue

@@ -30,15 +30,7 @@ import numpy as np
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
 from focusgan.prepare.filters import MaskFilter
-from focusgan.prepare.images import (
-    QUALITY_MARGIN,
-    BadImage,
-    decode_rgb,
-    image_size,
-    read_bytes,
-    reduction_factor,
-    square_sample,
-)
+from focusgan.prepare.images import BadImage, image_size, read_bytes, square_sample
 from focusgan.prepare.masks import GRABCUT_UNKNOWN, MASK_FORMATS, mask_semantics, read_mask
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import square_box
@@ -76,7 +68,6 @@ class PairOptions(SampleOptions):
         group="frame filters (thesis: --min-fg 0.10 --max-fg 0.80 --border 0.05 "
         "--max-border-fg 0.10); off unless given",
     )
-    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
 
     def job(self, run: RunOptions) -> Job:
         return pairs_job(self)
@@ -164,10 +155,7 @@ def process_pairs(chunk: list[tuple[str, str]], opts: PairOptions) -> ChunkResul
                 continue
             box = _mask_box(mask) if opts.fit == "object-crop" else None
             x0, y0, x1, y1 = square_box(height, width, opts.fit, box)
-            factor = reduction_factor(
-                x1 - x0, y1 - y0, opts.size, opts.reduced_decode, opts.decode_margin
-            )
-            image = decode_rgb(data, factor)
+            image, factor = opts.decode(data, x1 - x0, y1 - y0)
         except BadImage as e:
             summary.skip(str(e))
             continue

@@ -59,6 +59,7 @@ import numpy as np
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
 from focusgan.prepare.background import BACKGROUNDS, replace_background
+from focusgan.prepare.images import QUALITY_MARGIN, decode_rgb, reduction_factor
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
 from focusgan.utils.options import option
@@ -118,6 +119,16 @@ class SampleOptions:
         "colour) or noise; the mask channel is kept (default keep)",
         choices=BACKGROUNDS,
     )
+    decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
+
+    def decode(self, data: bytes, region_width: float, region_height: float) -> tuple:
+        """A photo's RGB pixels (`data`: its file's bytes), decoded at the smallest size that
+        still gives its square region (width x height at full size) the sample's quality;
+        returns (image, reduction factor)."""
+        factor = reduction_factor(
+            region_width, region_height, self.size, self.reduced_decode, self.decode_margin
+        )
+        return decode_rgb(data, factor), factor
 
     def job(self, run: RunOptions) -> Job:
         """The work of this source (each source's options class defines it)."""

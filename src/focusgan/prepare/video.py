@@ -53,7 +53,7 @@ class VideoOptions(SampleOptions):
     def record(self) -> dict:
         """The settings as stored in the dataset file's `extra` (flat, as ever)."""
         d = asdict(self)
-        for key in ("paths", "filter", "segmenter", "reduced_decode"):
+        for key in ("paths", "filter", "segmenter", "reduced_decode", "decode_margin"):
             d.pop(key)
         return {**d, **asdict(self.filter), "segmenter": self.segmenter.record()}
 

@@ -5,6 +5,10 @@ twice: Markdown with the images as PNG files in `report-files/`, and HTML with t
 embedded as base64 PNG, plain tables and inline CSS, so the page opens from disk, anywhere,
 without JavaScript. Every number comes from an evaluation file of the experiment, and the
 provenance section says which file, backbone, weights, sample count, seed and step made it.
+
+The report only reads: the experiment scores every generator and samples it for the grids and
+histograms (`report-samples.npz`, `focusgan.experiment.runner.write_report_samples`); here those
+files, the runs' `metrics.jsonl` and the training data are read and drawn.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import yaml
 
 from focusgan import __version__
 from focusgan.errors import UserError
+from focusgan.experiment.folder import ExperimentDir
+from focusgan.metrics.evaluation import Evaluation
+from focusgan.training.rundir import RunDir
 
 # (key, label, better): image scores compared with the step-0 generator
 IMAGE_SCORES = (
@@ -71,39 +78,31 @@ class Doc:
 # ---------------------------------------------------------------- reading the experiment
 
 
-def _json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def load_experiment(out: Path) -> dict[str, Any]:
-    """experiment.json with each evaluation file read in (missing ones as None)."""
-    summary = _json(out / "experiment.json")
-    if summary is None:
+    """experiment.json with each evaluation (`Evaluation`, None when missing) and each run's
+    config read in."""
+    folder = ExperimentDir(out)
+    try:
+        summary = json.loads(folder.summary.read_text())
+    except (OSError, ValueError):
         raise UserError(
             f"{out} holds no experiment.json: run `focusgan experiment CONFIG --out {out}` first"
-        )
+        ) from None
+
+    def evaluation(relative: str | None) -> Evaluation | None:
+        return Evaluation.read(folder.resolve(relative)) if relative else None
+
     for d in summary["datasets"]:
-        d["data_eval"] = _json(out / d["data_evaluation"]) if d.get("data_evaluation") else None
+        d["data_eval"] = evaluation(d.get("data_evaluation"))
         for r in d["runs"].values():
-            r["eval"] = _json(out / r["evaluation"]) if r.get("evaluation") else None
-            r["initial_eval"] = (
-                _json(out / r["initial_evaluation"]) if r.get("initial_evaluation") else None
-            )
-            r["config"] = yaml.safe_load((out / r["dir"] / "config.yaml").read_text())
+            r["eval"] = evaluation(r.get("evaluation"))
+            r["initial_eval"] = evaluation(r.get("initial_evaluation"))
+            r["config"] = yaml.safe_load(RunDir(folder.resolve(r["dir"])).config.read_text())
     return summary
 
 
-def _score(result: dict | None, key: str, bb: str) -> tuple[float, float | None] | None:
-    if not result:
-        return None
-    s = result.get("scores", {})
-    v = s.get(f"{key}/{bb}")
-    if v is None:
-        return None
-    return v, s.get(f"{key}_std/{bb}")
+def _score(result: Evaluation | None, key: str, bb: str) -> tuple[float, float | None] | None:
+    return result.score(key, bb) if result else None
 
 
 def _fmt(x: tuple[float, float | None] | float | None, digits: int = 4) -> str:
@@ -153,7 +152,8 @@ def _cuadro(doc: Doc, exp: dict, bb: str) -> None:
     rows = []
     for d in exp["datasets"]:
         r3, r4 = d["runs"].get("3", {}), d["runs"].get("4", {})
-        n = (r4.get("eval") or r3.get("eval") or {}).get("provenance", {}).get("n")
+        scored = r4.get("eval") or r3.get("eval")
+        n = scored.n if scored else None
         steps = "/".join(str(r.get("step")) for r in (r3, r4) if r)
         rows.append(
             [
@@ -235,10 +235,10 @@ def _focus(doc: Doc, exp: dict) -> None:
     )
     for d in exp["datasets"]:
         r = d["runs"].get("4")
-        if not r or not r.get("eval") or not (r["eval"].get("focus")):
+        if not r or not r.get("eval") or not r["eval"].focus:
             continue
-        fin = r["eval"]["focus"]
-        ini = (r.get("initial_eval") or {}).get("focus") or {}
+        fin = r["eval"].focus
+        ini = (r["initial_eval"].focus if r.get("initial_eval") else None) or {}
         real = fin.get("data", {})
         rows = []
         for key, name in FOCUS_MEASURES:
@@ -273,12 +273,12 @@ def _focus(doc: Doc, exp: dict) -> None:
 
 def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) -> None:
     from focusgan.data.dataset import read_info
-    from focusgan.experiment.runner import initial_generator
     from focusgan.metrics.evaluate import load_rows, sample_indices
     from focusgan.report import plots
-    from focusgan.training.config import TrainConfig
-    from focusgan.training.rundir import load_generator, read_metrics
+    from focusgan.training.rundir import read_metrics
     from focusgan.utils.views import render
+
+    folder = ExperimentDir(out)
 
     doc.h(2, "Samples in the four views")
     doc.p(
@@ -303,27 +303,26 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
                 fractions["training data"] = (masks / 255.0).mean(axis=(1, 2))
         losses, points = {}, {}
         for c, r in sorted(d["runs"].items()):
-            run = out / r["dir"]
+            run = RunDir(folder.resolve(r["dir"]))
             label = f"{c}-channel"
-            n = n_hist if c == "4" else 0
-            shown = []  # (step, samples) of the trained and the initial generator
-            if (run / "checkpoints" / "latest.pt").exists():
-                G, _, step = load_generator(run)
+            samples = _report_samples(folder.report_samples(run))
+            name = f"{d['name']}-run-{c}ch"
+            if "trained" in samples:
+                step = samples["step"]
                 caption = f"{d['name']}: {label} generator, step {step}"
-                shown.append(
-                    (step, _generator_grid(doc, G, f"{d['name']}-run-{c}ch.png", caption, n))
+                _grid(doc, samples["trained"], f"{name}.png", caption)
+                if c == "4":
+                    fractions[f"4-channel, step {step}"] = _fractions(samples["trained"])
+            if "initial" in samples:
+                caption = (
+                    f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison"
                 )
-            G0 = initial_generator(TrainConfig.from_dict(r["config"]))
-            caption = (
-                f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison"
-            )
-            shown.append(
-                (0, _generator_grid(doc, G0, f"{d['name']}-run-{c}ch-initial.png", caption, n))
-            )
-            if c == "4":
-                for step, imgs in shown:
-                    fractions[f"4-channel, step {step}"] = (imgs[..., 3] / 255.0).mean(axis=(1, 2))
-            recs = read_metrics(run)
+                _grid(doc, samples["initial"], f"{name}-initial.png", caption)
+                if c == "4":
+                    fractions["4-channel, step 0"] = _fractions(samples["initial"])
+            if not samples:
+                doc.p(f"{d['name']}, {label}: no samples of its generators in {run.path}.")
+            recs = read_metrics(run.path)
             losses[label] = recs
             for rec in recs:
                 for k, v in rec.items():
@@ -331,12 +330,13 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
                         points.setdefault(k[5:], {}).setdefault(label, []).append((rec["step"], v))
             for res in (r.get("initial_eval"), r.get("eval")):
                 if res:
-                    st = res["provenance"]["source"]["step"]
                     for key, _, _ in IMAGE_SCORES[:3]:
                         v = _score(res, key, bb)
                         if v is not None:
-                            name = f"{key}/{bb} (n={res['provenance']['n']})"
-                            points.setdefault(name, {}).setdefault(label, []).append((st, v[0]))
+                            name = f"{key}/{bb} (n={res.n})"
+                            points.setdefault(name, {}).setdefault(label, []).append(
+                                (res.step, v[0])
+                            )
         curves.append(
             (
                 f"{d['name']}-losses.png",
@@ -356,8 +356,8 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
             (
                 f"{d['name']}-fg-fraction.png",
                 plots.fg_histogram(fractions, f"{d['name']}: foreground fraction per sample"),
-                f"{d['name']}: foreground fraction of {n_hist} samples per generator, the "
-                "training data as reference",
+                f"{d['name']}: foreground fraction per sample of each generator "
+                f"({_count(fractions)}), the training data as reference",
             )
         )
     doc.h(2, "Curves")
@@ -379,7 +379,7 @@ def _provenance(doc: Doc, exp: dict, out: Path) -> None:
         for what, path, res in items:
             if not res:
                 continue
-            p = res["provenance"]
+            p = res.provenance
             versions = versions or p.get("versions")
             src = p.get("source", {})
             b = p.get("backbone", {})
@@ -432,7 +432,7 @@ def _provenance(doc: Doc, exp: dict, out: Path) -> None:
         for res in [d.get("data_eval")] + [
             x for r in d["runs"].values() for x in (r.get("eval"), r.get("initial_eval"))
         ]:
-            for note in (res or {}).get("notes", []):
+            for note in res.notes if res else []:
                 if note not in notes:
                     notes.append(note)
     if notes:
@@ -448,7 +448,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
         None,
     )
     if first:  # the label the scores carry (e.g. "inception" may resolve to a longer name)
-        bb = first["provenance"]["backbone"]["name"]
+        bb = first.backbone
     doc = Doc()
     doc.h(1, f"Experiment {exp['name']}")
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -469,14 +469,32 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
 # ---------------------------------------------------------------- writing
 
 
-def _generator_grid(doc: Doc, G, file: str, caption: str, n: int = 0) -> np.ndarray:
-    """Show a generator's sample grid (fixed latents, seed 0); its max(GRID_N, n) samples."""
-    from focusgan.training.sample import generate
+def _report_samples(path: Path) -> dict[str, Any]:
+    """The samples the experiment stored for the report (`trained`, `initial`, `step`)."""
+    try:
+        with np.load(path) as z:
+            out: dict[str, Any] = {k: z[k] for k in ("trained", "initial") if k in z.files}
+            if "step" in z.files:
+                out["step"] = int(z["step"])
+            return out
+    except (OSError, ValueError):
+        return {}
+
+
+def _grid(doc: Doc, images: np.ndarray, file: str, caption: str) -> None:
     from focusgan.utils.views import render
 
-    imgs = generate(G, max(GRID_N, n), seed=0)
-    doc.img(file, _png(render(imgs[:GRID_N], "all"), _scale(imgs)), caption)
-    return imgs
+    doc.img(file, _png(render(images[:GRID_N], "all"), _scale(images)), caption)
+
+
+def _fractions(images: np.ndarray) -> np.ndarray:
+    """Each sample's mean focus value (its soft foreground fraction)."""
+    return (images[..., 3] / 255.0).mean(axis=(1, 2))
+
+
+def _count(fractions: dict[str, Any]) -> str:
+    sizes = sorted({len(v) for v in fractions.values()})
+    return " / ".join(map(str, sizes)) + " samples" if sizes else "no samples"
 
 
 def _png(rgb: np.ndarray, scale: int = 1) -> bytes:
@@ -575,19 +593,20 @@ def to_html(doc: Doc, title: str) -> str:
 
 def write_report(out: str | Path, n_hist: int = 256) -> dict[str, Any]:
     """Write OUT/report.md (+ OUT/report-files/*.png) and OUT/report.html; returns their paths
-    and the measured trained-vs-initial verdicts."""
+    and the measured trained-vs-initial verdicts. `n_hist`: training-data samples in the
+    foreground-fraction histogram (the generators' are those the experiment stored)."""
     from focusgan.utils.atomic import atomic_path
 
-    out = Path(out)
-    doc, verdicts = build(out, n_hist)
+    folder = ExperimentDir(out)
+    doc, verdicts = build(folder.path, n_hist)
     title = next(b[2] for b in doc.blocks if b[0] == "h")
-    md, files = to_markdown(doc, "report-files")
-    (out / "report-files").mkdir(exist_ok=True)
+    md, files = to_markdown(doc, folder.report_files.name)
+    folder.report_files.mkdir(exist_ok=True)
     for name, data in files.items():
-        with atomic_path(out / "report-files" / name) as tmp:
+        with atomic_path(folder.report_files / name) as tmp:
             tmp.write_bytes(data)
-    with atomic_path(out / "report.md") as tmp:
+    with atomic_path(folder.report_md) as tmp:
         tmp.write_text(md)
-    with atomic_path(out / "report.html") as tmp:
+    with atomic_path(folder.report_html) as tmp:
         tmp.write_text(to_html(doc, title))
-    return {"html": out / "report.html", "md": out / "report.md", "verdicts": verdicts}
+    return {"html": folder.report_html, "md": folder.report_md, "verdicts": verdicts}

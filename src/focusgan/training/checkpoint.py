@@ -9,7 +9,6 @@ atomically, so `latest.pt` is always a complete checkpoint.
 from __future__ import annotations
 
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ import torch
 
 from focusgan.errors import UserError
 from focusgan.utils.atomic import atomic_path
-
-LATEST = "latest.pt"
 
 
 def rng_state() -> dict[str, Any]:
@@ -42,38 +39,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save(state: dict[str, Any], run_dir: Path, snapshot: bool = False) -> Path:
-    """Write `checkpoints/latest.pt` (and a kept `step-NNNNNNNN.pt` copy when `snapshot`)."""
-    ckpt_dir = Path(run_dir) / "checkpoints"
-    latest = ckpt_dir / LATEST
+def save(state: dict[str, Any], latest: Path, snapshot: Path | None = None) -> Path:
+    """Write the checkpoint `latest` (`RunDir.latest`), and a kept copy at `snapshot`."""
     with atomic_path(latest) as tmp:
         torch.save(state, tmp)
-    if snapshot:
-        with atomic_path(ckpt_dir / f"step-{state['step']:08d}.pt") as tmp:
+    if snapshot is not None:
+        with atomic_path(snapshot) as tmp:
             shutil.copyfile(latest, tmp)
     return latest
-
-
-def find(run_dir: Path, which: str | None = None) -> Path:
-    """The checkpoint file of a run: `latest` (default), a step number, or a path."""
-    ckpt_dir = Path(run_dir) / "checkpoints"
-    if which in (None, "latest"):
-        path = ckpt_dir / LATEST
-    elif re.fullmatch(r"\d+", str(which)):
-        path = ckpt_dir / f"step-{int(which):08d}.pt"
-    else:
-        path = Path(which)
-    if not path.exists():
-        have = sorted(p.name for p in ckpt_dir.glob("*.pt")) if ckpt_dir.exists() else []
-        raise UserError(
-            f"no checkpoint {path}"
-            + (
-                f"; this run has: {', '.join(have)}"
-                if have
-                else f"; is {run_dir} a focusgan run directory?"
-            )
-        )
-    return path
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -19,6 +19,9 @@ from focusgan.data.labels import Labels
 from focusgan.errors import UserError
 from focusgan.utils.options import check_positive, fields_with, option
 
+# How a generator's batch norm runs when it draws samples (`focusgan.training.sample.bn_mode`).
+BN_MODES = ("batch", "running")
+
 
 @dataclass
 class TrainConfig:

@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from focusgan.utils.device import resolve_device
+
 
 @dataclass
 class Dist:
@@ -32,7 +34,7 @@ def init(device: str) -> tuple[Dist, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if world == 1:
-        return Dist(), torch.device("cuda" if want_cuda else device if device != "auto" else "cpu")
+        return Dist(), resolve_device(device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:
         torch.cuda.set_device(local)

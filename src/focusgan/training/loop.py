@@ -34,6 +34,7 @@ from focusgan.training.config import (
 )
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
+from focusgan.training.rundir import RunDir
 from focusgan.training.sample import generate_from, grid_labels, latents
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
@@ -136,7 +137,8 @@ def train(
     if labels is not None:
         cfg = with_labels(cfg, labels)
     ckpt = None
-    latest = run_dir / "checkpoints" / checkpoint.LATEST
+    run = RunDir(run_dir)
+    latest = run.latest
     if resume:
         if not latest.exists():
             raise UserError(f"--resume: {run_dir} has no checkpoint yet; start it without --resume")
@@ -210,15 +212,15 @@ def train(
     fixed_y = grid_labels(cfg.n_samples_grid, cfg.num_classes) if cfg.conditional else None
 
     writer = None
-    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path = run.metrics
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "samples").mkdir(exist_ok=True)
-        cfg.save(run_dir / "config.yaml")
+        run.samples.mkdir(exist_ok=True)
+        cfg.save(run.config)
         _truncate_jsonl(metrics_path, step)
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
+        writer = SummaryWriter(str(run.tensorboard), purge_step=step + 1 if step else None)
 
     def save_checkpoint(snapshot: bool) -> None:
         nonlocal saved_step
@@ -236,13 +238,13 @@ def train(
         }
         state["rng"] = distributed.gather_objects(checkpoint.rng_state(), d)
         if d.main:
-            checkpoint.save(state, run_dir, snapshot=snapshot)
+            checkpoint.save(state, latest, run.snapshot(step) if snapshot else None)
         saved_step = step
 
     def save_grid() -> None:
         images = generate_from(G_ema, fixed_z, bn="batch", labels=fixed_y)
         grid = render(images, "all")
-        save_image(run_dir / "samples" / f"step-{step:08d}.png", grid)
+        save_image(run.sample_grid(step), grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
 
     def log_evaluation() -> None:

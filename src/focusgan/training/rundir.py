@@ -1,13 +1,17 @@
-"""Reading a run directory: its generator for sampling/evaluation, and a summary for `inspect`.
+"""A run directory: where each of its files lives (`RunDir`), its generator for sampling and
+evaluation, and a summary for `inspect`.
 
 A run directory holds `config.yaml`, `checkpoints/` (latest.pt + step-NNNNNNNN.pt),
-`metrics.jsonl`, `tensorboard/` and `samples/`. Loading a generator needs only the checkpoint
-(it carries the resolved config), never the training data.
+`metrics.jsonl`, `tensorboard/`, `samples/` and the evaluations of its generator
+(`evaluation-BACKBONE.json`, `initial.evaluation-BACKBONE.json` for its step-0 weights).
+Loading a generator needs only the checkpoint (it carries the resolved config), never the
+training data.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -18,6 +22,53 @@ from focusgan.training import checkpoint
 from focusgan.training.config import TrainConfig
 from focusgan.training.sample import BN_MODES, recompute_bn_statistics
 from focusgan.utils.device import to_device
+
+
+class RunDir:
+    """The paths of one run directory (nothing is created by naming them)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"  # the resolved TrainConfig
+        self.checkpoints = self.path / "checkpoints"
+        self.latest = self.checkpoints / "latest.pt"  # every checkpoint_every steps, at the end
+        self.metrics = self.path / "metrics.jsonl"  # losses, in-training evaluations
+        self.tensorboard = self.path / "tensorboard"
+        self.samples = self.path / "samples"  # fixed-noise grids
+
+    def snapshot(self, step: int) -> Path:
+        """A kept checkpoint (`snapshot_every`)."""
+        return self.checkpoints / f"step-{step:08d}.pt"
+
+    def sample_grid(self, step: int) -> Path:
+        return self.samples / f"step-{step:08d}.png"
+
+    def evaluation(self, backbone: str, initial: bool = False) -> Path:
+        """The evaluation of the run's generator, or of its step-0 weights (`initial`)."""
+        return self.path / f"{'initial.' if initial else ''}evaluation-{backbone}.json"
+
+    def checkpoint(self, which: str | None = None) -> Path:
+        """A checkpoint file: `latest` (default), a step number, or a path; a `UserError`
+        naming the run's checkpoints when it does not exist."""
+        if which in (None, "latest"):
+            path = self.latest
+        elif re.fullmatch(r"\d+", str(which)):
+            path = self.snapshot(int(which))
+        else:
+            path = Path(which)
+        if not path.exists():
+            have = sorted(p.name for p in self.checkpoints.glob("*.pt"))
+            where = (
+                f"this run has: {', '.join(have)}"
+                if have
+                else f"is {self.path} a focusgan run directory?"
+            )
+            raise UserError(f"no checkpoint {path}; {where}")
+        return path
+
+    def step(self) -> int | None:
+        """The step of the latest checkpoint, None before the first."""
+        return int(checkpoint.load(self.latest)["step"]) if self.latest.exists() else None
 
 
 def load_generator(
@@ -34,7 +85,7 @@ def load_generator(
     """
     if bn not in BN_MODES:
         raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
-    state = checkpoint.load(checkpoint.find(Path(run_dir), which), map_location="cpu")
+    state = checkpoint.load(RunDir(run_dir).checkpoint(which), map_location="cpu")
     cfg = TrainConfig.from_dict(state["config"])
     classes = cfg.num_classes if cfg.conditional else 0
     G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
@@ -46,7 +97,8 @@ def load_generator(
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
+    """The records of `metrics.jsonl` (losses and in-training evaluations), in order."""
+    path = RunDir(run_dir).metrics
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -54,10 +106,10 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 def describe_run(run_dir: str | Path) -> str:
     """A few lines about a run: config, progress, latest losses, checkpoints and samples."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
+    run = RunDir(run_dir)
+    if not run.config.exists():
         raise UserError(f"{run_dir} is not a focusgan run directory (no config.yaml)")
-    ckpts = sorted((run_dir / "checkpoints").glob("*.pt"))
+    ckpts = sorted(run.checkpoints.glob("*.pt"))
     lines = [f"run          {run_dir}"]
     if ckpts:
         G, cfg, step = load_generator(run_dir)
@@ -78,7 +130,7 @@ def describe_run(run_dir: str | Path) -> str:
             f"{m['loss_g']:.4f}, W {m['wasserstein']:.4f}, gp {m['gp']:.4f}, "
             f"{m['images_per_s']:.0f} images/s"
         )
-    grids = sorted((run_dir / "samples").glob("*.png"))
+    grids = sorted(run.samples.glob("*.png"))
     if grids:
         lines.append(f"samples      {grids[-1]} (latest of {len(grids)})")
     return "\n".join(lines)

@@ -11,9 +11,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from focusgan.training.config import BN_MODES
 from focusgan.utils.views import to_uint8
-
-BN_MODES = ("batch", "running")
 
 
 @contextmanager
