@@ -50,3 +50,33 @@ def test_three_channel_data_is_a_one_line_error(tmp_path, toy_h5):
         w.append(load_images(toy_h5)[..., :3], source="toy")
     with pytest.raises(UserError, match="no focus channel"):
         generated_pairs(load_images(toy_h5), path, cfg=CFG)
+
+
+def test_evaluate_run_records_generated_pairs_with_ceiling_and_floor(toy_h5, tmp_path):
+    from focusgan.metrics.evaluate import evaluate_run
+    from focusgan.metrics.evaluation import Evaluation
+    from focusgan.training.config import make_config
+    from focusgan.training.loop import train
+
+    cfg = make_config("tiny", data=str(toy_h5), width=8, batch_critic=8, batch_gen=8, iters=2)
+    train(cfg, tmp_path / "run", progress=False)
+    result = evaluate_run(
+        tmp_path / "run",
+        None,
+        "efficientnet-lite0",
+        n=40,
+        splits=2,
+        seed=3,
+        metrics=("is", "pairs"),
+        segmenter=SegmenterConfig(steps=20, batch_size=8),
+        device="cpu",
+    )
+    pairs = result.focus["generated_pairs"]
+    assert set(pairs) == {"iou", "ceiling_iou", "floor_iou"}
+    assert all(0.0 <= v <= 1.0 for v in pairs.values())
+    prov = result.provenance["generated_pairs"]
+    assert prov["n"] == 40 and prov["seed"] == 3 and prov["segmenter"]["steps"] == 20
+    assert any("weak evidence" in note for note in result.notes)  # 40 pairs only
+    again = Evaluation.from_json(result.to_json())  # kept through the JSON file
+    assert again.focus["generated_pairs"] == pairs
+    assert any("generated pairs iou" in line for line in again.lines())

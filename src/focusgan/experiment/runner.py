@@ -24,6 +24,7 @@ from focusgan.errors import UserError
 from focusgan.experiment.config import DatasetSpec, ExperimentConfig, prepare_recipe
 from focusgan.experiment.folder import ExperimentDir
 from focusgan.metrics.evaluation import Evaluation
+from focusgan.training.loop import initial_generator
 from focusgan.training.rundir import RunDir
 from focusgan.utils.atomic import atomic_path
 
@@ -41,22 +42,6 @@ def train_config(cfg: ExperimentConfig, data: Path, channels: int):
     preset = settings.pop("preset", "thesis")
     tcfg = make_config(preset, data=str(data.resolve()), channels=channels, **settings)
     return for_data(tcfg, read_info(data))  # as `train` resolves it, so the step-0 model matches
-
-
-def initial_generator(tcfg):
-    """The generator a run starts from: `train` seeds torch with `seed` and builds the models,
-    so doing the same gives exactly the step-0 weights (the EMA generator starts as a copy)."""
-    import torch
-
-    from focusgan.training.loop import build_models
-
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(tcfg.seed)
-        G, _ = build_models(tcfg)
-    finally:
-        torch.random.set_rng_state(state)
-    return G.eval()
 
 
 def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Path:
@@ -216,9 +201,10 @@ def run_experiment(
                         "generator": "initial",
                     }
                     G0 = initial_generator(tcfg).to(bb.device)
-                    ev.evaluate_generator_samples(G0, data, bb, source, bn=e.bn, **sampling).write(
-                        ipath
-                    )
+                    metrics = tuple(m for m in e.metrics if m != "pairs")  # it is their floor
+                    ev.evaluate_generator_samples(
+                        G0, data, bb, source, bn=e.bn, **{**sampling, "metrics": metrics}
+                    ).write(ipath)
                 r["initial_evaluation"] = folder.relative(ipath)
             entry["runs"][str(channels)] = r
         summary["datasets"].append(entry)

@@ -14,6 +14,7 @@ Reference statistics of a dataset are cached next to it (see `cache.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -34,9 +35,11 @@ from focusgan.metrics.cache import cache_file, read_rows
 from focusgan.metrics.evaluation import Evaluation
 from focusgan.metrics.focus import focus_measures, mask_measures
 from focusgan.metrics.options import (
+    GENERATED_PAIRS_N,
     METRICS,
     PUBLISHED_N,
     PUBLISHED_SPLITS,
+    SegmenterConfig,
 )
 from focusgan.metrics.scores import (
     Stats,
@@ -455,11 +458,14 @@ def evaluate_run(
 ) -> Evaluation:
     """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
     `kwargs` as `evaluate_generator_samples`."""
+    from focusgan.training.loop import initial_generator
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import BN_STATS_NOTE
 
     dev = resolve_device(device)
     G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
+    if "pairs" in kwargs.get("metrics", METRICS) and cfg.channels == 4:
+        kwargs["initial"] = initial_generator(cfg).to(dev)  # the generated-pairs floor
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
     source = {
@@ -485,10 +491,12 @@ def evaluate_generator_samples(
     seed: int = 0,
     sample_batch: int = 256,
     progress: bool = False,
+    initial: torch.nn.Module | None = None,
     **kwargs: Any,
 ) -> Evaluation:
     """Evaluate `n` samples of generator G (latents seeded with `seed`) against `data`;
-    `source` says which generator it is (run, step, ...) for the provenance."""
+    `source` says which generator it is (run, step, ...) for the provenance. `initial` (the
+    run's step-0 generator) is the floor of the generated-pairs measure (metric `pairs`)."""
     from focusgan.training.sample import generate
 
     t0 = time.perf_counter()
@@ -498,6 +506,15 @@ def evaluate_generator_samples(
     result = evaluate_images(
         images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
     )
+    pairs = None
+    if "pairs" in kwargs.get("metrics", METRICS) and images.shape[-1] == 4:
+        floor = None
+        if initial is not None:
+            floor = generate(initial, min(n, GENERATED_PAIRS_N), seed=seed, bn=bn)
+        pairs, notes = _generated_pairs(
+            images, data, floor, kwargs.get("segmenter"), seed, progress
+        )
+        result.notes += notes
     source = {
         "kind": "run",
         **source,
@@ -508,7 +525,31 @@ def evaluate_generator_samples(
         "data": str(data),
         "sampling_seconds": round(gen_s, 2),
     }
-    return _finish(result, bb, n, splits, seed, source)
+    result = _finish(result, bb, n, splits, seed, source)
+    if pairs is not None:
+        result.focus = {**(result.focus or {}), "generated_pairs": pairs.scores()}
+        result.provenance["generated_pairs"] = pairs.provenance()
+    return result
+
+
+def _generated_pairs(images, data, floor, seg_cfg, seed, progress):
+    """The generated-pairs measure of (the first GENERATED_PAIRS_N of) 4-channel `images`."""
+    from focusgan.metrics.generated_pairs import generated_pairs
+
+    if read_info(data).channels != 4:
+        return None, [f"{data} has no focus channel: the generated-pairs measure is skipped"]
+    cfg = dataclasses.replace(seg_cfg or SegmenterConfig(), seed=seed)
+    pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    notes = []
+    if floor is None:
+        notes.append("generated pairs: no step-0 generator given, so no floor")
+    if pairs.n < SEGMENTER_MIN_TRAIN:
+        notes.append(
+            f"generated pairs: each segmenter learned from only {pairs.n} pairs "
+            f"(< {SEGMENTER_MIN_TRAIN}) and is tested on {pairs.n_heldout} real pairs; "
+            "weak evidence"
+        )
+    return pairs, notes
 
 
 def run_data_path(run_dir: str | os.PathLike, recorded: str) -> Path:

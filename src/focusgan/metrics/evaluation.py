@@ -143,6 +143,11 @@ class Evaluation:
             if "generated_iou" in c:
                 lines.append(f"  {'segmenter IoU generated':<28} {c['generated_iou']:>10.3f}")
             lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
+        if "generated_pairs" in focus:
+            p = focus["generated_pairs"]
+            for k in ("iou", "ceiling_iou", "floor_iou"):
+                if p.get(k) is not None:
+                    lines.append(f"  {'generated pairs ' + k:<28} {p[k]:>10.3f}")
         return lines + [f"  note: {note}" for note in self.notes]
 
 

@@ -51,6 +51,20 @@ class GeneratedPairs:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def scores(self) -> dict[str, float | None]:
+        """What evaluation.json keeps under the focus measures (`generated_pairs`)."""
+        return {"iou": self.iou, "ceiling_iou": self.ceiling_iou, "floor_iou": self.floor_iou}
+
+    def provenance(self) -> dict[str, Any]:
+        """How it was computed: N, the held-out pairs, the segmenter's settings and seed."""
+        return {
+            "n": self.n,
+            "n_heldout": self.n_heldout,
+            "seed": self.segmenter["seed"],
+            "segmenter": self.segmenter,
+            "test": "held-out real pairs of the training data (the consistency segmenter's)",
+        }
+
 
 def _train_and_test(
     pairs: np.ndarray, held: np.ndarray, cfg: SegmenterConfig, progress: bool

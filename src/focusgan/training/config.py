@@ -69,6 +69,7 @@ class TrainConfig:
     num_classes: int = option(0, cli=False, resume="identity")  # from the labels (for_data)
     classes: list[str] = option(default_factory=list, cli=False)  # label of each class index
     class_names: list[str] = option(default_factory=list, cli=False)  # readable names
+    class_counts: list[int] = option(default_factory=list, cli=False)  # samples of each class
     # optimisation (WGAN-GP)
     iters: int = option(100_000, "generator steps (thesis: 100000)", resume="new", positive=True)
     lr_decay_iters: int = option(  # lr goes linearly to 0 over these generator steps; 0 = iters
@@ -188,5 +189,9 @@ def for_data(cfg: TrainConfig, info: DatasetInfo) -> TrainConfig:
 def with_labels(cfg: TrainConfig, labels: Labels) -> TrainConfig:
     """`cfg` with the classes of a class-conditional run's labels (a new config)."""
     return dataclasses.replace(
-        cfg, num_classes=labels.num_classes, classes=labels.classes, class_names=labels.names
+        cfg,
+        num_classes=labels.num_classes,
+        classes=labels.classes,
+        class_names=labels.names,
+        class_counts=[int(c) for c in labels.counts()],
     )

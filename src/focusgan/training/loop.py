@@ -55,7 +55,22 @@ def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
     classes = cfg.num_classes if cfg.conditional else 0
     G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
     D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm, classes, cfg.critic_head)
+    if classes and cfg.class_counts:  # the generator step draws labels as often as the data has
+        G.class_weights.copy_(torch.tensor(cfg.class_counts, dtype=torch.float32))
     return G, D
+
+
+def initial_generator(cfg: TrainConfig) -> Generator:
+    """The generator a run starts from: `train` seeds torch with `seed` and builds the models,
+    so doing the same gives exactly the step-0 weights (the EMA generator starts as a copy).
+    The global RNG is left as it was."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(cfg.seed)
+        G, _ = build_models(cfg)
+    finally:
+        torch.random.set_rng_state(state)
+    return G.eval()
 
 
 def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
@@ -161,8 +176,6 @@ def train(
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = build_models(cfg)
-    if labels is not None:  # the generator step draws labels as often as the data has them
-        G.class_weights.copy_(torch.from_numpy(labels.counts()).float())
     G, D = to_device(G, device), to_device(D, device)
     G_ema = copy.deepcopy(G).requires_grad_(False)  # local batch norm: only process 0 samples
     synchronize(G, d.world > 1)  # batch norm over the global batch, as one process would
