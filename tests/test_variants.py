@@ -89,3 +89,24 @@ def test_variants_train_beside_the_baseline_and_the_report_compares_them(labelle
     assert "baseline 4-channel | conditional 4-channel" in md
     assert "conditional 4-channel generator, class person (1)" in md
     assert "foreground 4-channel generator, step 2" in md
+
+
+def test_shipped_variant_configs_are_valid_experiments():
+    from pathlib import Path
+
+    from focusgan.experiment.config import load_config
+    from focusgan.training.config import make_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    found = {}
+    for path in sorted(root.glob("*-coco-*.yaml")):
+        cfg = load_config(path)
+        for v in cfg.variants:
+            settings = cfg.variant_train(v)
+            tcfg = make_config(settings.pop("preset"), **settings)  # every setting is known
+            found[path.stem] = (v.name, tcfg.width, tcfg.conditional, v.background)
+    assert found["thesis-coco-wide"] == ("wide", 256, False, None)
+    assert found["thesis-coco-conditional"] == ("conditional", 128, True, None)
+    assert found["thesis-coco-foreground"] == ("foreground", 128, False, "black")
+    assert found["small-coco-wide"] == ("wide", 32, False, None)
+    assert {"small-coco-conditional", "small-coco-foreground"} <= set(found)
