@@ -209,3 +209,33 @@ def test_cli_conditional_dry_run_train_and_sample_by_class_name(labelled_h5, tmp
     assert main(["sample", str(plain), "--n", "4", "--out", str(grid), "--class", "1"]) == 2
     assert "not a class-conditional run" in capsys.readouterr().err
     assert main(["train", "--conditional", "--dry-run"]) == 2
+
+
+def test_per_class_scores_of_a_conditional_run(labelled_h5, tmp_path):
+    from focusgan.metrics.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    from focusgan.training.loop import train
+
+    train(_cfg(labelled_h5, iters=2), run, progress=False)
+    result = evaluate_run(
+        run,
+        None,
+        "efficientnet-lite0",
+        n=12,
+        splits=2,
+        metrics=("is", "kid"),
+        device="cpu",
+        min_class_samples=16,
+    )
+    assert set(result.per_class) == {"1", "3", "18"}  # 16 samples each: all qualify
+    dog = result.per_class["18"]
+    assert dog["name"] == "dog" and dog["n"] == 12 and dog["data_samples"] == 16
+    assert {"is/efficientnet-lite0", "kid/efficientnet-lite0"} <= set(dog)
+    assert any("3 of 3 classes with at least 16" in n for n in result.notes)
+    strict = evaluate_run(
+        run, None, "efficientnet-lite0", n=12, splits=2, metrics=("is",), device="cpu",
+        min_class_samples=17,
+    )  # fmt: skip
+    assert strict.per_class == {}
+    assert any("0 of 3 classes with at least 17" in n for n in strict.notes)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
+from focusgan.data.labels import load_labels
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
 from focusgan.metrics.evaluation import Evaluation
@@ -55,6 +56,8 @@ from focusgan.training.config import TrainConfig, for_data
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import resolve_device
 from focusgan.utils.hashing import sha256_file
+
+PER_CLASS_MIN_SAMPLES = 500  # classes with fewer training samples get no per-class scores
 
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
@@ -476,7 +479,66 @@ def evaluate_run(
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
     }
     bb = get_backbone(backbone, device=dev)
-    return evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+    min_class = kwargs.pop("min_class_samples", PER_CLASS_MIN_SAMPLES)
+    result = evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+    if G.num_classes:
+        result.per_class, note = per_class_scores(
+            G,
+            load_labels(data, cfg.labels or None),
+            data,
+            bb,
+            n=kwargs.get("n", PUBLISHED_N),
+            splits=kwargs.get("splits", PUBLISHED_SPLITS),
+            seed=kwargs.get("seed", 0),
+            bn=bn,
+            metrics=kwargs.get("metrics", METRICS),
+            min_samples=min_class,
+            batch_size=kwargs.get("batch_size"),
+        )
+        result.notes.append(note)
+    return result
+
+
+def per_class_scores(
+    G: torch.nn.Module,
+    labels: Any,
+    data: str | os.PathLike,
+    backbone: Backbone,
+    *,
+    n: int,
+    splits: int,
+    seed: int,
+    bn: str = "batch",
+    metrics: tuple[str, ...] = METRICS,
+    min_samples: int = PER_CLASS_MIN_SAMPLES,
+    batch_size: int | None = None,
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """IS, FID and KID of a class-conditional generator's samples of each class against the
+    training data of that class, for the classes with at least `min_samples` training samples:
+    min(n, the class's samples) of each (the same number of real and generated), seeded.
+    Returns {label: {"name", "n", "data_samples", "is/<bb>", ...}} and a note saying how many."""
+    from focusgan.training.sample import generate
+
+    counts = labels.counts()
+    out: dict[str, dict[str, Any]] = {}
+    wanted = tuple(m for m in metrics if m in ("is", "fid", "kid"))
+    for k in np.argsort(-counts, kind="stable"):
+        if counts[k] < min_samples or not wanted:
+            continue
+        m = int(min(n, counts[k]))
+        rows = np.flatnonzero(labels.index == k)
+        rows = np.sort(np.random.default_rng([seed, int(k)]).permutation(rows)[:m])
+        feats, probs = extract(generate(G, m, seed=seed, bn=bn, cls=int(k)), backbone, batch_size)
+        rf, rp = extract(load_rows(data, rows), backbone, batch_size)
+        ref = Reference(str(data), "", backbone.name, m, seed, rf, rp, feature_stats(rf), "")
+        scores, _, _ = score_features(feats, probs, ref, backbone.name, wanted, splits, seed)
+        name = labels.names[k]
+        out[labels.classes[k]] = {"name": name, "n": m, "data_samples": int(counts[k]), **scores}
+    note = (
+        f"per-class scores for the {len(out)} of {labels.num_classes} classes with at least "
+        f"{min_samples} training samples (min(n, class samples) real and generated samples each)"
+    )
+    return out, note
 
 
 def evaluate_generator_samples(

@@ -39,6 +39,8 @@ class Evaluation:
     settings: dict[str, Any] = field(default_factory=dict)  # splits, KID subsets, seconds, ...
     reference: dict[str, Any] | None = None  # the dataset subset compared with (and its cache)
     provenance: dict[str, Any] = field(default_factory=dict)  # backbone, n, seed, source, ...
+    # class-conditional runs: label -> {"name", "n", "data_samples", "<metric>/<backbone>": ...}
+    per_class: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ reading the numbers
 
@@ -148,6 +150,9 @@ class Evaluation:
             for k in ("iou", "ceiling_iou", "floor_iou"):
                 if p.get(k) is not None:
                     lines.append(f"  {'generated pairs ' + k:<28} {p[k]:>10.3f}")
+        for label, c in (self.per_class or {}).items():
+            shown = ", ".join(f"{m} {c[f'{m}/{bb}']:.4g}" for m in IMAGE_SCORES if f"{m}/{bb}" in c)
+            lines.append(f"  class {c['name']} ({label}), n={c['n']}: {shown}")
         return lines + [f"  note: {note}" for note in self.notes]
 
 

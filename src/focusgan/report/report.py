@@ -261,6 +261,21 @@ def _variants(doc: Doc, exp: dict, bb: str) -> None:
             rows.append(row)
             doc.h(3, f"{d['name']}: {name} ({changes})")
             doc.table(header, rows)
+            for c, r in sorted(v["runs"].items()):
+                per_class = r["eval"].per_class if r.get("eval") else None
+                if per_class:
+                    doc.p(f"{name}, {c}-channel: scores of each class against its own data.")
+                    doc.table(
+                        ["class", "samples (data)", f"IS ({bb})", f"FID ({bb})", f"KID ({bb})"],
+                        [
+                            [
+                                f"{s['name']} ({label})",
+                                f"{s['n']} ({s['data_samples']})",
+                                *(_fmt(s.get(f"{m}/{bb}")) for m in ("is", "fid", "kid")),
+                            ]
+                            for label, s in per_class.items()
+                        ],
+                    )
 
 
 def _changes(base: dict, variant: dict) -> str:
