@@ -34,7 +34,7 @@ from focusgan.utils.device import to_device
 def focusgan_step(cfg, G, D, opt_g, opt_d, data, device):
     """The loop body of focusgan.training.loop.train (without bookkeeping)."""
     for _ in range(cfg.n_critic):
-        real, _ = data.next_batch(cfg.batch_critic, cfg.dequantize)
+        real = data.next_batch(cfg.batch_critic, cfg.dequantize)
         with torch.no_grad():
             fake = G(torch.randn(cfg.batch_critic, cfg.z_dim, device=device))
         loss = critic_loss(D, real, fake, torch.rand(cfg.batch_critic, device=device))

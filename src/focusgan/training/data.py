@@ -74,7 +74,11 @@ class TrainingData:
     def __len__(self) -> int:
         return len(self.images)
 
-    def next_batch(
+    def next_batch(self, batch: int, dequantize: bool = True) -> torch.Tensor:
+        """This process's share of the next global batch, float in [-1, 1] on the device."""
+        return self.next_batch_with_labels(batch, dequantize)[0]
+
+    def next_batch_with_labels(
         self, batch: int, dequantize: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This process's share of the next global batch, float in [-1, 1] on the device, and

@@ -317,7 +317,7 @@ def train(
         while step < cfg.iters:
             G.train()
             for _ in range(cfg.n_critic):
-                real, y = data.next_batch(bc, cfg.dequantize)
+                real, y = data.next_batch_with_labels(bc, cfg.dequantize)
                 with torch.no_grad():
                     fake = G(noise(torch.randn, bc, cfg.z_dim), y)
                 loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight, labels=y)

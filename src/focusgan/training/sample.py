@@ -52,8 +52,11 @@ def generate_from(
     out = []
     with bn_mode(G, bn):
         for start in range(0, len(z), batch_size):
-            y = None if labels is None else labels[start : start + batch_size].to(device)
-            out.append(to_uint8(G(z[start : start + batch_size].to(device), y)))
+            zb = z[start : start + batch_size].to(device)
+            if labels is None:  # any module z -> images works (not only ours)
+                out.append(to_uint8(G(zb)))
+            else:
+                out.append(to_uint8(G(zb, labels[start : start + batch_size].to(device))))
     return (
         np.concatenate(out)
         if out
