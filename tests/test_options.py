@@ -11,9 +11,10 @@ from focusgan.cli.options import add_options, from_args
 from focusgan.errors import UserError
 from focusgan.prepare.coco import CocoOptions
 from focusgan.prepare.filters import THESIS_FRAME_FILTER
+from focusgan.prepare.pipeline import RunOptions
 from focusgan.prepare.video import VideoOptions
 from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS
-from focusgan.utils.options import from_mapping
+from focusgan.utils.options import from_mapping, to_flags
 
 
 def parse(cls: type, argv: list[str]):
@@ -38,6 +39,14 @@ def test_the_command_line_and_a_recipe_make_the_same_options(tmp_path):
     assert opts.reduced_decode and opts.annotations == tmp_path / "a.json"
 
 
+def test_options_give_back_their_flags():
+    argv = ["v.mp4", "w.mp4", "--size", "32", "--max-fg", "0.5", "--fixed-colour-weight"]
+    opts = parse(VideoOptions, argv)
+    assert sorted(to_flags(opts)) == sorted(argv)
+    assert parse(VideoOptions, to_flags(opts)) == opts
+    assert to_flags(RunOptions(shard=(1, 4))) == ["--shard", "1/4"]
+
+
 def test_nested_options_are_flattened_with_their_defaults():
     opts = parse(VideoOptions, ["v.mp4", "--max-fg", "0.5", "--fixed-colour-weight"])
     assert opts.paths == [Path("v.mp4")]
@@ -55,6 +64,9 @@ def test_recipe_errors_are_one_line():
         from_mapping(CocoOptions, {"annotations": "a", "images": "b", "fit": "x"}, "recipe")
     with pytest.raises(UserError, match="size cannot be 'big'"):
         from_mapping(CocoOptions, {"annotations": "a", "images": "b", "size": "big"}, "recipe")
+    for bad in (32.5, True):  # converted as the command line converts text
+        with pytest.raises(UserError, match="size cannot be"):
+            from_mapping(CocoOptions, {"annotations": "a", "images": "b", "size": bad}, "recipe")
     with pytest.raises(UserError, match="needs annotations"):
         from_mapping(CocoOptions, {"images": "b"}, "recipe")
 

@@ -27,6 +27,7 @@ from focusgan.metrics.evaluation import Evaluation
 from focusgan.training.loop import initial_generator
 from focusgan.training.rundir import RunDir
 from focusgan.utils.atomic import atomic_path
+from focusgan.utils.options import to_flags
 
 Log = Callable[[str], None]
 REPORT_GRID = 36  # samples in the report's grids (fixed latents, seed 0)
@@ -69,7 +70,8 @@ def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Pa
             classifier, inception_weights=cfg.evaluate.inception_weights
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    log(f"  prepare   focusgan prepare {recipe.source} -> {path}")
+    flags = [*to_flags(recipe.options), *to_flags(recipe.run), *to_flags(classifier)]
+    log(f"  prepare   focusgan prepare {recipe.source} {' '.join(flags)} --out {path}")
     prepare_dataset(recipe.options, path, run=recipe.run, classifier=make_classifier(classifier))
     if not path.is_file():
         raise UserError(f"dataset {spec.name!r}: prepare wrote no file {path}")

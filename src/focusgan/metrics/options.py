@@ -76,6 +76,7 @@ class EvalOptions:
         METRICS,
         "comma-separated subset of is,fid,kid,pr,focus,consistency,pairs",
         convert=parse_metrics,
+        show=",".join,
     )
     ema: bool = option(True, "use the raw generator, not the EMA", flag="--raw")
     bn: str = option(

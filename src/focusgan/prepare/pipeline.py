@@ -162,6 +162,7 @@ class RunOptions:
         "take items I, I+N, I+2N, ... (0-based), to split a job; see `merge`",
         metavar="I/N",
         convert=lambda text: parse_shard(str(text)),
+        show=lambda shard: f"{shard[0]}/{shard[1]}",
     )
     progress: bool = option(True, "no progress bar", flag="--quiet")
 

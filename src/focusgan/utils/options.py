@@ -12,7 +12,8 @@ Field metadata (all optional):
 - `flag`: the long flag (default `--name-with-dashes`); for a bool defaulting to True the flag
   turns it off (default `--no-name`), for one defaulting to False it turns it on;
 - `choices`, `metavar`; `positional=True` for a positional argument;
-- `convert`: a function from the text (or YAML value) to the field's value, e.g. "0/4" -> (0, 4);
+- `convert`: a function from the text (or YAML value) to the field's value, e.g. "0/4" -> (0, 4),
+  and `show` its inverse for `to_flags`;
 - `cli=False`: a setting of the library only, not an option;
 - `positive=True`: must be > 0 when set (checked by `check_positive`);
 - `resume`: what `--resume` does with it: "identity" (must match the run), "new" (taken from
@@ -100,14 +101,14 @@ class Option:
         return self._scalar(value)
 
     def _scalar(self, value: Any) -> Any:
+        """One value as the option's type, converted from its text as the command line does
+        (a recipe's `32.5` is no `int`, and `true` is no number)."""
         base = self.base
-        if base is Any or isinstance(value, bool) and base is not bool:
+        if isinstance(value, bool) and base is not bool:
+            raise ValueError(f"{value!r} for a {getattr(base, '__name__', base)}")
+        if base is Any or (isinstance(base, type) and isinstance(value, base)):
             return value
-        if base is float and isinstance(value, int):
-            return float(value)
-        if isinstance(value, base) if isinstance(base, type) else False:
-            return value
-        return base(value)
+        return base(str(value))
 
 
 def _strip_none(t: Any) -> Any:
@@ -239,6 +240,26 @@ def _get(obj: Any, path: tuple[str, ...]) -> Any:
     for name in path:
         obj = getattr(obj, name)
     return obj
+
+
+def to_flags(obj: Any) -> list[str]:
+    """The command-line arguments that give `obj` (options left at their defaults omitted):
+    what a log prints so that a step can be rerun by hand."""
+    positional, flags = [], []
+    for o in options_of(type(obj)):
+        value = _get(obj, o.path)
+        if value == o.default:
+            continue
+        if o.is_bool:
+            flags.append(o.flag)
+            continue
+        shown = o.meta["show"](value) if "show" in o.meta else value
+        items = [str(v) for v in (shown if isinstance(shown, (list, tuple)) else [shown])]
+        if o.meta.get("positional"):
+            positional += items
+        else:
+            flags += [o.flag, *items]
+    return positional + flags
 
 
 def fields_with(cls: type, key: str, value: Any) -> tuple[str, ...]:
