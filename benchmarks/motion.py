@@ -60,6 +60,14 @@ def previous_params(work_side: int = 256) -> SegmentParams:
     return p
 
 
+def session2_params() -> SegmentParams:
+    """The defaults of session 2 (before issue #10): the fixed 0.5 decision, no inside-outside
+    maps."""
+    p = SegmentParams(decision="fixed")
+    p.saliency.inside = "off"
+    return p
+
+
 def ablations() -> list[tuple[str, SegmentParams]]:
     """(label, params): the previous defaults, the current ones at several working sizes, and
     the current defaults at 256 with one change each."""
@@ -146,6 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis")
     ap.add_argument("--no-stages", action="store_true", help="only the trade-off table")
+    ap.add_argument("--no-tradeoff", action="store_true", help="only the stages")
     ap.add_argument(
         "--synthetic", type=int, default=4, help="synthetic videos scored per setting (0 = none)"
     )
@@ -155,7 +164,11 @@ def main() -> None:
     if not args.no_stages:
         for size in ((480, 854), (240, 320)):
             frames, decode = frames_for(args.davis, size)
-            for label, params in (("current", SegmentParams()), ("previous", previous_params())):
+            for label, params in (
+                ("current", SegmentParams()),
+                ("session-2", session2_params()),
+                ("previous", previous_params()),
+            ):
                 print(
                     f"stages, blackswan ({len(frames)} frames) at {size[1]}x{size[0]}, "
                     f"{label} defaults:"
@@ -163,6 +176,8 @@ def main() -> None:
                 stages(frames, decode, params)
         print("plain baselines (same run):")
         baselines(frames)
+    if args.no_tradeoff:
+        return
     print("trade-off (DAVIS, 854x480 JPEG input, frames/s and CPU ms/frame from decoding):")
     print(
         f"  {'setting':<36} {'blackswan J/F':>14} {'car-shadow J/F':>15} {'mean J':>7} "

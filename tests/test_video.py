@@ -217,6 +217,94 @@ def test_prepare_video_writes_probability_masks_and_counts_bad_input(tmp_path):
     assert ((fg >= 0.10 - 0.05) & (fg <= 0.80 + 0.05)).all()  # thesis filter (before squaring)
 
 
+NO_FILTERS = ["--min-fg", "0", "--max-fg", "1", "--max-border-fg", "1"]
+
+
+@pytest.mark.parametrize("chunk", [None, "8"])
+def test_prepare_video_stores_the_masks_segment_writes(tmp_path, chunk):
+    """prepare video runs the segmentation that `segment` writes and bench-motion measures
+    (consecutive frames, the same pieces of a shot), then squares frame and mask."""
+    from focusgan.data.dataset import load_images
+    from focusgan.prepare.transform import to_square
+
+    (video,) = write_videos(
+        tmp_path / "in", 1, seed=11, as_frames=True, size=(72, 96), shot_lengths=(20,)
+    )
+    pieces = [] if chunk is None else ["--chunk", chunk]
+    seg = ["segment", str(video), "--out", str(tmp_path / "seg"), "--no-overlay", *pieces]
+    assert main(seg) == 0
+    out = tmp_path / "v.h5"
+    pieces = [] if chunk is None else ["--segment-frames", chunk]
+    argv = ["prepare", "video", str(video), "--out", str(out), "--workers", "0", "--quiet"]
+    argv += ["--frames-per-shot", "100", "--size", "32", *NO_FILTERS, *pieces]
+    assert main(argv) == 0
+    images, frames = load_images(out), read_metadata(out, "frame")
+    assert list(frames) == list(range(20))
+    names = sorted(video.iterdir())
+    for image, f in zip(images, frames, strict=True):
+        rgb = cv2.imread(str(names[f]))[..., ::-1]
+        mask = cv2.imread(str(tmp_path / "seg" / f"{names[f].stem}.png"), cv2.IMREAD_GRAYSCALE)
+        np.testing.assert_array_equal(image, to_square(rgb, 32, "squash", mask=mask))
+
+
+def test_prepare_video_follows_a_small_object_over_a_textured_road(tmp_path):
+    """A strongly textured static background (asphalt grain, lane marks, kerb stripes) and a
+    small car crossing it: the stored masks cover the car, not the road."""
+    rng = np.random.default_rng(3)
+    h, w, n = 120, 160, 24
+    road = rng.integers(60, 200, (h, w, 1), np.uint8).repeat(3, 2)  # grain at pixel scale
+    road = cv2.GaussianBlur(road, (3, 3), 0.6)
+    road[:, ::16][:, :, :] = 230  # dense vertical marks
+    road[::10, :, :] = (40, 40, 40)  # horizontal stripes
+    car = cv2.resize(rng.integers(0, 255, (4, 6, 3), np.uint8), (18, 12), cv2.INTER_NEAREST)
+    car[..., 0] = np.maximum(car[..., 0], 180)  # a reddish, patterned car
+    folder = tmp_path / "road"
+    folder.mkdir()
+    truth = np.zeros((n, h, w), np.uint8)
+    for i in range(n):
+        f = road.copy()
+        x, y = 20 + 5 * i, 54 + (i % 3)
+        f[y : y + 12, x : x + 18] = car
+        truth[i, y : y + 12, x : x + 18] = 255
+        cv2.imwrite(str(folder / f"{i:05d}.png"), f[..., ::-1])
+    assert truth.mean() / 255 < 0.02  # the car covers about 1% of the frame
+    out = tmp_path / "road.h5"
+    argv = ["prepare", "video", str(folder), "--out", str(out), "--workers", "0", "--quiet"]
+    assert main([*argv, "--frames-per-shot", "6", "--size", "64", *NO_FILTERS]) == 0
+    from focusgan.data.dataset import load_images
+    from focusgan.prepare.transform import to_square
+
+    images, frames = load_images(out), read_metadata(out, "frame")
+    assert len(frames) == 6
+    scores = []
+    for image, f in zip(images, frames, strict=True):
+        gt = to_square(np.zeros((h, w, 3), np.uint8), 64, "squash", mask=truth[f])[..., 3] > 127
+        pred = image[..., 3] > 127
+        scores.append(iou(pred, gt))
+        assert (image[..., 3][~gt] > 127).mean() < 0.02  # hardly any road in the mask
+    assert np.mean(scores) > 0.5, scores
+
+
+def test_bench_motion_prepare_scores_the_stored_masks(tmp_path, capsys):
+    """`bench-motion --davis DIR --prepare`: prepare video's 64x64 masks scored against the
+    ground truth squared the same way, beside segment's J."""
+    v = make_video(4, size=(96, 128), shot_lengths=(16,), n_objects=1)
+    for kind, images in (("JPEGImages", v.frames[..., ::-1]), ("Annotations", v.masks)):
+        d = tmp_path / "davis" / kind / "480p" / "toy"
+        d.mkdir(parents=True)
+        for i, image in enumerate(images):
+            cv2.imwrite(str(d / f"{i:05d}.png"), image)
+    out = tmp_path / "bench.json"
+    argv = ["bench-motion", "--davis", str(tmp_path / "davis"), "--prepare", "--json", str(out)]
+    assert main(argv) == 0
+    assert "prepare J" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["prepare"]["sequences"]
+    assert row["sequence"] == "toy" and row["frames"] == 14  # without the first and last
+    assert row["J"] > 0.6 and abs(row["J"] - row["segment_J"]) < 0.1, row
+    assert main(["bench-motion", "--synthetic", "1", "--prepare"]) != 0
+    assert "--prepare scores DAVIS sequences" in capsys.readouterr().err
+
+
 def test_bench_motion_synthetic_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench-motion", "--synthetic", "1", "--json", str(out), "--work-side", "160"]) == 0
@@ -355,3 +443,23 @@ def test_knn_graph_searches_far_frames_sparsely():
     gap = np.abs(m.row // 20 - m.col // 20)
     assert set(np.unique(gap)) <= {0, 1, 2, 3, 6}
     np.testing.assert_allclose(np.asarray(m.tocsr().sum(1)).ravel(), 1, rtol=1e-5)
+
+
+def test_inside_outside_map_fills_what_motion_boundaries_enclose():
+    """FST's inside-outside map: a pixel is inside when rays from it cross an odd number of
+    motion boundaries in most of 8 directions. A patch moving uniformly has flow gradients only
+    on its rim; the map fills its inside and leaves the rest empty."""
+    from focusgan.video.saliency import inside_outside
+
+    flow = np.zeros((90, 120, 2), np.float32)
+    flow[30:60, 40:80] = (2.0, -1.0)  # the object's motion (the camera's is already removed)
+    outside = np.ones(flow.shape[:2], bool)
+    outside[25:65, 35:85] = False  # beyond the boundary band
+    for shrink in (1, 2):  # at the flow's size, and (the default) at half of it
+        m = inside_outside(flow, shrink=shrink)
+        assert m.dtype == np.float32 and m.shape == flow.shape[:2]
+        assert 0 <= m.min() and m.max() <= 1
+        assert m[35:55, 45:75].mean() == 1.0  # the object's inside, away from its rim
+        assert m[outside].mean() == 0.0
+    assert set(np.unique(inside_outside(flow, shrink=1))) == {0.0, 1.0}
+    assert inside_outside(np.zeros_like(flow)).max() == 0.0  # no motion: nothing inside

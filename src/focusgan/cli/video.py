@@ -10,6 +10,7 @@ from pathlib import Path
 from focusgan.cli.options import add_options, from_args
 from focusgan.errors import UserError
 from focusgan.video.options import SegmenterOptions
+from focusgan.video.segment import CHUNK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chunk",
         type=int,
-        default=60,
-        help="segment long shots in pieces of at most this many frames (default 60)",
+        default=CHUNK,
+        help=f"segment long shots in pieces of at most this many frames (default {CHUNK})",
     )
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     add_options(p, SegmenterOptions, title="segmenter")
@@ -61,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="L,L,..",
         help="frames of each shot of a synthetic video, hard cuts between (default 20,16,24)",
     )
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="with --davis: also run `prepare video` on each sequence (frame filters off, every "
+        "frame a candidate) and score its stored 64x64 masks against the ground truth squared "
+        "the same way",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     add_options(p, SegmenterOptions, title="segmenter")
     p.set_defaults(func=_bench)
@@ -88,15 +96,25 @@ def _bench(args: argparse.Namespace) -> int:
             f"--synthetic-shots wants frame counts of at least 2, like 20,16,24; "
             f"got {args.synthetic_shots!r}"
         ) from None
+    if args.prepare and args.davis is None:
+        raise UserError("--prepare scores DAVIS sequences: give --davis DIR too")
+    segmenter = from_args(SegmenterOptions, args)
     result, lines = bench_motion(
-        from_args(SegmenterOptions, args),
+        segmenter,
         args.davis,
         args.sequences,
         args.synthetic,
         args.synthetic_seed,
         shots,
     )
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
+    if args.prepare:
+        from focusgan.prepare.video import bench_prepare
+
+        result["prepare"], lines = bench_prepare(
+            args.davis, result["davis"]["sequences"], segmenter
+        )
+        print("\n".join(lines))
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(result, indent=1))

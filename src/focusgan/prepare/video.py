@@ -2,9 +2,12 @@
 from motion (DESIGN section 3, "Video").
 
 Per video (a file OpenCV decodes, or a folder of frames): shots by PySceneDetect; shots shorter
-than `--min-shot` frames are skipped ("shot shorter than N frames"); up to `--segment-frames`
-evenly spaced frames of each shot are segmented together (`focusgan.video.segment`); of those,
-`--frames-per-shot` evenly spaced frames become candidates. Each candidate's soft mask goes
+than `--min-shot` frames are skipped ("shot shorter than N frames"); `--frames-per-shot` evenly
+spaced frames of each shot become candidates. Their masks come from exactly the segmentation
+that `focusgan segment` writes and `bench-motion` measures: the shot is cut into consecutive
+pieces of at most `--segment-frames` frames (`split_evenly`, as `segment_stream` does with
+`--chunk`) and each piece holding a candidate is segmented whole (`focusgan.video.segment`);
+pieces without a candidate are not segmented. Each candidate's soft mask goes
 through the thesis's frame filter (`THESIS_FRAME_FILTER`: foreground 10%..80%, at most 10% of the
 outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the frame and mask
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).
@@ -32,7 +35,7 @@ from focusgan.prepare.transform import to_square
 from focusgan.utils.options import option
 from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
 from focusgan.video.options import SegmenterOptions
-from focusgan.video.segment import SegmentParams, segment_frames, split_evenly
+from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +47,9 @@ class VideoOptions(SampleOptions):
     )
     min_shot: int = option(10, "skip shots shorter than this many frames")
     frames_per_shot: int = option(8, "candidate samples per shot, evenly spaced")
-    segment_frames: int = option(30, "frames of a shot segmented together")
+    segment_frames: int = option(
+        CHUNK, "consecutive frames of a shot segmented together, as segment's --chunk"
+    )
     cut_threshold: float = option(27.0, "PySceneDetect content threshold for cuts")
     max_side: int = option(640, cli=False)  # frames are kept at most this large before squaring
     filter: MaskFilter = option(THESIS_FRAME_FILTER, group="frame filters (default: the thesis's)")
@@ -71,30 +76,43 @@ def evenly(n: int, k: int) -> list[int]:
 def shot_samples(
     shot: list, opts: VideoOptions, params: SegmentParams, summary: FilterSummary
 ) -> tuple[list[np.ndarray], list[int], list[float]]:
-    """Segment one shot and return its kept samples, frame indices and foreground fractions."""
+    """Segment one shot where it has candidates; its kept samples, frame indices and
+    foreground fractions."""
     if len(shot) < opts.min_shot:
         summary.skip(f"shot shorter than {opts.min_shot} frames")
         return [], [], []
-    chosen = [shot[i] for i in evenly(len(shot), opts.segment_frames)]
-    seg = segment_frames(np.stack([f.rgb for f in chosen]), params)
-    if seg.motion_frames == 0:
+    wanted = evenly(len(shot), opts.frames_per_shot)
+    masks = {}  # a frame's own flows may miss a small fast object; the votes of the piece's
+    # other frames still give its mask (as `segment` writes it), so frames are not dropped alone
+    for a, b in split_evenly(len(shot), opts.segment_frames):
+        inside = [i for i in wanted if a <= i < b]
+        if not inside:
+            continue
+        if b - a < 2:  # a one-frame piece has no flow (as `segment_stream`)
+            continue
+        seg = segment_frames(np.stack([f.rgb for f in shot[a:b]]), params)
+        if seg.motion_frames == 0:
+            continue  # no flow of the piece shows motion: its masks are empty
+        for i in inside:
+            masks[i] = seg.masks[i - a]
+    if not masks:
         summary.skip("no motion in shot")
         return [], [], []
     samples, frames, fgs = [], [], []
-    for i in evenly(len(chosen), opts.frames_per_shot):
-        if seg.kinds[i] == "none":
-            summary.reject("no motion in frame")
+    for i in wanted:
+        if i not in masks:
+            summary.reject("no motion in piece")
             continue
-        mask = (seg.masks[i] * 255).round().astype(np.uint8)
+        mask = (masks[i] * 255).round().astype(np.uint8)
         reason = opts.filter.check(mask)
         if reason is not None:
             summary.reject(reason)
             continue
-        sample = to_square(chosen[i].rgb, opts.size, opts.fit, mask=mask)
+        sample = to_square(shot[i].rgb, opts.size, opts.fit, mask=mask)
         if opts.channels == 3:
             sample = np.ascontiguousarray(sample[..., :3])
         samples.append(sample)
-        frames.append(chosen[i].index)
+        frames.append(shot[i].index)
         fgs.append(float((sample[..., 3] > 127).mean()) if opts.channels == 4 else np.nan)
         summary.keep()
     return samples, frames, fgs
@@ -113,17 +131,15 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
             frames = iter_frames(path, max_side=opts.max_side)
             shape = None
             for shot in iter_shots(frames, threshold=opts.cut_threshold, fps=video_fps(path)):
-                for a, b in split_evenly(len(shot), 10 * opts.segment_frames):
-                    piece = shot[a:b]
-                    if shape is None:
-                        shape = piece[0].rgb.shape
-                    if any(f.rgb.shape != shape for f in piece):
-                        raise BadVideo(path, "frames differ in size")
-                    s, fr, fg = shot_samples(piece, opts, params, summary)
-                    video_samples += s
-                    video_meta["source"] += [str(path)] * len(s)
-                    video_meta["frame"] += fr
-                    video_meta["fg_fraction"] += fg
+                if shape is None:
+                    shape = shot[0].rgb.shape
+                if any(f.rgb.shape != shape for f in shot):
+                    raise BadVideo(path, "frames differ in size")
+                s, fr, fg = shot_samples(shot, opts, params, summary)
+                video_samples += s
+                video_meta["source"] += [str(path)] * len(s)
+                video_meta["frame"] += fr
+                video_meta["fg_fraction"] += fg
         except BadVideo as e:
             summary.skip(e.reason)
             continue  # nothing of a bad video is kept
@@ -151,3 +167,75 @@ def video_job(opts: VideoOptions, run: RunOptions) -> Job:
     return Job(
         videos, partial(process_videos, opts=opts), "probability", config, extra, chunk_size=1
     )
+
+
+def davis_prepare_scores(
+    folder: str | Path, annotations: np.ndarray, opts: VideoOptions, out: Path
+) -> dict:
+    """Run `prepare video` on one folder of frames and score the stored masks: IoU at 0.5
+    against the ground truth (T, H, W) bool brought to the same size by the same `to_square`;
+    mean over the stored frames without the sequence's first and last (as DAVIS's J). Returns
+    J, the frames scored and the seconds `prepare` took."""
+    import time
+
+    from focusgan.data.dataset import load_images, read_metadata
+    from focusgan.prepare.pipeline import prepare
+    from focusgan.video.davis import iou
+
+    start = time.perf_counter()
+    prepare(replace(opts, paths=[Path(folder)]), out, run=RunOptions(workers=0, progress=False))
+    seconds = time.perf_counter() - start
+    images, frames = load_images(out), read_metadata(out, "frame")
+    last = len(annotations) - 1
+    scores = []
+    for image, f in zip(images, frames, strict=True):
+        if 0 < f < last:
+            gt = annotations[f].astype(np.uint8) * np.uint8(255)
+            rgb = np.zeros((*gt.shape, 3), np.uint8)
+            truth = to_square(rgb, opts.size, opts.fit, mask=gt)[..., 3] > 127
+            scores.append(iou(image[..., 3] > 127, truth))
+    return {
+        "J": float(np.mean(scores)) if scores else 0.0,
+        "frames": len(scores),
+        "seconds": seconds,
+    }
+
+
+def bench_prepare(
+    root: Path, rows: list[dict], segmenter: SegmenterOptions
+) -> tuple[dict, list[str]]:
+    """The production path (`bench-motion --prepare`): `prepare video` on each DAVIS sequence of
+    `rows` (frame filters off, every frame a candidate, 64x64 squash), its stored masks scored
+    against the ground truth squared the same way, beside `segment`'s J of the same sequences.
+    Returns the numbers and the table to print."""
+    import tempfile
+
+    from focusgan.video.davis import davis_paths, read_annotations
+
+    opts = VideoOptions(
+        paths=[],
+        min_shot=2,
+        frames_per_shot=1_000_000,
+        filter=MaskFilter(),  # every rule off
+        segmenter=segmenter,
+    )
+    out = []
+    lines = [
+        f"prepare video ({opts.size}x{opts.size} masks, IoU at 0.5 x100) vs segment's J",
+        f"{'sequence':<16} {'segment J':>9} {'prepare J':>9} {'frames':>6} {'frames/s':>9}",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows:
+            frames_dir, ann_dir = davis_paths(root, r["sequence"])
+            s = davis_prepare_scores(
+                frames_dir, read_annotations(ann_dir), opts, Path(tmp) / f"{r['sequence']}.h5"
+            )
+            s.update(sequence=r["sequence"], segment_J=r["J"], fps=r["frames"] / s["seconds"])
+            out.append(s)
+            lines.append(
+                f"{s['sequence']:<16} {100 * r['J']:9.1f} {100 * s['J']:9.1f} {s['frames']:>6} "
+                f"{s['fps']:9.1f}"
+            )
+    seg_j, prep_j = (float(np.mean([s[k] for s in out])) for k in ("segment_J", "J"))
+    lines.append(f"{'mean':<16} {100 * seg_j:9.1f} {100 * prep_j:9.1f}")
+    return {"sequences": out, "mean": {"segment_J": seg_j, "J": prep_j}}, lines

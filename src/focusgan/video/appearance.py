@@ -66,10 +66,17 @@ def fit_colour_model(
 
 
 def with_colour(
-    frames: np.ndarray, prob: np.ndarray, weight: float = 0.5, adaptive: bool = True, **kwargs
+    frames: np.ndarray,
+    prob: np.ndarray,
+    weight: float = 0.5,
+    adaptive: bool = True,
+    fit_to: np.ndarray | None = None,
+    **kwargs,
 ) -> tuple[np.ndarray, float]:
     """prob^(1 - w) x posterior^w and the weight w used: `weight`, lowered to 1 - the colour
-    distributions' overlap when `adaptive` (0.5 and no adaptation: the plain geometric mean)."""
-    model = fit_colour_model(frames, prob, **kwargs)
+    distributions' overlap when `adaptive` (0.5 and no adaptation: the plain geometric mean).
+    The colour model is fitted to `fit_to` (default `prob`): a previous combined result when
+    the model is re-estimated (GrabCut-like iterations)."""
+    model = fit_colour_model(frames, prob if fit_to is None else fit_to, **kwargs)
     w = min(weight, 1.0 - model.overlap) if adaptive else weight
     return (prob ** (1 - w) * model.posterior**w).astype(np.float32), float(w)

@@ -156,8 +156,8 @@ def bench_motion(
     params = opts.params()
     result: dict = {
         "params": asdict(opts),
-        "measures": "J = IoU at 0.5, F = DAVIS boundary F (tolerance ceil(0.008 x "
-        "diagonal)); DAVIS means skip the first and last frame",
+        "measures": "J = IoU at 0.5, F = DAVIS boundary F (disk(ceil(0.008 x diagonal)) as "
+        "davis2017-evaluation); DAVIS means skip the first and last frame",
     }
     lines: list[str] = []
     if davis is not None:

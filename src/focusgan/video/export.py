@@ -10,7 +10,7 @@ import numpy as np
 
 from focusgan.errors import UserError
 from focusgan.utils.atomic import atomic_path
-from focusgan.video.segment import SegmentParams
+from focusgan.video.segment import CHUNK, SegmentParams
 
 
 def overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def segment_video(
     out: Path,
     params: SegmentParams,
     *,
-    chunk: int = 60,
+    chunk: int = CHUNK,
     overlay_video: bool = True,
     progress: bool = True,
 ) -> str:

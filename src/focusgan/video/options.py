@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from focusgan.errors import UserError
 from focusgan.utils.options import option
-from focusgan.video.saliency import MODES
-from focusgan.video.segment import SegmentParams
+from focusgan.video.saliency import INSIDE, MODES
+from focusgan.video.segment import DECISIONS, SegmentParams
 
 _D = SegmentParams()
 
@@ -27,6 +27,18 @@ class SegmenterOptions:
         "motion saliency: uNLC's two cases, or the residual of a RANSAC camera-"
         f"motion fit (default {_D.saliency.mode})",
         choices=MODES,
+    )
+    inside: str = option(
+        _D.saliency.inside,
+        "FST inside-outside map of the motion boundaries with the motion saliency: averaged, "
+        f"halving the saliency outside, multiplied, alone, or off (default {_D.saliency.inside})",
+        choices=INSIDE,
+    )
+    decision: str = option(
+        _D.decision,
+        "where a mask's edge is: Otsu's threshold over each shot's probabilities, or a fixed "
+        f"0.5 (default {_D.decision})",
+        choices=DECISIONS,
     )
     iterations: int = option(_D.voting.iterations, "consensus-voting iterations")
     colour_weight: float = option(
@@ -62,7 +74,8 @@ class SegmenterOptions:
         p.work_side, p.n_segments, p.threads = self.work_side, self.superpixels, self.threads
         p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
         p.colour_adaptive = self.colour_adaptive
-        p.saliency.mode = self.saliency
+        p.saliency.mode, p.saliency.inside = self.saliency, self.inside
+        p.decision = self.decision
         p.voting.iterations = self.iterations
         p.refine = self.refine
         return p
@@ -79,5 +92,7 @@ class SegmenterOptions:
             "threads": p.threads,
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,
+            "saliency.inside": p.saliency.inside,
+            "decision": p.decision,
             "voting.iterations": p.voting.iterations,
         }

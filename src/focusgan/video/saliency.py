@@ -9,7 +9,11 @@ with flow measured in a 100x100 frame as uNLC does:
 `residual` is this project's variant: the camera's motion (affine by default, or a homography)
 is fitted to the flow with RANSAC and the saliency is what it does not explain, scaled per flow
 by robust statistics; it covers both of uNLC's cases and zooming or rotating cameras, and it
-doubles uNLC's J on DAVIS (benchmarks/RESULTS.md). Both are
+doubles uNLC's J on DAVIS (benchmarks/RESULTS.md). By default (`inside="mean"`) it is averaged
+with FST's inside-outside map (Papazoglou & Ferrari, ICCV 2013) of the residual flow: pixels
+enclosed by motion boundaries, which fills an object whose inside moves little and favours
+closed shapes over spray, wakes and shadows (+2.4 mean J over 8 DAVIS sequences by
+cross-validation; used alone or as a mask it loses the swan among moving water). Both are
 box-filtered over `patch` pixels, averaged over the flows to the `radius` nearest frames, cleared
 in a border band (`border` of the shorter side; uNLC: 12.5%) and scaled to [0, 1] over the whole
 sequence (not per frame).
@@ -28,6 +32,7 @@ from focusgan.video.flow import optical_flow
 
 MODES = ("unlc", "residual")
 COMBINE = ("min", "mean")
+INSIDE = ("mean", "halve", "multiply", "replace", "off")
 
 
 @dataclass
@@ -44,8 +49,11 @@ class SaliencyParams:
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
     combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
+    inside: str = "mean"  # residual mode: FST's inside-outside map from motion boundaries;
+    # "off", "multiply" (saliency x map), "replace" (the map is the saliency), "mean" (of the
+    # two) or "halve" (saliency halved outside)
     min_motion: float = 0.3  # residual mode: flows explained to within this (% of the shorter
-    # side, 99th percentile) carry no motion and are unused
+    # side, 99.9th percentile) carry no motion and are unused
 
 
 def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
@@ -66,7 +74,10 @@ def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
 
 def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
     """What a RANSAC fit of the camera's motion (affine or homography) leaves unexplained,
-    robustly scaled per flow: (residual - median) / (99th percentile - median), clipped to 1."""
+    robustly scaled per flow: (residual - median) / (99th percentile - median), clipped to 1.
+    The flow carries motion when its 99.9th percentile exceeds the median by `min_motion`, so
+    a small object (a car seen from above: 1% of the frame) counts; that amount is also the
+    smallest scale, so residual noise is never stretched to 1."""
     h, w = flow.shape[:2]
     step = max(1, int(np.sqrt(h * w / 1500)))
     ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
@@ -82,11 +93,74 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     grid = np.stack([xx, yy], -1)
     moved = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), m).reshape(h, w, 2)
-    residual = np.linalg.norm(flow - (moved - grid), axis=-1)
-    med, top = np.median(residual), np.percentile(residual, 99)
-    if (top - med) * 100.0 / min(h, w) < p.min_motion:
+    residual_flow = flow - (moved - grid)
+    residual = np.linalg.norm(residual_flow, axis=-1)
+    med, top, peak = np.percentile(residual, [50, 99, 99.9])
+    floor = p.min_motion * min(h, w) / 100.0
+    if peak - med < floor:  # 99.9th: an object of 0.1% of the frame still counts as motion
         return "none", None
-    return "camera", np.minimum((residual - med) / (top - med), 1.0).clip(0)
+    sal = np.minimum((residual - med) / max(top - med, floor), 1.0).clip(0)
+    if p.inside != "off":
+        inside = inside_outside(residual_flow)
+        if p.inside == "replace":
+            sal = inside
+        elif p.inside == "multiply":
+            sal = sal * inside
+        elif p.inside == "mean":
+            sal = 0.5 * (sal + inside)
+        elif p.inside == "halve":  # saliency halved outside
+            sal = sal * (0.5 + 0.5 * inside)
+        else:
+            raise ValueError(f"unknown inside {p.inside!r}")
+    return "camera", sal
+
+
+def _crossings(b: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """For each pixel, how many boundary runs of `b` a ray towards (-dy, -dx) enters before
+    the image edge (the pixel itself included)."""
+    prev = np.zeros_like(b)
+    prev[dy:, dx:] = b[: b.shape[0] - dy, : b.shape[1] - dx]
+    entries = (b & ~prev).astype(np.int32)
+    if dy == 0:
+        return np.cumsum(entries, 1)
+    if dx == 0:
+        return np.cumsum(entries, 0)
+    out = entries.copy()
+    for i in range(1, len(out)):
+        out[i, 1:] += out[i - 1, :-1]
+    return out
+
+
+def inside_outside(flow: np.ndarray, shrink: int = 2) -> np.ndarray:
+    """FST's inside-outside map (Papazoglou & Ferrari, ICCV 2013) of a (camera-compensated)
+    flow: motion boundaries are where the flow's gradient is strong (above half its 99th
+    percentile); a pixel is inside an object when a ray from it to the image edge crosses an odd
+    number of boundaries, in the majority of the 8 directions. Computed on the flow shrunk
+    `shrink` times (the flow is smooth; 4x fewer pixels) and enlarged back: a float32 map in
+    [0, 1], 1 inside."""
+    h, w = flow.shape[:2]
+    if shrink > 1:
+        size = (max(8, w // shrink), max(8, h // shrink))
+        flow = cv2.resize(flow, size, interpolation=cv2.INTER_AREA)
+    gx = cv2.Sobel(flow, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(flow, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt((gx * gx + gy * gy).sum(-1))
+    flat = grad.ravel()
+    k = min(flat.size - 1, int(0.99 * flat.size))
+    top = float(np.partition(flat, k)[k])  # the 99th percentile, without a full sort
+    if top <= 0:
+        return np.zeros((h, w), np.float32)
+    b = grad > 0.5 * top
+    votes = np.zeros(b.shape, np.int32)
+    for v, undo in ((b, lambda a: a), (b[::-1, ::-1], lambda a: a[::-1, ::-1])):
+        votes += undo(_crossings(v, 0, 1) % 2)  # rays to the left (flipped: to the right)
+        votes += undo(_crossings(v, 1, 0) % 2)  # up (down)
+        votes += undo(_crossings(v, 1, 1) % 2)  # up-left (down-right)
+        votes += undo(_crossings(v[:, ::-1], 1, 1)[:, ::-1] % 2)  # up-right (down-left)
+    inside = (votes > 4).astype(np.float32)
+    if inside.shape != (h, w):
+        inside = cv2.resize(inside, (w, h), interpolation=cv2.INTER_LINEAR)
+    return inside
 
 
 def flow_saliency(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:

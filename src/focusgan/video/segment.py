@@ -4,7 +4,9 @@ Steps (timed separately, see `Segmentation.timings`):
 1. shrink the frames so the longer side is `work_side` (superpixels, voting) and `flow_side`
    (optical flow, saliency; 256 whatever the working size);
 2. motion saliency from the flows to the previous and the next frame (`saliency`: the minimum
-   of the two camera-motion residuals, which drops the uncovered-background halo);
+   of the two camera-motion residuals, which drops the uncovered-background halo, each averaged
+   with FST's inside-outside map of the residual flow's motion boundaries, which fills objects
+   whose inside moves little and favours closed shapes over spray and shadows);
 3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
    guided filter snaps the edges at the end);
 4. region descriptors, the sparse k-NN graph and 10 iterations of consensus voting (`voting`;
@@ -18,6 +20,10 @@ Steps (timed separately, see `Segmentation.timings`):
    probabilities, which pulls in object parts that move little and pushes out background that
    moved with the object; w is `colour_weight` lowered to 1 - the overlap of the object's and
    the background's colour distributions, so colour counts as much as it separates;
+   then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
+   mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
+   fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
+   chosen by leave-one-sequence-out cross-validation, benchmarks/RESULTS.md);
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
    `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
    edges with a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) whose coefficients
@@ -37,6 +43,8 @@ from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
 from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
+
+DECISIONS = ("otsu", "fixed")
 
 
 @dataclass
@@ -62,6 +70,9 @@ class SegmentParams:
     colour_weight: float = 0.5  # per-shot colour model (appearance.py): largest exponent of the
     # colour posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
     colour_adaptive: bool = True  # lower it to 1 - the overlap of the two colour distributions
+    colour_iterations: int = 1  # refit the colour model to its own result this many times
+    decision: str = "otsu"  # "otsu": Otsu's threshold over the shot's final probabilities is
+    # mapped to 0.5 (each shot finds its own edge); "fixed": probability 0.5 is the edge
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
     voting: VotingParams = field(default_factory=VotingParams)
 
@@ -216,9 +227,15 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         probs = temporal_smooth(probs, p.smooth)
     colour_weight = 0.0
     if p.colour_weight > 0:
-        probs, colour_weight = with_colour(
-            small, probs, p.colour_weight, p.colour_adaptive, bins=p.colour_bins
-        )
+        motion = probs
+        for _ in range(max(1, p.colour_iterations)):
+            probs, colour_weight = with_colour(
+                small, motion, p.colour_weight, p.colour_adaptive, bins=p.colour_bins, fit_to=probs
+            )
+    if p.decision == "otsu":
+        probs = votes_to_probability(probs, otsu_threshold(probs))
+    elif p.decision != "fixed":
+        raise ValueError(f"unknown decision {p.decision!r}; choose fixed or otsu")
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
     for i in range(len(frames)):
@@ -236,6 +253,10 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     return Segmentation(masks, kinds, timings, colour_weight)
 
 
+CHUNK = 60  # longest piece of a shot segmented at once (frames): `segment --chunk`, and
+# `prepare video --segment-frames`, so both write the same masks
+
+
 def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
     """(start, end) ranges covering 0..n in pieces of at most `chunk`, of near-equal length."""
     pieces = max(1, -(-n // max(1, chunk)))
@@ -246,7 +267,7 @@ def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
 def segment_stream(
     frames,
     params: SegmentParams | None = None,
-    chunk: int = 60,
+    chunk: int = CHUNK,
     fps: float = 25.0,
     cut_threshold: float = 27.0,
 ):

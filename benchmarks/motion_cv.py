@@ -1,0 +1,253 @@
+"""Leave-one-sequence-out cross-validation of the motion segmenter's settings on DAVIS.
+
+Run: .venv/bin/python benchmarks/motion_cv.py [--davis ../shared/data/davis] [--set NAME ...]
+
+Every candidate setting (`CANDIDATES`: label -> changes from `SegmentParams()`) segments every
+development sequence; J (and F) per sequence are kept in a JSON cache, so candidates are added
+and compared cheaply. Cross-validation: for each sequence, the candidate with the best mean J on
+the *other* sequences is chosen and scored on the held-out one; the CV mean is the mean of those
+held-out scores, i.e. a figure from data that played no part in the choice made for it. The
+table also lists each candidate's mean over all sequences: those figures are development
+figures (every sequence took part in choosing), never held-out results.
+
+Optical flow and SLIC superpixels do not depend on most settings and are the expensive part:
+both are cached on disk (under `--cache`, default /tmp/focusgan-motion-cv), keyed by the hash
+of their input, so a candidate that changes only later stages costs the voting and refinement.
+Runs on one thread (OMP_NUM_THREADS=1, OpenCV one thread): the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import focusgan.video.saliency as saliency_module  # noqa: E402
+import focusgan.video.segment as segment_module  # noqa: E402
+from focusgan.video.davis import (  # noqa: E402
+    davis_paths,
+    davis_sequences,
+    read_annotations,
+    sequence_scores,
+)
+from focusgan.video.io import read_frames  # noqa: E402
+from focusgan.video.segment import SegmentParams, segment_frames  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+cv2.setNumThreads(1)
+
+
+def session2() -> SegmentParams:
+    """The defaults before issue #10 (session 2), from which every candidate is one change:
+    probability 0.5 is the edge, the motion saliency is the camera residual alone."""
+    p = SegmentParams(threads=1, decision="fixed")
+    p.saliency.inside = "off"
+    return p
+
+
+def changed(**kw) -> SegmentParams:
+    """`session2()` with `a__b=v` meaning p.a.b = v."""
+    p = session2()
+    for k, v in kw.items():
+        obj = p
+        *path, name = k.split("__")
+        for part in path:
+            obj = getattr(obj, part)
+        if not hasattr(obj, name):
+            raise AttributeError(f"no setting {k}")
+        setattr(obj, name, v)
+    return p
+
+
+# label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
+# the current defaults (SegmentParams()) are "otsu + mean of saliency and inside-outside".
+CANDIDATES: dict[str, dict] = {
+    "session-2 defaults": {},
+    "decision otsu": {"decision": "otsu"},
+    "vote threshold 0.4": {"threshold": 0.4},
+    "vote threshold 0.3": {"threshold": 0.3},
+    "border band 0.05": {"saliency__border": 0.05},
+    "border band 0": {"saliency__border": 0.0},
+    "flows at gaps 1, 2": {"saliency__radius": 2},
+    "flows at gaps 1, 2, 3, 4": {"saliency__radius": 4},
+    "flows at gaps 2, 4": {"saliency__radius": 4, "saliency__gap": 2},
+    "colour model 3 iterations": {"colour_iterations": 3},
+    "30 voting iterations": {"voting__iterations": 30},
+    "otsu + vote threshold 0.4": {"decision": "otsu", "threshold": 0.4},
+    "otsu + vote threshold 0.6": {"decision": "otsu", "threshold": 0.6},
+    "otsu + colour 3 iterations": {"decision": "otsu", "colour_iterations": 3},
+    "otsu + 30 voting iterations": {"decision": "otsu", "voting__iterations": 30},
+    "otsu + border band 0.05": {"decision": "otsu", "saliency__border": 0.05},
+    "otsu + colour weight 0.7": {"decision": "otsu", "colour_weight": 0.7},
+    "otsu + no colour model": {"decision": "otsu", "colour_weight": 0.0},
+    "inside-outside x saliency": {"saliency__inside": "multiply"},
+    "inside-outside as saliency": {"saliency__inside": "replace"},
+    "otsu + inside-outside x saliency": {"decision": "otsu", "saliency__inside": "multiply"},
+    "otsu + inside-outside as saliency": {"decision": "otsu", "saliency__inside": "replace"},
+    "otsu + mean of saliency and inside-outside": {"decision": "otsu", "saliency__inside": "mean"},
+    "otsu + saliency halved outside": {"decision": "otsu", "saliency__inside": "halve"},
+    "otsu + mean inside-outside + vote 0.6": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "threshold": 0.6,
+    },
+    "otsu + mean inside-outside + border 0.05": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "saliency__border": 0.05,
+    },
+    "mean of saliency and inside-outside": {"saliency__inside": "mean"},
+    "saliency halved outside": {"saliency__inside": "halve"},
+    "flow farneback": {"saliency__flow": "farneback"},
+    "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
+    "otsu + vote 0.6 + flow farneback": {
+        "decision": "otsu",
+        "threshold": 0.6,
+        "saliency__flow": "farneback",
+    },
+}
+
+
+# Sweeps of a number (the rest are method changes, alone or two combined): choosing among
+# everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
+SWEEPS = {
+    "vote threshold 0.4",
+    "vote threshold 0.3",
+    "border band 0.05",
+    "border band 0",
+    "30 voting iterations",
+    "otsu + vote threshold 0.4",
+    "otsu + vote threshold 0.6",
+    "otsu + 30 voting iterations",
+    "otsu + border band 0.05",
+    "otsu + colour weight 0.7",
+    "otsu + vote 0.6 + flow farneback",
+    "otsu + mean inside-outside + vote 0.6",
+    "otsu + mean inside-outside + border 0.05",
+}
+
+
+class DiskCache:
+    """Content-addressed cache of the flow and SLIC results (numpy arrays) under a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def key(self, *parts) -> str:
+        h = hashlib.sha1()
+        for part in parts:
+            h.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+        return h.hexdigest()
+
+    def get(self, key: str, make):
+        path = self.folder / key[:2] / f"{key}.npy"
+        if path.exists():
+            return np.load(path)
+        value = make()
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, value)
+        tmp.replace(path)
+        return value
+
+
+def install_cache(cache: DiskCache) -> None:
+    """Route the segmenter's optical flow and SLIC through the disk cache."""
+    flow, slic_sequence = saliency_module.optical_flow, segment_module.slic_sequence
+
+    def cached_flow(a, b, method="dis-fast"):
+        key = cache.key("flow", a, b, method)
+        return cache.get(key, lambda: flow(a, b, method).astype(np.float16)).astype(np.float32)
+
+    def cached_slic(frames, threads=1, **kwargs):
+        out = []
+        for f in frames:
+            key = cache.key("slic", f, sorted(kwargs.items()))
+            out.append(cache.get(key, lambda f=f: slic_sequence(f[None], 1, **kwargs)[0]))
+        return out
+
+    saliency_module.optical_flow = cached_flow
+    segment_module.slic_sequence = cached_slic
+
+
+def score(davis: Path, name: str, params: SegmentParams) -> dict:
+    frames_dir, ann_dir = davis_paths(davis, name)
+    frames, _ = read_frames(frames_dir)
+    gt = read_annotations(ann_dir)
+    t = time.perf_counter()
+    seg = segment_frames(frames, params)
+    seconds = time.perf_counter() - t
+    s = sequence_scores(seg.masks > 0.5, gt)
+    return {"J": s["J"], "F": s["F"], "seconds": seconds}
+
+
+def loso(table: dict[str, dict[str, dict]], names: list[str], labels: list[str]) -> dict:
+    """For each held-out sequence: the label with the best mean J over the others, its J/F there."""
+    out = {}
+    for held in names:
+        rest = [n for n in names if n != held]
+        best = max(labels, key=lambda c: np.mean([table[c][n]["J"] for n in rest]))
+        out[held] = {"chosen": best, "J": table[best][held]["J"], "F": table[best][held]["F"]}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/focusgan-motion-cv"))
+    ap.add_argument("--set", nargs="+", default=None, help="candidates to (re)run (default all)")
+    ap.add_argument("--compare", nargs="+", default=None, help="candidates the CV chooses among")
+    ap.add_argument("--rerun", action="store_true", help="ignore cached scores of --set")
+    ap.add_argument(
+        "--structural", action="store_true", help="choose among the candidates that are no sweep"
+    )
+    args = ap.parse_args()
+    cache = DiskCache(args.cache / "arrays")
+    install_cache(cache)
+    results_path = args.cache / "scores.json"
+    table = json.loads(results_path.read_text()) if results_path.exists() else {}
+    names = davis_sequences(args.davis)
+    for label in args.set or list(CANDIDATES):
+        params = changed(**CANDIDATES[label])
+        row = {} if args.rerun else table.get(label, {})
+        for name in names:
+            if name not in row:
+                row[name] = score(args.davis, name, params)
+                print(f"  {label:<40} {name:<16} J {100 * row[name]['J']:5.1f}", flush=True)
+        table[label] = row
+        results_path.write_text(json.dumps(table, indent=1))
+    labels = [c for c in (args.compare or CANDIDATES) if c in table]
+    if args.structural:
+        labels = [c for c in labels if c not in SWEEPS]
+    width = max(len(c) for c in labels)
+    print(f"{'candidate':<{width}} " + " ".join(f"{n[:8]:>8}" for n in names) + "  mean J  mean F")
+    for c in labels:
+        js = [100 * table[c][n]["J"] for n in names]
+        f = 100 * np.mean([table[c][n]["F"] for n in names])
+        print(
+            f"{c:<{width}} " + " ".join(f"{j:8.1f}" for j in js) + f"  {np.mean(js):6.1f}  {f:6.1f}"
+        )
+    cv = loso(table, names, labels)
+    print("leave-one-sequence-out (setting chosen on the other 7, scored on the held-out one):")
+    for n in names:
+        print(
+            f"  {n:<16} J {100 * cv[n]['J']:5.1f}  F {100 * cv[n]['F']:5.1f}  ({cv[n]['chosen']})"
+        )
+    print(
+        f"  CV mean J {100 * np.mean([cv[n]['J'] for n in names]):.1f}, "
+        f"F {100 * np.mean([cv[n]['F'] for n in names]):.1f} over {len(names)} sequences, "
+        f"choosing among {len(labels)} candidates"
+    )
+
+
+if __name__ == "__main__":
+    main()
