@@ -54,6 +54,7 @@ def previous_params(work_side: int = 256) -> SegmentParams:
     iterations over every frame within 15, vote 0.6 -> 0.5, no colour model, no temporal
     smoothing, full guided filter."""
     p = SegmentParams(work_side=work_side, flow_side=0, slic_iterations=4, threshold=0.6, smooth=0)
+    p.decision, p.saliency.inside, p.voting.normalise = "fixed", "off", "frame"
     p.colour_weight, p.refine_scale = 0.0, 1
     p.saliency.radius, p.saliency.combine = 3, "mean"
     p.voting.color_bins, p.voting.iterations, p.voting.dense, p.voting.step = 20, 50, 15, 1
@@ -62,9 +63,9 @@ def previous_params(work_side: int = 256) -> SegmentParams:
 
 def session2_params() -> SegmentParams:
     """The defaults of session 2 (before issue #10): the fixed 0.5 decision, no inside-outside
-    maps."""
+    maps, votes rescaled per frame."""
     p = SegmentParams(decision="fixed")
-    p.saliency.inside = "off"
+    p.saliency.inside, p.voting.normalise = "off", "frame"
     return p
 
 

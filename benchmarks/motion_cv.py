@@ -49,7 +49,7 @@ def session2() -> SegmentParams:
     """The defaults before issue #10 (session 2), from which every candidate is one change:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
     p = SegmentParams(threads=1, decision="fixed")
-    p.saliency.inside = "off"
+    p.saliency.inside, p.voting.normalise = "off", "frame"
     return p
 
 
@@ -68,7 +68,7 @@ def changed(**kw) -> SegmentParams:
 
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
-# the current defaults (SegmentParams()) are "otsu + mean of saliency and inside-outside".
+# the current defaults (SegmentParams()) are "otsu + mean inside-outside + votes per shot".
 CANDIDATES: dict[str, dict] = {
     "session-2 defaults": {},
     "decision otsu": {"decision": "otsu"},
@@ -106,6 +106,11 @@ CANDIDATES: dict[str, dict] = {
     },
     "mean of saliency and inside-outside": {"saliency__inside": "mean"},
     "saliency halved outside": {"saliency__inside": "halve"},
+    "otsu + mean inside-outside + votes per shot": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+    },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {

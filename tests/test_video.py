@@ -463,3 +463,20 @@ def test_inside_outside_map_fills_what_motion_boundaries_enclose():
         assert m[outside].mean() == 0.0
     assert set(np.unique(inside_outside(flow, shrink=1))) == {0.0, 1.0}
     assert inside_outside(np.zeros_like(flow)).max() == 0.0  # no motion: nothing inside
+
+
+def test_votes_per_shot_leave_a_frame_without_motion_empty():
+    """Votes rescaled per frame (uNLC) blow a frame's faint noise up to 1 when nothing moves in
+    it; rescaled per shot (the default) that frame stays near 0 and its mask empty."""
+    import scipy.sparse as sp
+
+    from focusgan.video.voting import consensus_vote
+
+    starts = np.array([0, 4, 8])  # two frames of 4 regions; no links between them
+    transition = sp.identity(8, format="csr", dtype=np.float32)
+    votes = np.array([0.0, 0.9, 1.0, 0.0, 0.01, 0.0, 0.02, 0.0], np.float32)  # frame 2: noise
+    per_frame = consensus_vote(transition, votes, starts, 3, per_frame=True)
+    per_shot = consensus_vote(transition, votes, starts, 3, per_frame=False)
+    assert per_frame[4:].max() == pytest.approx(1.0)  # noise promoted to an object
+    assert per_shot[4:].max() == pytest.approx(0.02)
+    np.testing.assert_allclose(per_shot[:4], per_frame[:4])  # the frame with the object: same

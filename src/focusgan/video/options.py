@@ -40,6 +40,12 @@ class SegmenterOptions:
         f"0.5 (default {_D.decision})",
         choices=DECISIONS,
     )
+    votes: str = option(
+        _D.voting.normalise,
+        "votes rescaled to a maximum of 1 over the whole shot (a frame where nothing moves "
+        "stays empty) or per frame, as uNLC (default shot)",
+        choices=("shot", "frame"),
+    )
     iterations: int = option(_D.voting.iterations, "consensus-voting iterations")
     colour_weight: float = option(
         _D.colour_weight,
@@ -75,7 +81,7 @@ class SegmenterOptions:
         p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
         p.colour_adaptive = self.colour_adaptive
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
-        p.decision = self.decision
+        p.decision, p.voting.normalise = self.decision, self.votes
         p.voting.iterations = self.iterations
         p.refine = self.refine
         return p
@@ -95,4 +101,5 @@ class SegmenterOptions:
             "saliency.inside": p.saliency.inside,
             "decision": p.decision,
             "voting.iterations": p.voting.iterations,
+            "voting.normalise": p.voting.normalise,
         }

@@ -10,7 +10,10 @@ Steps (timed separately, see `Segmentation.timings`):
 3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
    guided filter snaps the edges at the end);
 4. region descriptors, the sparse k-NN graph and 10 iterations of consensus voting (`voting`;
-   J no longer changes after about 10, see benchmarks/RESULTS.md);
+   J no longer changes after about 10, see benchmarks/RESULTS.md), the votes rescaled to a
+   maximum of 1 over the shot, not per frame as uNLC: a frame where nothing moves keeps low
+   votes and an empty mask (rescaled per frame, its noise became an object: generated shots
+   whose object enters late lost up to 55 J);
 5. votes become probabilities: vote `threshold` -> 0.5 (default 0.5, i.e. half of the frame's
    strongest region; uNLC's binTh is 0.4; 0 picks Otsu's threshold over the shot's votes);
 6. a temporal mean over +-`smooth` frames, so a mask that drops out for a frame is carried by
@@ -213,7 +216,14 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     t5 = time.perf_counter()
     timings["graph"] = t5 - t4
     if votes.max() > 0:
-        votes = consensus_vote(transition, votes, starts, p.voting.iterations, p.voting.restart)
+        votes = consensus_vote(
+            transition,
+            votes,
+            starts,
+            p.voting.iterations,
+            p.voting.restart,
+            per_frame=p.voting.normalise == "frame",
+        )
     t6 = time.perf_counter()
     timings["voting"] = t6 - t5
     h, w = frames.shape[1:3]

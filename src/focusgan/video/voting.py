@@ -4,7 +4,9 @@ NLC/uNLC describe every superpixel by colour histograms (RGB and Lab), a histogr
 orientations and its position, link each region to its nearest neighbours (L2 distance) among
 the regions of the frames within `radius`, and repeatedly replace every region's vote by the
 weighted mean of its neighbours' votes, renormalising each frame to a maximum of 1; regions
-that look like the moving object gather its votes, so the whole object lights up.
+that look like the moving object gather its votes, so the whole object lights up. Here the
+votes are renormalised over the whole shot by default (`normalise`), so a frame without a
+moving object is not given one.
 
 Unlike the reference code (a dense k x k transition matrix: ~15 GB for a shot), the graph here
 is a `scipy.sparse` CSR matrix with k neighbours per row, found by brute force on float32 with a
@@ -36,6 +38,8 @@ class VotingParams:
     self_weight: float = 1.0
     iterations: int = 10
     restart: float = 0.05  # weight of the initial motion votes in each iteration (uNLC: 0)
+    normalise: str = "shot"  # votes rescaled to a maximum of 1 per "shot", so a frame where
+    # nothing moves keeps its low votes, or per "frame" (uNLC: every frame then has an object)
 
 
 def region_descriptors(rgb: np.ndarray, labels: np.ndarray, p: VotingParams) -> np.ndarray:
@@ -143,14 +147,17 @@ def consensus_vote(
     starts: np.ndarray,
     iterations: int,
     restart: float = 0.0,
+    per_frame: bool = True,
 ) -> np.ndarray:
-    """Iterate votes <- (1 - restart) T votes + restart v0, each frame renormalised to a maximum
-    of 1. `restart = 0` is uNLC; a small restart keeps the motion evidence v0 in play, so the
+    """Iterate votes <- (1 - restart) T votes + restart v0, each frame (`per_frame`, uNLC) or the
+    whole shot renormalised to a maximum of 1. `restart = 0` is uNLC; a small restart keeps the motion evidence v0 in play, so the
     votes cannot drift to a large background cluster after many iterations."""
     counts = np.diff(starts)
     nonempty = counts > 0
 
     def per_frame_max(v):
+        if not per_frame:  # one maximum for the whole shot
+            return np.float32(max(float(v.max()), 1e-12)) if len(v) else np.float32(1)
         top = np.zeros(len(counts), np.float32)
         top[nonempty] = np.maximum.reduceat(v, starts[:-1][nonempty])
         return np.repeat(np.maximum(top, 1e-12), counts)
