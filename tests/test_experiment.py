@@ -12,7 +12,8 @@ import yaml
 from focusgan.cli import main
 from focusgan.errors import UserError
 from focusgan.experiment.config import load_config, parse_config, prepare_recipe
-from focusgan.experiment.runner import initial_generator, run_experiment, train_config
+from focusgan.experiment.runner import run_experiment, train_config
+from focusgan.training.loop import initial_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -32,6 +32,8 @@ def test_min_confidence_keeps_exactly_the_confident_samples(
     backbone = load_backbone("efficientnet-lite0")
     _, probs = backbone.features_and_probs(torch.from_numpy(images).permute(0, 3, 1, 2)[:, :3])
     conf = probs.max(dim=1).values.numpy()
+    top1 = probs.argmax(dim=1).numpy()
+    assert (read_metadata(plain, "class_id") == -1).all()
     levels = np.unique(conf.round(3))  # (objects of one photo share its squashed RGB)
     threshold = float(levels[len(levels) // 2 - 1 : len(levels) // 2 + 1].mean())
     capsys.readouterr()
@@ -43,6 +45,7 @@ def test_min_confidence_keeps_exactly_the_confident_samples(
     assert 0 < keep.sum() < len(keep)
     assert list(read_metadata(out, "annotation_id")) == list(ann_ids[keep])
     np.testing.assert_allclose(read_metadata(out, "confidence"), conf[keep], atol=1e-5)
+    assert list(read_metadata(out, "class_id")) == list(top1[keep])  # the conditional label
     info = read_info(out)
     reason = f"classifier confidence < {float(f'{threshold:.6f}'):g}"
     assert info.filter_summary.rejected[reason] == (~keep).sum()

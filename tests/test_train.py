@@ -217,6 +217,7 @@ def test_torchrun_two_cpu_processes(toy_h5, tmp_path):
     run = tmp_path / "ddp"
     cmd = [
         str(torchrun),
+        "--standalone",  # a free port: no clash with another torchrun job on the machine
         "--nproc_per_node=2",
         "-m",
         "focusgan",

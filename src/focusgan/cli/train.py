@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generation batch (also the batch of the BN batch statistics)",
     )
     p.add_argument("--seed", type=int, default=0, help="latent noise seed")
+    p.add_argument(
+        "--class",
+        dest="cls",
+        metavar="K",
+        help="class-conditional runs: draw only class K, a label as stored (e.g. 1) or its "
+        "name (e.g. person); default: classes as often as in the training data",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=_sample)
 
@@ -115,8 +122,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     from focusgan.data.dataset import read_info
+    from focusgan.data.labels import load_labels
     from focusgan.models.resnet import count_parameters
-    from focusgan.training.config import for_data
+    from focusgan.training.config import for_data, with_labels
     from focusgan.training.loop import build_models
 
     cfg = _config(args)
@@ -124,6 +132,13 @@ def _dry_run(args: argparse.Namespace) -> int:
         cfg = for_data(cfg, read_info(args.data))
     elif cfg.channels is None:  # no file to take them from
         cfg = replace(cfg, channels=4)
+    if cfg.conditional:
+        if args.data is None:
+            raise UserError(
+                "--conditional --dry-run needs --data: the classes come from its labels"
+            )
+        cfg = with_labels(cfg, load_labels(args.data, cfg.labels or None))
+        print(f"classes {cfg.num_classes}")
     G, D = build_models(cfg)
     print(f"generator_parameters {count_parameters(G)}")
     print(f"critic_parameters {count_parameters(D)}")
@@ -131,6 +146,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from focusgan.data.labels import class_index
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, write_samples
     from focusgan.utils.device import resolve_device
@@ -141,6 +157,11 @@ def _sample(args: argparse.Namespace) -> int:
     G, cfg, step = load_generator(
         args.run, args.checkpoint, ema=not args.raw, device=resolve_device(args.device), bn=args.bn
     )
+    cls = None
+    if args.cls is not None:
+        if not cfg.conditional:
+            raise UserError(f"--class: {args.run} is not a class-conditional run (no classes)")
+        cls = class_index(cfg.classes, cfg.class_names, args.cls)
     suffix = args.out.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         extra = {
@@ -151,10 +172,18 @@ def _sample(args: argparse.Namespace) -> int:
                 "bn": args.bn,
                 "batch_size": args.batch_size,
                 "seed": args.seed,
+                "class": None if cls is None else cfg.classes[cls],
             }
         }
         write_samples(
-            G, args.n, args.out, seed=args.seed, bn=args.bn, batch_size=args.batch_size, extra=extra
+            G,
+            args.n,
+            args.out,
+            seed=args.seed,
+            bn=args.bn,
+            batch_size=args.batch_size,
+            extra=extra,
+            cls=cls,
         )
         print(f"wrote {args.n} samples (step {step}) to {args.out}")
         return 0
@@ -162,7 +191,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: use .png/.jpg for a grid or .h5 for a dataset file")
     if args.view not in ("all", "rgb") and cfg.channels != 4:
         raise UserError(f"--view {args.view} needs a 4-channel run; this one has {cfg.channels}")
-    images = generate(G, args.n, batch_size=args.batch_size, seed=args.seed, bn=args.bn)
+    images = generate(G, args.n, batch_size=args.batch_size, seed=args.seed, bn=args.bn, cls=cls)
     save_image(args.out, render(images, args.view))
     print(f"wrote a grid of {args.n} samples (step {step}, view {args.view}) to {args.out}")
     return 0

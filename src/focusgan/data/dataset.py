@@ -49,6 +49,7 @@ METADATA: dict[str, tuple[Any, Any]] = {
     "category_id": (np.int32, -1),  # COCO category id, else -1
     "fg_fraction": (np.float32, np.nan),  # fraction of pixels with mask > 0.5 (NaN without mask)
     "confidence": (np.float32, np.nan),  # classifier filter's top probability, NaN if not run
+    "class_id": (np.int32, -1),  # classifier filter's top-1 ImageNet class, -1 if not run
 }
 
 
@@ -356,6 +357,9 @@ def merge(inputs: list[str | os.PathLike], out: str | os.PathLike, batch: int = 
     extra = {
         "merged_from": [{"path": str(i.path), "size": i.size, "command": i.command} for i in infos]
     }
+    names = {k: v for i in infos for k, v in i.extra.get("category_names", {}).items()}
+    if names:  # the labels of COCO samples keep their names
+        extra["category_names"] = names
     with DatasetWriter(
         out,
         resolution=first.resolution,

@@ -18,6 +18,11 @@ train:                          # a preset and any `focusgan train` setting (Tra
 evaluate:
   backbone: inception
   n: 50000
+variants:                       # optional: runs beside the baseline, same data, seed, settings
+  - name: conditional           # but for these training settings (a preset too) ...
+    train: {conditional: true}
+  - name: foreground            # ... or a foreground-only copy of each dataset
+    background: black
 ```
 
 Relative paths (`file`, and every path of a recipe or of `evaluate:`) are taken relative to the
@@ -97,13 +102,31 @@ class Recipe:
 
 
 @dataclass
+class VariantSpec:
+    """A variant of the experiment: its runs train beside the baseline's (same datasets, seed
+    and settings) with some training settings replaced and/or a foreground-only copy of the data;
+    the report puts each variant beside its baseline."""
+
+    name: str
+    train: dict[str, Any] = field(default_factory=dict)  # settings replaced (a `preset` too)
+    background: str | None = None  # black | mean | noise: train on a foreground-only copy
+    channels: list[int] | None = None  # default: the experiment's
+
+
+@dataclass
 class ExperimentConfig:
     name: str
     datasets: list[DatasetSpec]
     train: dict[str, Any] = field(default_factory=lambda: {"preset": "thesis"})
     evaluate: EvalSpec = field(default_factory=EvalSpec)
     channels: list[int] = field(default_factory=lambda: [3, 4])
+    variants: list[VariantSpec] = field(default_factory=list)
     base_dir: str = "."  # the experiment file's folder (relative paths start there)
+
+    def variant_train(self, variant: VariantSpec) -> dict[str, Any]:
+        """The training settings of a variant: the experiment's, with the variant's replaced
+        (a variant's preset starts from that preset's values, then the experiment's settings)."""
+        return {**self.train, **variant.train}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -133,19 +156,44 @@ def _fields(cls: type, d: Any, where: str) -> dict[str, Any]:
     return d
 
 
-def _check_train(train: Any) -> dict[str, Any]:
+def _check_train(train: Any, where: str = "train", default_preset: bool = True) -> dict[str, Any]:
     from focusgan.training.config import PRESETS, TrainConfig
 
     if not isinstance(train, dict):
-        raise UserError("train must be a mapping of training settings")
+        raise UserError(f"{where} must be a mapping of training settings")
     known = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "channels", "resolution"}
+    known -= {"num_classes", "classes", "class_names", "class_counts"}  # from the data
     unknown = sorted(set(train) - known)
     if unknown:
-        raise UserError(f"train: unknown keys {unknown}; known: {sorted(known)}")
+        raise UserError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
     preset = train.get("preset", "thesis")
     if preset not in PRESETS:
-        raise UserError(f"train: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    return {"preset": preset, **train}
+        raise UserError(f"{where}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return {"preset": preset, **train} if default_preset else dict(train)
+
+
+def _check_variant(i: int, v: Any, names: set[str]) -> VariantSpec:
+    from focusgan.prepare.background import BACKGROUNDS
+
+    spec = VariantSpec(**_fields(VariantSpec, v, f"variants[{i}]"))
+    where = f"variant {spec.name!r}"
+    if not isinstance(spec.name, str) or not spec.name or "/" in spec.name or spec.name in names:
+        raise UserError(
+            f"variants[{i}]: needs a `name` (a word, no '/') unlike the datasets' and the other "
+            "variants'"
+        )
+    spec.train = _check_train(spec.train or {}, f"{where}: train", default_preset=False)
+    if spec.background is not None and spec.background not in BACKGROUNDS[1:]:
+        raise UserError(
+            f"{where}: background must be one of {list(BACKGROUNDS[1:])}, not {spec.background!r}"
+        )
+    if spec.channels is not None and (
+        not spec.channels or any(c not in (3, 4) for c in spec.channels)
+    ):
+        raise UserError(f"{where}: channels must list 3 and/or 4, not {spec.channels}")
+    if not spec.train and spec.background is None and spec.channels is None:
+        raise UserError(f"{where}: give `train` settings and/or a `background`")
+    return spec
 
 
 def _check_dataset(i: int, d: Any) -> DatasetSpec:
@@ -189,6 +237,14 @@ def parse_config(data: Any, base_dir: str | Path = ".") -> ExperimentConfig:
         raise UserError(f"experiment: channels must list 3 and/or 4, not {channels}")
     if "name" not in d or not isinstance(d["name"], str):
         raise UserError("experiment: needs a `name`")
+    variants = d.get("variants") or []
+    if not isinstance(variants, list):
+        raise UserError("experiment: `variants` must be a list")
+    taken = set(names)
+    d["variants"] = []
+    for i, v in enumerate(variants):
+        d["variants"].append(_check_variant(i, v, taken))
+        taken.add(d["variants"][-1].name)
     return ExperimentConfig(**d, base_dir=str(base_dir))
 
 

@@ -8,6 +8,8 @@
     OUT/NAME/run-Cch/evaluation-BACKBONE.json          the trained (final) generator
     OUT/NAME/run-Cch/initial.evaluation-BACKBONE.json  the same run's step-0 generator
     OUT/NAME/run-Cch/report-samples.npz        samples of both generators, for the report
+    OUT/NAME/VARIANT/run-Cch/                  a variant's runs (same files as the baseline's)
+    OUT/data/NAME.VARIANT.h5                   a foreground-only variant's copy of the dataset
     OUT/report.html, OUT/report.md, OUT/report-files/   the report
 
 Every file is written atomically, so a file present is finished.
@@ -39,8 +41,10 @@ class ExperimentDir:
     def data_evaluation(self, dataset: str, backbone: str) -> Path:
         return self.path / dataset / f"data.evaluation-{backbone}.json"
 
-    def run(self, dataset: str, channels: int | str) -> RunDir:
-        return RunDir(self.path / dataset / f"run-{channels}ch")
+    def run(self, dataset: str, channels: int | str, variant: str | None = None) -> RunDir:
+        """A baseline run, or a variant's (`OUT/NAME/VARIANT/run-Cch`)."""
+        parent = self.path / dataset / variant if variant else self.path / dataset
+        return RunDir(parent / f"run-{channels}ch")
 
     def report_samples(self, run: RunDir) -> Path:
         """Samples of a run's trained and step-0 generators that the report shows."""

@@ -24,6 +24,7 @@ from focusgan.errors import UserError
 from focusgan.experiment.config import DatasetSpec, ExperimentConfig, prepare_recipe
 from focusgan.experiment.folder import ExperimentDir
 from focusgan.metrics.evaluation import Evaluation
+from focusgan.training.loop import initial_generator
 from focusgan.training.rundir import RunDir
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.options import to_flags
@@ -31,33 +32,24 @@ from focusgan.utils.options import to_flags
 Log = Callable[[str], None]
 REPORT_GRID = 36  # samples in the report's grids (fixed latents, seed 0)
 REPORT_SEED = 0
+REPORT_CLASSES, CLASS_ROW = 8, 8  # class-conditional runs: 8 samples of each of 8 classes
 
 
-def train_config(cfg: ExperimentConfig, data: Path, channels: int):
-    """The TrainConfig of one run: the experiment's preset and settings, this data and channels."""
+def train_config(settings: ExperimentConfig | dict[str, Any], data: Path, channels: int):
+    """The TrainConfig of one run: a preset and settings (the experiment's `train:`, or a
+    variant's), this data and channels, resolved as `train` resolves them (the dataset's
+    resolution, a conditional run's classes), so the step-0 model matches the run's."""
     from focusgan.data.dataset import read_info
-    from focusgan.training.config import for_data, make_config
+    from focusgan.data.labels import load_labels
+    from focusgan.training.config import for_data, make_config, with_labels
 
-    settings = dict(cfg.train)
+    settings = dict(settings.train if isinstance(settings, ExperimentConfig) else settings)
     preset = settings.pop("preset", "thesis")
     tcfg = make_config(preset, data=str(data.resolve()), channels=channels, **settings)
-    return for_data(tcfg, read_info(data))  # as `train` resolves it, so the step-0 model matches
-
-
-def initial_generator(tcfg):
-    """The generator a run starts from: `train` seeds torch with `seed` and builds the models,
-    so doing the same gives exactly the step-0 weights (the EMA generator starts as a copy)."""
-    import torch
-
-    from focusgan.training.loop import build_models
-
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(tcfg.seed)
-        G, _ = build_models(tcfg)
-    finally:
-        torch.random.set_rng_state(state)
-    return G.eval()
+    tcfg = for_data(tcfg, read_info(data))
+    if tcfg.conditional:
+        tcfg = with_labels(tcfg, load_labels(data, tcfg.labels or None))
+    return tcfg
 
 
 def prepare(cfg: ExperimentConfig, spec: DatasetSpec, out: Path, log: Log) -> Path:
@@ -101,7 +93,6 @@ def run_experiment(
     """
     from focusgan.data.dataset import read_info
     from focusgan.metrics import evaluate as ev
-    from focusgan.training.loop import train
 
     folder = ExperimentDir(out)
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -161,68 +152,29 @@ def run_experiment(
                 progress=progress,
             ).write(dpath)
         entry["data_evaluation"] = folder.relative(dpath)
-        for channels in cfg.channels:
-            if channels == 4 and info.channels != 4:
-                log(f"  skip      4-channel run: {data} has no focus channel")
-                continue
-            run = folder.run(spec.name, channels)
-            tcfg = train_config(cfg, data, channels)
-            step = run.step()
-            r: dict[str, Any] = {"dir": folder.relative(run.path), "iters": tcfg.iters}
-            t0 = time.perf_counter()
-            if step is not None and step >= tcfg.iters:
-                log(f"  train     {channels}-channel: {run.path} (done, step {step})")
-            else:
-                how = f"resuming at step {step}" if step is not None else "from scratch"
-                log(f"  train     {channels}-channel -> {run.path} ({how}, {tcfg.iters} steps)")
-                res = train(
-                    tcfg,
-                    run.path,
-                    resume=step is not None,
-                    stop_after=stop_after,
-                    progress=progress,
-                    evaluate=ev.in_training_evaluation(tcfg, e.inception_weights),
-                )
-                step = res.step
-                if res.status != "finished":
-                    log(f"  paused    {channels}-channel at step {step} ({res.status}); rerun")
-                    all_done = False
-                    r.update(step=step, status=res.status)
-                    entry["runs"][str(channels)] = r
-                    if res.status == "interrupted":
-                        raise KeyboardInterrupt
-                    continue
-            r["train_seconds"] = round(time.perf_counter() - t0, 1)
-            r.update(step=step, status="finished")
-            sampling = dict(n=e.n, splits=e.splits, seed=e.seed, progress=progress, **scoring)
-            epath = run.evaluation(bb.name)
-            if _done(epath, e.n, e.seed, e.splits, step):
-                log(f"  evaluate  {channels}-channel: {epath} (done)")
-            else:
-                log(f"  evaluate  {channels}-channel, step {step}, n={e.n}")
-                ev.evaluate_run(
-                    run.path, data, bb, ema=e.ema, bn=e.bn, device=bb.device, **sampling
-                ).write(epath)
-            r["evaluation"] = folder.relative(epath)
-            if e.initial:
-                ipath = run.evaluation(bb.name, initial=True)
-                if _done(ipath, e.n, e.seed, e.splits, 0):
-                    log(f"  evaluate  {channels}-channel initial generator: {ipath} (done)")
-                else:
-                    log(f"  evaluate  {channels}-channel initial (step-0) generator, n={e.n}")
-                    source = {
-                        "run": str(run.path),
-                        "checkpoint": "initial (torch.manual_seed(seed) + build_models, as "
-                        "train starts)",
-                        "step": 0,
-                        "generator": "initial",
-                    }
-                    G0 = initial_generator(tcfg).to(bb.device)
-                    ev.evaluate_generator_samples(G0, data, bb, source, bn=e.bn, **sampling).write(
-                        ipath
-                    )
-                r["initial_evaluation"] = folder.relative(ipath)
-            entry["runs"][str(channels)] = r
+        ctx = dict(cfg=cfg, folder=folder, bb=bb, scoring=scoring, stop_after=stop_after)
+        ctx.update(progress=progress, log=log)
+        runs, done = _train_and_evaluate(spec.name, data, info, cfg.channels, cfg.train, **ctx)
+        entry["runs"] = runs
+        all_done &= done
+        variants = {}
+        for v in cfg.variants:
+            log(f"  variant   {v.name}")
+            vdata = _variant_data(cfg, spec, v, data, folder, log)
+            vinfo = read_info(vdata)
+            runs, done = _train_and_evaluate(
+                spec.name,
+                vdata,
+                vinfo,
+                v.channels or cfg.channels,
+                cfg.variant_train(v),
+                variant=v.name,
+                **ctx,
+            )
+            variants[v.name] = {"file": str(vdata.resolve()), "runs": runs}
+            all_done &= done
+        if variants:
+            entry["variants"] = variants
         summary["datasets"].append(entry)
     summary["finished"] = all_done
     summary["seconds_this_call"] = round(time.perf_counter() - t_all, 1)
@@ -230,6 +182,114 @@ def run_experiment(
     if all_done:
         write_report_samples(folder)
     return summary
+
+
+def _train_and_evaluate(
+    name: str,
+    data: Path,
+    info: Any,
+    channels_list: list[int],
+    settings: dict[str, Any],
+    *,
+    cfg: ExperimentConfig,
+    folder: ExperimentDir,
+    bb: Any,
+    scoring: dict[str, Any],
+    stop_after: int | None,
+    progress: bool,
+    log: Log,
+    variant: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Train (or finish) and evaluate the runs of one dataset, one per number of channels, with
+    these training settings; returns experiment.json's `runs` and whether all are finished."""
+    from focusgan.metrics import evaluate as ev
+    from focusgan.training.loop import train
+
+    e = cfg.evaluate
+    runs: dict[str, Any] = {}
+    all_done = True
+    for channels in channels_list:
+        if channels == 4 and info.channels != 4:
+            log(f"  skip      4-channel run: {data} has no focus channel")
+            continue
+        run = folder.run(name, channels, variant)
+        tcfg = train_config(settings, data, channels)
+        step = run.step()
+        r: dict[str, Any] = {"dir": folder.relative(run.path), "iters": tcfg.iters}
+        t0 = time.perf_counter()
+        if step is not None and step >= tcfg.iters:
+            log(f"  train     {channels}-channel: {run.path} (done, step {step})")
+        else:
+            how = f"resuming at step {step}" if step is not None else "from scratch"
+            log(f"  train     {channels}-channel -> {run.path} ({how}, {tcfg.iters} steps)")
+            res = train(
+                tcfg,
+                run.path,
+                resume=step is not None,
+                stop_after=stop_after,
+                progress=progress,
+                evaluate=ev.in_training_evaluation(tcfg, e.inception_weights),
+            )
+            step = res.step
+            if res.status != "finished":
+                log(f"  paused    {channels}-channel at step {step} ({res.status}); rerun")
+                all_done = False
+                r.update(step=step, status=res.status)
+                runs[str(channels)] = r
+                if res.status == "interrupted":
+                    raise KeyboardInterrupt
+                continue
+        r["train_seconds"] = round(time.perf_counter() - t0, 1)
+        r.update(step=step, status="finished")
+        sampling = dict(n=e.n, splits=e.splits, seed=e.seed, progress=progress, **scoring)
+        epath = run.evaluation(bb.name)
+        if _done(epath, e.n, e.seed, e.splits, step):
+            log(f"  evaluate  {channels}-channel: {epath} (done)")
+        else:
+            log(f"  evaluate  {channels}-channel, step {step}, n={e.n}")
+            ev.evaluate_run(
+                run.path, data, bb, ema=e.ema, bn=e.bn, device=bb.device, **sampling
+            ).write(epath)
+        r["evaluation"] = folder.relative(epath)
+        if e.initial:
+            ipath = run.evaluation(bb.name, initial=True)
+            if _done(ipath, e.n, e.seed, e.splits, 0):
+                log(f"  evaluate  {channels}-channel initial generator: {ipath} (done)")
+            else:
+                log(f"  evaluate  {channels}-channel initial (step-0) generator, n={e.n}")
+                source = {
+                    "run": str(run.path),
+                    "checkpoint": "initial (torch.manual_seed(seed) + build_models, as "
+                    "train starts)",
+                    "step": 0,
+                    "generator": "initial",
+                }
+                G0 = initial_generator(tcfg).to(bb.device)
+                metrics = tuple(m for m in e.metrics if m != "pairs")  # it is their floor
+                ev.evaluate_generator_samples(
+                    G0, data, bb, source, bn=e.bn, **{**sampling, "metrics": metrics}
+                ).write(ipath)
+            r["initial_evaluation"] = folder.relative(ipath)
+        runs[str(channels)] = r
+    return runs, all_done
+
+
+def _variant_data(
+    cfg: ExperimentConfig, spec: DatasetSpec, v: Any, data: Path, folder: ExperimentDir, log: Log
+) -> Path:
+    """The dataset a variant trains on: the dataset itself, or its foreground-only copy."""
+    from focusgan.prepare.background import write_foreground_only
+
+    if v.background is None:
+        return data
+    path = folder.data_file(f"{spec.name}.{v.name}")
+    if path.is_file():
+        log(f"  data      {path} (exists, kept)")
+    else:
+        log(f"  data      foreground-only ({v.background}) copy of {data} -> {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_foreground_only(data, path, v.background)
+    return path
 
 
 def _done(
@@ -252,7 +312,9 @@ def write_report_samples(out: str | os.PathLike | ExperimentDir, n: int = 256) -
     summary = _read_summary(folder)
     n = max(REPORT_GRID, n)
     for d in summary["datasets"]:
-        for r in d["runs"].values():
+        runs = [*d["runs"].values()]
+        runs += [r for v in d.get("variants", {}).values() for r in v["runs"].values()]
+        for r in runs:
             run = RunDir(folder.resolve(r["dir"]))
             path = folder.report_samples(run)
             step = run.step()
@@ -263,10 +325,26 @@ def write_report_samples(out: str | os.PathLike | ExperimentDir, n: int = 256) -
                 G, _, _ = load_generator(run.path)
                 arrays["trained"] = generate(G, n, seed=REPORT_SEED)
                 arrays["step"] = np.array(step)
+                if G.num_classes:  # a row of samples per class (the most frequent first)
+                    arrays.update(_class_rows(G, run))
             G0 = initial_generator(TrainConfig.from_dict(yaml.safe_load(run.config.read_text())))
             arrays["initial"] = generate(G0, n, seed=REPORT_SEED)
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **arrays)
+
+
+def _class_rows(G: Any, run: RunDir) -> dict[str, np.ndarray]:
+    """Samples of each of a conditional generator's most frequent classes (REPORT_CLASSES of
+    them, CLASS_ROW each, the same latents for every class), with their labels and names."""
+    from focusgan.training.config import TrainConfig
+    from focusgan.training.sample import generate
+
+    cfg = TrainConfig.from_dict(yaml.safe_load(run.config.read_text()))
+    order = np.argsort(-np.asarray(cfg.class_counts or [1] * G.num_classes), kind="stable")
+    shown = order[:REPORT_CLASSES]
+    rows = np.stack([generate(G, CLASS_ROW, seed=REPORT_SEED, cls=int(k)) for k in shown])
+    names = [f"{cfg.class_names[k]} ({cfg.classes[k]})" for k in shown]
+    return {"class_rows": rows, "class_names": np.array(names)}
 
 
 def _samples_made(path: Path, step: int | None, n: int) -> bool:

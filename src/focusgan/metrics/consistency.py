@@ -89,22 +89,28 @@ class Segmenter:
     path: str
     dataset_sha256: str
 
-    @torch.no_grad()
     def predict(self, rgb: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Foreground (mask > 0.5) predicted from uint8 RGB (N, H, W, 3), boolean (N, H, W)."""
-        self.model.eval()
-        out = [
-            (self.model(_to_input(rgb[i : i + batch_size])) > 0).numpy()
-            for i in range(0, len(rgb), batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros(rgb.shape[:3], bool)
+        return predict(self.model, rgb, batch_size)
 
     def consistency(self, images: np.ndarray) -> float:
         """Mean IoU between the predicted and the own mask of 4-channel uint8 images (N,H,W,4)."""
         return float(mask_iou(self.predict(images[..., :3]), images[..., 3] > 127).mean())
 
 
-def _split(size: int, cfg: SegmenterConfig) -> tuple[np.ndarray, np.ndarray]:
+@torch.no_grad()
+def predict(model: SmallUNet, rgb: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Foreground (logit > 0) predicted from uint8 RGB (N, H, W, 3), boolean (N, H, W)."""
+    model.eval()
+    out = [
+        (model(_to_input(rgb[i : i + batch_size])) > 0).numpy()
+        for i in range(0, len(rgb), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros(rgb.shape[:3], bool)
+
+
+def split_pairs(size: int, cfg: SegmenterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the real pairs to train on and of the held-out ones (seeded, sorted)."""
     rng = np.random.default_rng(cfg.seed)
     used = np.sort(rng.permutation(size)[: min(size, cfg.max_pairs)])
     n_held = min(cfg.heldout, len(used) // 10)
@@ -122,7 +128,7 @@ def train_segmenter(
         raise UserError(f"{data_path} has no focus channel: the consistency measure needs one")
     digest = sha256_file(data_path)
     path = cache_file(data_path, "segmenter", f"{cfg.key()}-{digest[:16]}", ".pt")
-    train_idx, held_idx = _split(info.size, cfg)
+    train_idx, held_idx = split_pairs(info.size, cfg)
     if len(train_idx) < 2 or len(held_idx) < 1:
         raise UserError(f"{data_path} has {info.size} samples; the segmenter needs at least 20")
     with open_h5(data_path) as f:
@@ -135,7 +141,7 @@ def train_segmenter(
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
     else:
-        _fit(model, train, cfg, progress)
+        fit(model, train, cfg, progress)
         with atomic_path(path) as tmp:
             torch.save({"model": model.state_dict(), "config": asdict(cfg)}, tmp)
     seg = Segmenter(model, cfg, 0.0, len(train_idx), len(held_idx), str(path), digest)
@@ -143,7 +149,8 @@ def train_segmenter(
     return seg
 
 
-def _fit(model: SmallUNet, pairs: np.ndarray, cfg: SegmenterConfig, progress: bool) -> None:
+def fit(model: SmallUNet, pairs: np.ndarray, cfg: SegmenterConfig, progress: bool) -> None:
+    """Train `model` on uint8 RGBA pairs (N, H, W, 4): BCE + soft Dice, flips, cosine lr."""
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)

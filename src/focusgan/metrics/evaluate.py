@@ -14,6 +14,7 @@ Reference statistics of a dataset are cached next to it (see `cache.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -29,14 +30,17 @@ from tqdm import tqdm
 
 from focusgan import __version__
 from focusgan.data.dataset import command_line, open_h5, read_info
+from focusgan.data.labels import load_labels
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
 from focusgan.metrics.evaluation import Evaluation
 from focusgan.metrics.focus import focus_measures, mask_measures
 from focusgan.metrics.options import (
+    GENERATED_PAIRS_N,
     METRICS,
     PUBLISHED_N,
     PUBLISHED_SPLITS,
+    SegmenterConfig,
 )
 from focusgan.metrics.scores import (
     Stats,
@@ -52,6 +56,8 @@ from focusgan.training.config import TrainConfig, for_data
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import resolve_device
 from focusgan.utils.hashing import sha256_file
+
+PER_CLASS_MIN_SAMPLES = 500  # classes with fewer training samples get no per-class scores
 
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBORHOOD, PR_MAX_N = 3, 10000
@@ -455,11 +461,14 @@ def evaluate_run(
 ) -> Evaluation:
     """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
     `kwargs` as `evaluate_generator_samples`."""
+    from focusgan.training.loop import initial_generator
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import BN_STATS_NOTE
 
     dev = resolve_device(device)
     G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
+    if "pairs" in kwargs.get("metrics", METRICS) and cfg.channels == 4:
+        kwargs["initial"] = initial_generator(cfg).to(dev)  # the generated-pairs floor
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
     source = {
@@ -470,7 +479,66 @@ def evaluate_run(
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
     }
     bb = get_backbone(backbone, device=dev)
-    return evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+    min_class = kwargs.pop("min_class_samples", PER_CLASS_MIN_SAMPLES)
+    result = evaluate_generator_samples(G, data, bb, source, bn=bn, **kwargs)
+    if G.num_classes:
+        result.per_class, note = per_class_scores(
+            G,
+            load_labels(data, cfg.labels or None),
+            data,
+            bb,
+            n=kwargs.get("n", PUBLISHED_N),
+            splits=kwargs.get("splits", PUBLISHED_SPLITS),
+            seed=kwargs.get("seed", 0),
+            bn=bn,
+            metrics=kwargs.get("metrics", METRICS),
+            min_samples=min_class,
+            batch_size=kwargs.get("batch_size"),
+        )
+        result.notes.append(note)
+    return result
+
+
+def per_class_scores(
+    G: torch.nn.Module,
+    labels: Any,
+    data: str | os.PathLike,
+    backbone: Backbone,
+    *,
+    n: int,
+    splits: int,
+    seed: int,
+    bn: str = "batch",
+    metrics: tuple[str, ...] = METRICS,
+    min_samples: int = PER_CLASS_MIN_SAMPLES,
+    batch_size: int | None = None,
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """IS, FID and KID of a class-conditional generator's samples of each class against the
+    training data of that class, for the classes with at least `min_samples` training samples:
+    min(n, the class's samples) of each (the same number of real and generated), seeded.
+    Returns {label: {"name", "n", "data_samples", "is/<bb>", ...}} and a note saying how many."""
+    from focusgan.training.sample import generate
+
+    counts = labels.counts()
+    out: dict[str, dict[str, Any]] = {}
+    wanted = tuple(m for m in metrics if m in ("is", "fid", "kid"))
+    for k in np.argsort(-counts, kind="stable"):
+        if counts[k] < min_samples or not wanted:
+            continue
+        m = int(min(n, counts[k]))
+        rows = np.flatnonzero(labels.index == k)
+        rows = np.sort(np.random.default_rng([seed, int(k)]).permutation(rows)[:m])
+        feats, probs = extract(generate(G, m, seed=seed, bn=bn, cls=int(k)), backbone, batch_size)
+        rf, rp = extract(load_rows(data, rows), backbone, batch_size)
+        ref = Reference(str(data), "", backbone.name, m, seed, rf, rp, feature_stats(rf), "")
+        scores, _, _ = score_features(feats, probs, ref, backbone.name, wanted, splits, seed)
+        name = labels.names[k]
+        out[labels.classes[k]] = {"name": name, "n": m, "data_samples": int(counts[k]), **scores}
+    note = (
+        f"per-class scores for the {len(out)} of {labels.num_classes} classes with at least "
+        f"{min_samples} training samples (min(n, class samples) real and generated samples each)"
+    )
+    return out, note
 
 
 def evaluate_generator_samples(
@@ -485,10 +553,12 @@ def evaluate_generator_samples(
     seed: int = 0,
     sample_batch: int = 256,
     progress: bool = False,
+    initial: torch.nn.Module | None = None,
     **kwargs: Any,
 ) -> Evaluation:
     """Evaluate `n` samples of generator G (latents seeded with `seed`) against `data`;
-    `source` says which generator it is (run, step, ...) for the provenance."""
+    `source` says which generator it is (run, step, ...) for the provenance. `initial` (the
+    run's step-0 generator) is the floor of the generated-pairs measure (metric `pairs`)."""
     from focusgan.training.sample import generate
 
     t0 = time.perf_counter()
@@ -498,6 +568,15 @@ def evaluate_generator_samples(
     result = evaluate_images(
         images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
     )
+    pairs = None
+    if "pairs" in kwargs.get("metrics", METRICS) and images.shape[-1] == 4:
+        floor = None
+        if initial is not None:
+            floor = generate(initial, min(n, GENERATED_PAIRS_N), seed=seed, bn=bn)
+        pairs, notes = _generated_pairs(
+            images, data, floor, kwargs.get("segmenter"), seed, progress
+        )
+        result.notes += notes
     source = {
         "kind": "run",
         **source,
@@ -508,7 +587,31 @@ def evaluate_generator_samples(
         "data": str(data),
         "sampling_seconds": round(gen_s, 2),
     }
-    return _finish(result, bb, n, splits, seed, source)
+    result = _finish(result, bb, n, splits, seed, source)
+    if pairs is not None:
+        result.focus = {**(result.focus or {}), "generated_pairs": pairs.scores()}
+        result.provenance["generated_pairs"] = pairs.provenance()
+    return result
+
+
+def _generated_pairs(images, data, floor, seg_cfg, seed, progress):
+    """The generated-pairs measure of (the first GENERATED_PAIRS_N of) 4-channel `images`."""
+    from focusgan.metrics.generated_pairs import generated_pairs
+
+    if read_info(data).channels != 4:
+        return None, [f"{data} has no focus channel: the generated-pairs measure is skipped"]
+    cfg = dataclasses.replace(seg_cfg or SegmenterConfig(), seed=seed)
+    pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    notes = []
+    if floor is None:
+        notes.append("generated pairs: no step-0 generator given, so no floor")
+    if pairs.n < SEGMENTER_MIN_TRAIN:
+        notes.append(
+            f"generated pairs: each segmenter learned from only {pairs.n} pairs "
+            f"(< {SEGMENTER_MIN_TRAIN}) and is tested on {pairs.n_heldout} real pairs; "
+            "weak evidence"
+        )
+    return pairs, notes
 
 
 def run_data_path(run_dir: str | os.PathLike, recorded: str) -> Path:

@@ -39,6 +39,8 @@ class Evaluation:
     settings: dict[str, Any] = field(default_factory=dict)  # splits, KID subsets, seconds, ...
     reference: dict[str, Any] | None = None  # the dataset subset compared with (and its cache)
     provenance: dict[str, Any] = field(default_factory=dict)  # backbone, n, seed, source, ...
+    # class-conditional runs: label -> {"name", "n", "data_samples", "<metric>/<backbone>": ...}
+    per_class: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ reading the numbers
 
@@ -143,6 +145,14 @@ class Evaluation:
             if "generated_iou" in c:
                 lines.append(f"  {'segmenter IoU generated':<28} {c['generated_iou']:>10.3f}")
             lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
+        if "generated_pairs" in focus:
+            p = focus["generated_pairs"]
+            for k in ("iou", "ceiling_iou", "floor_iou"):
+                if p.get(k) is not None:
+                    lines.append(f"  {'generated pairs ' + k:<28} {p[k]:>10.3f}")
+        for label, c in (self.per_class or {}).items():
+            shown = ", ".join(f"{m} {c[f'{m}/{bb}']:.4g}" for m in IMAGE_SCORES if f"{m}/{bb}" in c)
+            lines.append(f"  class {c['name']} ({label}), n={c['n']}: {shown}")
         return lines + [f"  note: {note}" for note in self.notes]
 
 

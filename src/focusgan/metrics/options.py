@@ -12,7 +12,10 @@ from focusgan.training.config import BN_MODES
 from focusgan.utils.options import option
 
 PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
-METRICS = ("is", "fid", "kid", "pr", "focus", "consistency")
+METRICS = ("is", "fid", "kid", "pr", "focus", "consistency", "pairs")
+# "pairs": the generated-pairs measure (`metrics.generated_pairs`) of a 4-channel generator, with
+# segmenters trained on at most this many pairs each (generated, real, step-0 generator's)
+GENERATED_PAIRS_N = 2000
 
 
 @dataclass
@@ -71,7 +74,7 @@ class EvalOptions:
     seed: int = option(0, "seed of the latents and subsets")
     metrics: tuple[str, ...] = option(
         METRICS,
-        "comma-separated subset of is,fid,kid,pr,focus,consistency",
+        "comma-separated subset of is,fid,kid,pr,focus,consistency,pairs",
         convert=parse_metrics,
         show=",".join,
     )

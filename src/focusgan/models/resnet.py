@@ -11,6 +11,14 @@ The generator's batch norm is `batchnorm.BatchNorm2d`, whose statistics under `t
 global batch's. The critic has no normalization by default: the gradient penalty is per sample,
 and batch norm would couple samples (the thesis's table shows BN there; `norm="layer"` is the
 safe alternative).
+
+Class-conditional version (`num_classes > 0`, the thesis's future work 1), as the reference's
+conditional CIFAR ResNet (`CONDITIONAL=True, ACGAN=True`): the generator's up-blocks use
+conditional batch norm (a per-class scale, initialised to 1, and offset, to 0, over a BN without
+affine; the output BN stays unconditional; the noise is not concatenated with the label), and
+the critic gets an auxiliary classifier head `Linear(width, num_classes)` beside its score
+(`head="ac"`), or a projection term <embed(y), h> added to its score (`head="projection"`,
+Miyato & Koyama 2018). With `num_classes=0` the networks are exactly the unconditional ones.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from focusgan.models.batchnorm import BatchNorm2d
 
 RESOLUTIONS = (32, 64, 128)
 CRITIC_NORMS = ("none", "layer")
+CRITIC_HEADS = ("ac", "projection")  # how a conditional critic uses the label
 
 
 def _conv(cin: int, cout: int, k: int, gain: float) -> nn.Conv2d:
@@ -50,39 +59,76 @@ def _pool(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 2)
 
 
-class UpBlock(nn.Module):
-    """Pre-activation up-block: BN -> ReLU -> up x2 -> Conv3x3 -> BN -> ReLU -> Conv3x3, + up -> Conv1x1."""
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and offset are looked up per class (the reference's cond_batchnorm)."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, num_classes: int) -> None:
         super().__init__()
-        self.bn1, self.bn2 = BatchNorm2d(width), BatchNorm2d(width)
+        self.bn = BatchNorm2d(width, affine=False)
+        self.scale = nn.Embedding(num_classes, width)
+        self.offset = nn.Embedding(num_classes, width)
+        nn.init.ones_(self.scale.weight)
+        nn.init.zeros_(self.offset.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * self.scale(y)[:, :, None, None] + self.offset(y)[:, :, None, None]
+
+
+def _batch_norm(width: int, num_classes: int) -> nn.Module:
+    return ConditionalBatchNorm2d(width, num_classes) if num_classes else BatchNorm2d(width)
+
+
+class UpBlock(nn.Module):
+    """Pre-activation up-block: BN -> ReLU -> up x2 -> Conv3x3 -> BN -> ReLU -> Conv3x3, + up -> Conv1x1.
+    With `num_classes`, both BNs are conditional on the label `y`."""
+
+    def __init__(self, width: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.bn1, self.bn2 = _batch_norm(width, num_classes), _batch_norm(width, num_classes)
         self.conv1, self.conv2 = _residual_conv(width, width), _residual_conv(width, width)
         self.shortcut = _shortcut_conv(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(_upsample(F.relu(self.bn1(x))))
-        h = self.conv2(F.relu(self.bn2(h)))
+    def _bn(self, bn: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return bn(x) if y is None else bn(x, y)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv1(_upsample(F.relu(self._bn(self.bn1, x, y))))
+        h = self.conv2(F.relu(self._bn(self.bn2, h, y)))
         return self.shortcut(_upsample(x)) + h
 
 
 class Generator(nn.Module):
-    def __init__(self, channels: int = 4, width: int = 128, resolution: int = 64, z_dim: int = 128):
+    def __init__(
+        self,
+        channels: int = 4,
+        width: int = 128,
+        resolution: int = 64,
+        z_dim: int = 128,
+        num_classes: int = 0,
+    ):
         super().__init__()
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {resolution}")
         self.channels, self.width, self.resolution, self.z_dim = channels, width, resolution, z_dim
+        self.num_classes = num_classes  # 0: unconditional
+        if num_classes:  # the label distribution training used: what sampling draws labels from
+            self.register_buffer("class_weights", torch.ones(num_classes))
         self.linear = nn.Linear(z_dim, 4 * 4 * width)
         nn.init.xavier_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
-        self.blocks = nn.Sequential(
-            *[UpBlock(width) for _ in range(int(math.log2(resolution // 4)))]
+        self.blocks = nn.ModuleList(
+            [UpBlock(width, num_classes) for _ in range(int(math.log2(resolution // 4)))]
         )
         self.bn = BatchNorm2d(width)
         self.out = _conv(width, channels, 3, gain=1.0)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] for latents `z` (and class indices `y` when conditional)."""
+        if (y is None) != (self.num_classes == 0):
+            raise ValueError("a conditional generator needs labels y; an unconditional one none")
         x = self.linear(z).view(-1, self.width, 4, 4)
-        x = self.blocks(x)
+        for block in self.blocks:
+            x = block(x, y)
         return torch.tanh(self.out(F.relu(self.bn(x))))
 
 
@@ -126,14 +172,23 @@ class CriticBlock(nn.Module):
 
 class Critic(nn.Module):
     def __init__(
-        self, channels: int = 4, width: int = 128, resolution: int = 64, norm: str = "none"
+        self,
+        channels: int = 4,
+        width: int = 128,
+        resolution: int = 64,
+        norm: str = "none",
+        num_classes: int = 0,
+        head: str = "ac",
     ):
         super().__init__()
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, not {resolution}")
         if norm not in CRITIC_NORMS:
             raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, not {norm!r}")
+        if head not in CRITIC_HEADS:
+            raise ValueError(f"critic head must be one of {CRITIC_HEADS}, not {head!r}")
         self.channels, self.width, self.resolution = channels, width, resolution
+        self.num_classes, self.head = num_classes, head
         downs = 2 if resolution == 128 else 1  # R2 blocks: 64 -> 32 -> 16, 128 -> 64 -> 32 -> 16
         self.blocks = nn.Sequential(
             OptimizedBlock(channels, width),
@@ -144,10 +199,29 @@ class Critic(nn.Module):
         self.linear = nn.Linear(width, 1)
         nn.init.xavier_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
+        self.classifier = self.embed = None
+        if num_classes and head == "ac":  # the reference's ACGANOutput
+            self.classifier = nn.Linear(width, num_classes)
+            nn.init.xavier_uniform_(self.classifier.weight)
+            nn.init.zeros_(self.classifier.bias)
+        elif num_classes:  # projection: score + <embed(y), h>
+            self.embed = nn.Embedding(num_classes, width)
+            nn.init.xavier_uniform_(self.embed.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def scores_and_logits(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The critic's scores (N,) and, with an AC head, its class logits (N, num_classes)."""
         h = F.relu(self.blocks(x)).mean(dim=(2, 3))
-        return self.linear(h).squeeze(1)
+        score = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("a projection critic needs the labels y")
+            score = score + (self.embed(y) * h).sum(1)
+        return score, self.classifier(h) if self.classifier is not None else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.scores_and_logits(x, y)[0]
 
 
 def count_parameters(module: nn.Module) -> int:

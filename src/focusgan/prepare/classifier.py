@@ -122,23 +122,30 @@ class ClassifierFilter:
             "classes": b.num_classes,
         }
 
-    def confidences(self, images: np.ndarray) -> np.ndarray:
-        """Top class probability of each uint8 (N, H, W, C>=3) image, float32 (N,)."""
+    def top1(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top class probability, float32 (N,), and that class, int32 (N,), of uint8 images."""
         import torch
 
         if len(images) == 0:
-            return np.zeros(0, np.float32)
+            return np.zeros(0, np.float32), np.zeros(0, np.int32)
         x = torch.from_numpy(np.ascontiguousarray(images[..., :3].transpose(0, 3, 1, 2)))
         _, probs = self.backbone.features_and_probs(x, batch_size=self.batch_size)
-        return probs.max(dim=1).values.numpy().astype(np.float32)
+        top = probs.max(dim=1)
+        return top.values.numpy().astype(np.float32), top.indices.numpy().astype(np.int32)
+
+    def confidences(self, images: np.ndarray) -> np.ndarray:
+        """Top class probability of each uint8 (N, H, W, C>=3) image, float32 (N,)."""
+        return self.top1(images)[0]
 
     def __call__(self, result: ChunkResult) -> ChunkResult:
-        """Drop the unconfident samples of a chunk; record every kept sample's confidence."""
-        conf = self.confidences(result.images)
+        """Drop the unconfident samples of a chunk; record every kept sample's confidence and
+        top-1 class (the label of class-conditional training)."""
+        conf, cls = self.top1(result.images)
         keep = conf >= self.min_confidence
         dropped = int((~keep).sum())
         if dropped:  # they were counted as kept by the source's own filters
             result.summary.kept -= dropped
             result.summary.rejected[self.reason] += dropped
         result.metadata["confidence"] = conf
+        result.metadata["class_id"] = cls
         return result.select(keep)

@@ -315,6 +315,12 @@ def coco_job(opts: CocoOptions) -> Job:
         "fit": opts.fit,
         "min_area": opts.min_area,
         "categories": sorted(cats) if cats else "all",
+        # names of the stored category ids (labels of class-conditional training)
+        "category_names": {
+            str(c["id"]): c["name"]
+            for c in coco.dataset.get("categories", [])
+            if isinstance(c, dict) and "id" in c and "name" in c
+        },
     }
     work = partial(process_images, opts=opts)
     return Job(items, work, "binary", config, extra, global_summary, _item_key, CHUNK_SIZE)

@@ -58,6 +58,7 @@ import numpy as np
 
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
+from focusgan.prepare.background import BACKGROUNDS, replace_background
 from focusgan.prepare.images import QUALITY_MARGIN, decode_rgb, reduction_factor
 from focusgan.prepare.transform import FITS
 from focusgan.utils.atomic import atomic_path, partial_path
@@ -112,6 +113,12 @@ class SampleOptions:
     reduced_decode: bool = option(
         True, "decode JPEGs at full size (slower; for comparison; photos only)"
     )
+    background: str = option(  # foreground-only data: the thesis's future work 3
+        "keep",
+        "replace the pixels outside the mask (< 0.5): black, mean (the sample's own background "
+        "colour) or noise; the mask channel is kept (default keep)",
+        choices=BACKGROUNDS,
+    )
     decode_margin: float = option(QUALITY_MARGIN, cli=False)  # see focusgan.prepare.images
 
     def decode(self, data: bytes, region_width: float, region_height: float) -> tuple:
@@ -132,6 +139,15 @@ class SampleOptions:
             raise UserError(f"--fit must be one of {', '.join(FITS)}, not {self.fit!r}")
         if self.size < 8:
             raise UserError(f"--size {self.size} is too small (at least 8)")
+        if self.background not in BACKGROUNDS:
+            raise UserError(
+                f"--background must be one of {', '.join(BACKGROUNDS)}, not {self.background!r}"
+            )
+        if self.background != "keep" and self.channels != 4:
+            raise UserError(
+                f"--background {self.background} needs the mask: use --channels 4 (a 3-channel "
+                "run of the file then reads the foreground-only RGB)"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -368,8 +384,12 @@ def prepare_dataset(
     progress: bool = True,
     desc: str = "prepare",
     item_key: Callable[[Any], Any] = repr,
+    background: str = "keep",
 ) -> PrepareReport:
-    """Run `work` over `items` (see the module docstring) and write the dataset file `out`."""
+    """Run `work` over `items` (see the module docstring) and write the dataset file `out`.
+
+    `background` (`focusgan.prepare.background`) replaces the pixels outside each sample's mask
+    as the samples are written (after any `postprocess`, so a classifier sees whole samples)."""
     from tqdm import tqdm
 
     from focusgan.data.dataset import DatasetWriter
@@ -394,6 +414,7 @@ def prepare_dataset(
     if global_summary is not None and (shard is None or shard[0] == 0):
         summary.update(global_summary)
     extra = dict(extra or {})
+    extra["background"] = background  # the file records the choice
     if shard is not None:
         extra["shard"] = f"{shard[0]}/{shard[1]}"
     bar = tqdm(
@@ -413,7 +434,7 @@ def prepare_dataset(
             saved = _load_chunk(part[written])
             summary.update(saved.summary)
             if len(saved):
-                w.append(saved.images, **saved.metadata)
+                w.append(replace_background(saved.images, background), **saved.metadata)
             written += 1
 
     def finish(index: int, result: ChunkResult, w: DatasetWriter) -> None:
@@ -509,4 +530,5 @@ def prepare(
         progress=run.progress,
         desc=f"prepare {config['source']}",
         item_key=job.item_key,
+        background=opts.background,
     )

@@ -94,7 +94,9 @@ def load_experiment(out: Path) -> dict[str, Any]:
 
     for d in summary["datasets"]:
         d["data_eval"] = evaluation(d.get("data_evaluation"))
-        for r in d["runs"].values():
+        runs = [*d["runs"].values()]
+        runs += [r for v in d.get("variants", {}).values() for r in v["runs"].values()]
+        for r in runs:
             r["eval"] = evaluation(r.get("evaluation"))
             r["initial_eval"] = evaluation(r.get("initial_evaluation"))
             r["config"] = yaml.safe_load(RunDir(folder.resolve(r["dir"])).config.read_text())
@@ -225,13 +227,79 @@ def _versus_initial(doc: Doc, exp: dict, bb: str) -> list[str]:
     return verdicts
 
 
+def _variants(doc: Doc, exp: dict, bb: str) -> None:
+    """Each variant beside its baseline: the same data, seed and settings but what it changes."""
+    if not any(d.get("variants") for d in exp["datasets"]):
+        return
+    doc.h(2, "Variants beside the baseline")
+    doc.p(
+        "Each variant trains beside the baseline runs with the same data, seed and settings "
+        "except the ones named, and is scored the same way (a foreground-only variant against "
+        "its own foreground-only data). Generated-pairs IoU: a segmenter trained only on the "
+        "generator's (image, mask) pairs, tested on held-out real images (higher is better)."
+    )
+    for d in exp["datasets"]:
+        for name, v in d.get("variants", {}).items():
+            channels = sorted(set(d["runs"]) | set(v["runs"]))
+            changes = _changes(d["runs"], v["runs"])
+            header = ["score", "better is"]
+            for c in channels:
+                header += [f"baseline {c}-channel", f"{name} {c}-channel"]
+            rows = []
+            for key, label, better in IMAGE_SCORES[:3]:
+                row = [f"{label} ({bb})", better]
+                for c in channels:
+                    for runs in (d["runs"], v["runs"]):
+                        row.append(_fmt(_score(runs.get(c, {}).get("eval"), key, bb)))
+                rows.append(row)
+            row = ["generated-pairs IoU", "higher"]
+            for c in channels:
+                for runs in (d["runs"], v["runs"]):
+                    e = runs.get(c, {}).get("eval")
+                    pairs = (e.focus or {}).get("generated_pairs", {}) if e else {}
+                    row.append(_fmt(pairs.get("iou")))
+            rows.append(row)
+            doc.h(3, f"{d['name']}: {name} ({changes})")
+            doc.table(header, rows)
+            for c, r in sorted(v["runs"].items()):
+                per_class = r["eval"].per_class if r.get("eval") else None
+                if per_class:
+                    doc.p(f"{name}, {c}-channel: scores of each class against its own data.")
+                    doc.table(
+                        ["class", "samples (data)", f"IS ({bb})", f"FID ({bb})", f"KID ({bb})"],
+                        [
+                            [
+                                f"{s['name']} ({label})",
+                                f"{s['n']} ({s['data_samples']})",
+                                *(_fmt(s.get(f"{m}/{bb}")) for m in ("is", "fid", "kid")),
+                            ]
+                            for label, s in per_class.items()
+                        ],
+                    )
+
+
+def _changes(base: dict, variant: dict) -> str:
+    """The training settings and data in which a variant's runs differ from the baseline's."""
+    a = next((r["config"] for r in base.values() if r.get("config")), {}) or {}
+    b = next((r["config"] for r in variant.values() if r.get("config")), {}) or {}
+    skip = {"data", "channels", "classes", "class_names", "class_counts", "num_classes"}
+    diff = [f"{k}: {a.get(k)} → {b[k]}" for k in b if k not in skip and a.get(k) != b[k]]
+    if a.get("data") != b.get("data"):
+        diff.append(f"data: {Path(str(b.get('data'))).name}")
+    return "; ".join(diff) or "no setting differs"
+
+
 def _focus(doc: Doc, exp: dict) -> None:
     doc.h(2, "The focus channel, with the real data as reference")
     doc.p(
         "Measures of the generated masks (4-channel runs) beside the same measures of the "
         "training data's masks; closer to the data is better. The consistency IoU applies a small "
         "segmenter trained on the real image→mask pairs to the generated RGB and compares its "
-        "output with the generated mask; the real held-out IoU is its ceiling."
+        "output with the generated mask; the real held-out IoU is its ceiling. The "
+        "generated-pairs IoU answers whether the channel learned objects: the same segmenter "
+        "trained only on generated (image, mask) pairs is tested on held-out real images with "
+        "their true masks; near its ceiling (trained on as many real pairs) the generated "
+        "masks outline real objects, near its floor (pairs of the step-0 generator) they do not."
     )
     for d in exp["datasets"]:
         r = d["runs"].get("4")
@@ -262,6 +330,17 @@ def _focus(doc: Doc, exp: dict) -> None:
                     _fmt(c.get("heldout_real_iou")) + " (ceiling)",
                     _fmt(c.get("generated_iou")),
                     _fmt(c0.get("generated_iou")),
+                    "—",
+                ]
+            )
+        if "generated_pairs" in fin:
+            gp = fin["generated_pairs"]
+            rows.append(
+                [
+                    "generated-pairs IoU (trained on generated pairs, tested on real)",
+                    _fmt(gp.get("ceiling_iou")) + " (ceiling)",
+                    _fmt(gp.get("iou")),
+                    _fmt(gp.get("floor_iou")) + " (floor)",
                     "—",
                 ]
             )
@@ -302,24 +381,32 @@ def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) ->
                 masks = load_rows(data, sample_indices(info.size, n_hist, 0))[..., 3]
                 fractions["training data"] = (masks / 255.0).mean(axis=(1, 2))
         losses, points = {}, {}
-        for c, r in sorted(d["runs"].items()):
+        runs = [(c, "", r) for c, r in sorted(d["runs"].items())]
+        for vname, v in d.get("variants", {}).items():
+            runs += [(c, vname, r) for c, r in sorted(v["runs"].items())]
+        for c, variant, r in runs:
             run = RunDir(folder.resolve(r["dir"]))
-            label = f"{c}-channel"
+            label = f"{variant} {c}-channel".strip()
             samples = _report_samples(folder.report_samples(run))
-            name = f"{d['name']}-run-{c}ch"
+            name = f"{d['name']}-{variant + '-' if variant else ''}run-{c}ch"
             if "trained" in samples:
                 step = samples["step"]
                 caption = f"{d['name']}: {label} generator, step {step}"
                 _grid(doc, samples["trained"], f"{name}.png", caption)
                 if c == "4":
-                    fractions[f"4-channel, step {step}"] = _fractions(samples["trained"])
+                    fractions[f"{label}, step {step}"] = _fractions(samples["trained"])
+            for k, (row, cls) in enumerate(
+                zip(samples.get("class_rows", []), samples.get("class_names", []), strict=True)
+            ):
+                caption = f"{d['name']}: {label} generator, class {cls}"
+                _grid(doc, row, f"{name}-class-{k}.png", caption)
             if "initial" in samples:
                 caption = (
                     f"{d['name']}: {label} generator at step 0 (its initialisation), for comparison"
                 )
                 _grid(doc, samples["initial"], f"{name}-initial.png", caption)
                 if c == "4":
-                    fractions["4-channel, step 0"] = _fractions(samples["initial"])
+                    fractions[f"{label}, step 0"] = _fractions(samples["initial"])
             if not samples:
                 doc.p(f"{d['name']}, {label}: no samples of its generators in {run.path}.")
             recs = read_metrics(run.path)
@@ -460,6 +547,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
     )
     _cuadro(doc, exp, bb)
     verdicts = _versus_initial(doc, exp, bb)
+    _variants(doc, exp, bb)
     _focus(doc, exp)
     _samples_and_curves(doc, exp, out, bb, n_hist)
     _provenance(doc, exp, out)
@@ -473,7 +561,8 @@ def _report_samples(path: Path) -> dict[str, Any]:
     """The samples the experiment stored for the report (`trained`, `initial`, `step`)."""
     try:
         with np.load(path) as z:
-            out: dict[str, Any] = {k: z[k] for k in ("trained", "initial") if k in z.files}
+            keys = ("trained", "initial", "class_rows", "class_names")
+            out: dict[str, Any] = {k: z[k] for k in keys if k in z.files}
             if "step" in z.files:
                 out["step"] = int(z["step"])
             return out

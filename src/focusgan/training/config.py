@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from focusgan.data.dataset import DatasetInfo, check_channels
+from focusgan.data.labels import Labels
 from focusgan.errors import UserError
 from focusgan.utils.options import check_positive, fields_with, option
 
@@ -50,6 +51,25 @@ class TrainConfig:
     critic_norm: str = option(  # "none" (as the WGAN-GP paper advises) or "layer"
         "none", "critic normalization", choices=("none", "layer"), resume="identity"
     )
+    # class-conditional training (the thesis's future work 1; off = the unconditional GAN)
+    conditional: bool = option(
+        False,
+        "class-conditional: labels from the file (COCO category, classifier's top-1 class)",
+        resume="identity",
+    )
+    labels: str = option(  # a file of one label per line, one line per sample, in file order
+        "", "labels file for --conditional instead of the dataset's own", metavar="FILE"
+    )
+    critic_head: str = option(
+        "ac",
+        "conditional critic: ac (auxiliary classifier, the reference) or projection",
+        choices=("ac", "projection"),
+        resume="identity",
+    )
+    num_classes: int = option(0, cli=False, resume="identity")  # from the labels (for_data)
+    classes: list[str] = option(default_factory=list, cli=False)  # label of each class index
+    class_names: list[str] = option(default_factory=list, cli=False)  # readable names
+    class_counts: list[int] = option(default_factory=list, cli=False)  # samples of each class
     # optimisation (WGAN-GP)
     iters: int = option(100_000, "generator steps (thesis: 100000)", resume="new", positive=True)
     lr_decay_iters: int = option(  # lr goes linearly to 0 over these generator steps; 0 = iters
@@ -90,7 +110,9 @@ class TrainConfig:
     device: str = option(  # auto = cuda when available, else cpu
         "auto", "auto (default), cpu, cuda or cuda:N", resume="new"
     )
-    preset: str = option("thesis", "thesis (DESIGN section 4) or tiny (CPU tests)")
+    preset: str = option(
+        "thesis", "thesis (DESIGN section 4), thesis-wide (256 maps) or tiny (CPU tests)"
+    )
 
     @property
     def decay_iters(self) -> int:
@@ -121,6 +143,9 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "thesis": {},
+    # the thesis's future work 2: the same networks with 256 feature maps (G 5,526,020 /
+    # D 4,207,361 parameters with 4 channels at 64x64; 5,523,715 / 4,204,801 with 3)
+    "thesis-wide": dict(width=256),
     "tiny": dict(
         width=16,
         batch_critic=16,
@@ -159,3 +184,14 @@ def for_data(cfg: TrainConfig, info: DatasetInfo) -> TrainConfig:
     against the file's: a new config, `cfg` itself is left as it is."""
     channels = check_channels(info, cfg.channels)
     return dataclasses.replace(cfg, channels=channels, resolution=info.resolution)
+
+
+def with_labels(cfg: TrainConfig, labels: Labels) -> TrainConfig:
+    """`cfg` with the classes of a class-conditional run's labels (a new config)."""
+    return dataclasses.replace(
+        cfg,
+        num_classes=labels.num_classes,
+        classes=labels.classes,
+        class_names=labels.names,
+        class_counts=[int(c) for c in labels.counts()],
+    )

@@ -61,10 +61,13 @@ class TrainingData:
         seed: int,
         rank: int = 0,
         world: int = 1,
+        labels: np.ndarray | None = None,
     ) -> None:
         images = torch.from_numpy(load_images(path, channels)).permute(0, 3, 1, 2).contiguous()
         self.device = device
         self.images = images.to(_storage_device(images, device))
+        # class index of each sample (class-conditional training), kept beside the images
+        self.labels = None if labels is None else torch.from_numpy(labels).to(self.images.device)
         self.order = DataOrder(len(images), seed)
         self.rank, self.world = rank, world
 
@@ -72,19 +75,27 @@ class TrainingData:
         return len(self.images)
 
     def next_batch(self, batch: int, dequantize: bool = True) -> torch.Tensor:
-        """This process's share of the next global batch, float in [-1, 1] on the device.
+        """This process's share of the next global batch, float in [-1, 1] on the device."""
+        return self.next_batch_with_labels(batch, dequantize)[0]
+
+    def next_batch_with_labels(
+        self, batch: int, dequantize: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's share of the next global batch, float in [-1, 1] on the device, and
+        its class labels (None when the data has none).
 
         Every process draws the same global batch of `batch * world` indices (and dequantization
         noise) and takes its slice, so a multi-GPU run sees the same data as one process would.
         """
         mine = slice(self.rank * batch, (self.rank + 1) * batch)
         idx = torch.from_numpy(self.order.next(batch * self.world)[mine])
-        x = self.images.index_select(0, idx.to(self.images.device, non_blocking=True))
-        x = x.to(self.device, non_blocking=True)
+        idx = idx.to(self.images.device, non_blocking=True)
+        x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
+        y = None if self.labels is None else self.labels.index_select(0, idx).to(self.device)
         if not dequantize:
-            return from_uint8(x)
+            return from_uint8(x), y
         # the global batch's noise (the torch RNG is the same in every process), this slice of it
-        return from_uint8(x, torch.rand(batch * self.world, *x.shape[1:], device=x.device)[mine])
+        return from_uint8(x, torch.rand(batch * self.world, *x.shape[1:], device=x.device)[mine]), y
 
 
 def _storage_device(images: torch.Tensor, device: torch.device) -> torch.device:

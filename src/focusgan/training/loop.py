@@ -20,15 +20,22 @@ import torch
 from tqdm import tqdm
 
 from focusgan.data.dataset import read_info
+from focusgan.data.labels import load_labels
 from focusgan.errors import UserError, WorkError
 from focusgan.models.batchnorm import synchronize
 from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
-from focusgan.training.config import IDENTITY_FIELDS, RESUMABLE_FIELDS, TrainConfig, for_data
+from focusgan.training.config import (
+    IDENTITY_FIELDS,
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    for_data,
+    with_labels,
+)
 from focusgan.training.data import TrainingData
 from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.rundir import RunDir, read_jsonl
-from focusgan.training.sample import generate_from, latents
+from focusgan.training.sample import generate_from, grid_labels, latents
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
 from focusgan.utils.views import render, save_image
@@ -46,9 +53,25 @@ class TrainResult:
 
 
 def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
-    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm)
+    classes = cfg.num_classes if cfg.conditional else 0
+    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
+    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm, classes, cfg.critic_head)
+    if classes and cfg.class_counts:  # the generator step draws labels as often as the data has
+        G.class_weights.copy_(torch.tensor(cfg.class_counts, dtype=torch.float32))
     return G, D
+
+
+def initial_generator(cfg: TrainConfig) -> Generator:
+    """The generator a run starts from: `train` seeds torch with `seed` and builds the models,
+    so doing the same gives exactly the step-0 weights (the EMA generator starts as a copy).
+    The global RNG is left as it was."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(cfg.seed)
+        G, _ = build_models(cfg)
+    finally:
+        torch.random.set_rng_state(state)
+    return G.eval()
 
 
 def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
@@ -124,6 +147,9 @@ def train(
     """
     run_dir = Path(run_dir)
     cfg = for_data(cfg, read_info(cfg.data))
+    labels = load_labels(cfg.data, cfg.labels or None) if cfg.conditional else None
+    if labels is not None:
+        cfg = with_labels(cfg, labels)
     ckpt = None
     run = RunDir(run_dir)
     latest = run.latest
@@ -160,7 +186,15 @@ def train(
 
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
-    data = TrainingData(cfg.data, cfg.channels, device, cfg.seed, d.rank, d.world)
+    data = TrainingData(
+        cfg.data,
+        cfg.channels,
+        device,
+        cfg.seed,
+        d.rank,
+        d.world,
+        labels=labels.index if labels is not None else None,
+    )
     # one noise stream, the same in every process: each draws the global batch's noise and takes
     # its slice, so any number of processes trains the model one process would
     torch.manual_seed(cfg.seed * 1_000_003 + 1)
@@ -168,6 +202,10 @@ def train(
     def noise(draw: Callable[..., torch.Tensor], n: int, *shape: int) -> torch.Tensor:
         """This process's `n` of the global batch's `n * world` draws of `draw`."""
         return draw(n * d.world, *shape, device=device)[d.rank * n : (d.rank + 1) * n]
+
+    def class_draws(n: int, device: torch.device) -> torch.Tensor:
+        """Class labels drawn as often as the data has them (class-conditional runs)."""
+        return torch.multinomial(G.class_weights, n, replacement=True)
 
     step, saved_step = 0, None  # saved_step: the last checkpoint written (all finite)
     if ckpt is not None:
@@ -183,6 +221,7 @@ def train(
         checkpoint.set_rng_state(ckpt["rng"][0])  # the one noise stream, for any world size
         del ckpt
     fixed_z = latents(cfg.n_samples_grid, cfg.z_dim, cfg.seed)
+    fixed_y = grid_labels(cfg.n_samples_grid, cfg.num_classes) if cfg.conditional else None
 
     writer = None
     metrics_path = run.metrics
@@ -215,7 +254,7 @@ def train(
         saved_step = step
 
     def save_grid() -> None:
-        images = generate_from(G_ema, fixed_z, bn="batch")
+        images = generate_from(G_ema, fixed_z, bn="batch", labels=fixed_y)
         grid = render(images, "all")
         save_image(run.sample_grid(step), grid)
         writer.add_image("samples", grid, step, dataformats="HWC")
@@ -233,7 +272,10 @@ def train(
 
     # running sums on the device, read every `log_every` steps
     zero = torch.zeros((), device=device)
-    sums = {k: zero.clone() for k in ("loss_d", "wasserstein", "gp", "loss_g")}
+    names = ("loss_d", "wasserstein", "gp", "loss_g")
+    if cfg.conditional and cfg.critic_head == "ac":
+        names += ("ac_loss",)  # the critic's classification loss on real samples
+    sums = {k: zero.clone() for k in names}
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
 
@@ -274,17 +316,19 @@ def train(
         while step < cfg.iters:
             G.train()
             for _ in range(cfg.n_critic):
-                real = data.next_batch(bc, cfg.dequantize)
+                real, y = data.next_batch_with_labels(bc, cfg.dequantize)
                 with torch.no_grad():
-                    fake = G(noise(torch.randn, bc, cfg.z_dim))
-                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight)
+                    fake = G(noise(torch.randn, bc, cfg.z_dim), y)
+                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight, labels=y)
                 opt_d.zero_grad(set_to_none=True)
                 loss.total.backward()
                 distributed.average_gradients(D, d)
                 opt_d.step()
 
             D.requires_grad_(False)
-            loss_g = generator_loss(D, G(noise(torch.randn, bg, cfg.z_dim)))
+            y_g = noise(class_draws, bg) if cfg.conditional else None
+            fake = G(noise(torch.randn, bg, cfg.z_dim), y_g)
+            loss_g = generator_loss(D, fake) if y_g is None else generator_loss(D, fake, y_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             distributed.average_gradients(G, d)
@@ -301,8 +345,10 @@ def train(
                     ("wasserstein", loss.wasserstein),
                     ("gp", loss.penalty),
                     ("loss_g", loss_g),
+                    ("ac_loss", loss.classification),
                 ):
-                    sums[k] += v.detach()
+                    if k in sums:
+                        sums[k] += v.detach()
                 finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
             bar.update(1)
 

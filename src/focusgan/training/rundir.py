@@ -88,7 +88,8 @@ def load_generator(
         raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
     state = checkpoint.load(RunDir(run_dir).checkpoint(which), map_location="cpu")
     cfg = TrainConfig.from_dict(state["config"])
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim)
+    classes = cfg.num_classes if cfg.conditional else 0
+    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
     G.load_state_dict(state["G_ema" if ema else "G"])
     G = to_device(G, device).eval()
     if ema and bn == "running":
