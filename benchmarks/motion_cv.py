@@ -50,6 +50,7 @@ def session2() -> SegmentParams:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
     p = SegmentParams(threads=1, decision="fixed")
     p.saliency.inside, p.voting.normalise = "off", "frame"
+    p.features.weight = 0.0
     return p
 
 
@@ -110,6 +111,12 @@ CANDIDATES: dict[str, dict] = {
         "decision": "otsu",
         "saliency__inside": "mean",
         "voting__normalise": "shot",
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
     },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},

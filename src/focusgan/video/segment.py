@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from focusgan.video.appearance import with_colour
+from focusgan.video.features import FeatureParams, with_features
 from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
@@ -77,6 +78,7 @@ class SegmentParams:
     decision: str = "otsu"  # "otsu": Otsu's threshold over the shot's final probabilities is
     # mapped to 0.5 (each shot finds its own edge); "fixed": probability 0.5 is the edge
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    features: FeatureParams = field(default_factory=FeatureParams)  # ImageNet-feature model
     voting: VotingParams = field(default_factory=VotingParams)
 
 
@@ -242,12 +244,17 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             probs, colour_weight = with_colour(
                 small, motion, p.colour_weight, p.colour_adaptive, bins=p.colour_bins, fit_to=probs
             )
-    if p.decision == "otsu":
-        probs = votes_to_probability(probs, otsu_threshold(probs))
-    elif p.decision != "fixed":
+    if p.decision not in DECISIONS:
         raise ValueError(f"unknown decision {p.decision!r}; choose fixed or otsu")
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
+    if p.features.weight > 0:
+        edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
+        probs = with_features(frames, probs, p.features, votes_to_probability(probs, edge))
+    if p.decision == "otsu":
+        probs = votes_to_probability(probs, otsu_threshold(probs))
+    t8 = time.perf_counter()
+    timings["features"] = t8 - t7
     for i in range(len(frames)):
         prob = probs[i]
         if p.blobs > 0:
@@ -259,7 +266,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         masks[i] = np.clip(prob, 0, 1)
     if votes.max() <= 0:
         masks[:] = 0
-    timings["refine"] = time.perf_counter() - t7
+    timings["refine"] = time.perf_counter() - t8
     return Segmentation(masks, kinds, timings, colour_weight)
 
 
