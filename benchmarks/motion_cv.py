@@ -118,6 +118,13 @@ CANDIDATES: dict[str, dict] = {
         "voting__normalise": "shot",
         "features__weight": 0.5,
     },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every frame": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__every": 1,
+    },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {

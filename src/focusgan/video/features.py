@@ -24,13 +24,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from focusgan.models.backbones import EFFNET_MEAN, EFFNET_STD, load_backbone
 from focusgan.video.io import resize_max_side
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and the network are imported where they are used: the segmenter's options (and so the
+# command line) are read without loading torch (tests/test_layout.py).
 
 
 @dataclass
@@ -46,33 +51,43 @@ class FeatureParams:
 @functools.cache
 def _network() -> torch.nn.Module:
     """EfficientNet-Lite0 with its ImageNet weights, loaded once per process."""
+    from focusgan.models.backbones import load_backbone
+
     return load_backbone("efficientnet-lite0", None, "cpu").model
 
 
-@torch.inference_mode()
 def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
-    """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3): the outputs of
-    `p.blocks`, each L2-normalised per position, enlarged to the first block's grid."""
+    """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
+    `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
+    block's grid."""
+    import torch
+    import torch.nn.functional as F
+
+    from focusgan.models.backbones import EFFNET_MEAN, EFFNET_STD
+
     net = _network()
     out = []
-    for frame in frames:
-        x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
-        x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
-        x = net._swish(net._bn0(net._conv_stem(x)))
-        kept = []
-        for i, block in enumerate(net._blocks[: max(p.blocks) + 1]):
-            x = block(x)
-            if i in p.blocks:
-                kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
-        size = kept[0].shape[2:]
-        maps = [torch.nn.functional.interpolate(k, size=size, mode="bilinear") for k in kept]
-        out.append(torch.cat(maps, 1)[0].permute(1, 2, 0).numpy())
+    with torch.inference_mode():
+        for frame in frames:
+            x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
+            x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
+            x = net._swish(net._bn0(net._conv_stem(x)))
+            kept = []
+            for i, block in enumerate(net._blocks[: max(p.blocks) + 1]):
+                x = block(x)
+                if i in p.blocks:
+                    kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
+            size = kept[0].shape[2:]
+            maps = [F.interpolate(k, size=size, mode="bilinear") for k in kept]
+            out.append(torch.cat(maps, 1)[0].permute(1, 2, 0).numpy())
     return np.stack(out)
 
 
 def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
     """P(object | features) for every row of `features` (N, C) from a logistic regression fitted
     with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows."""
+    import torch
+
     pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
     if pos.sum() <= 0 or neg.sum() <= 0:
         return None
@@ -90,7 +105,9 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
     with torch.no_grad():
         linear.weight.copy_(torch.randn(linear.weight.shape, generator=gen) * 0.01)
         linear.bias.zero_()
-    opt = torch.optim.LBFGS(linear.parameters(), max_iter=p.iterations, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        linear.parameters(), max_iter=p.iterations, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()
