@@ -23,6 +23,8 @@ every second frame costs 0.4 J against every frame and halves the network's time
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,7 @@ class FeatureParams:
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     iterations: int = 100  # L-BFGS iterations of the logistic regression
+    fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
 
 
 @functools.cache
@@ -56,19 +59,36 @@ def _network() -> torch.nn.Module:
     return load_backbone("efficientnet-lite0", None, "cpu").model
 
 
-def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
+@contextmanager
+def _one_torch_thread():
+    """torch on one thread while the block runs (the previous count restored after): the
+    segmenter runs frames side by side on its own threads instead, because torch's thread
+    team spins at every operator's barrier and, on a machine whose cores are busy with other
+    work, waits for a descheduled member: the network took 1.0 s per frame on 2 torch threads
+    against 0.11 s on one with the 2 cores shared (benchmarks/RESULTS.md)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def feature_maps(frames: np.ndarray, p: FeatureParams, threads: int = 1) -> np.ndarray:
     """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
     `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
-    block's grid."""
+    block's grid. `threads` frames go through the network at once, each on one torch thread."""
     import torch
     import torch.nn.functional as F
 
     from focusgan.models.backbones import EFFNET_MEAN, EFFNET_STD
 
     net = _network()
-    out = []
-    with torch.inference_mode():
-        for frame in frames:
+
+    def one(frame: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
             x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
             x = net._swish(net._bn0(net._conv_stem(x)))
@@ -79,8 +99,13 @@ def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
                     kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
             size = kept[0].shape[2:]
             maps = [F.interpolate(k, size=size, mode="bilinear") for k in kept]
-            out.append(torch.cat(maps, 1)[0].permute(1, 2, 0).numpy())
-    return np.stack(out)
+            return torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
+
+    with _one_torch_thread():
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as ex:
+                return np.stack(list(ex.map(one, frames)))
+        return np.stack([one(f) for f in frames])
 
 
 def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
@@ -93,7 +118,10 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
         return None
     x = torch.from_numpy(features.astype(np.float32))
     x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-    keep_pos, keep_neg = pos > 0.025, neg > 0.025  # positions within 0.025 of the edge say little
+    rows = np.zeros(len(prob), bool)
+    rows[:: max(1, -(-len(prob) // p.fit_rows))] = True
+    # positions within 0.025 of the edge say little
+    keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
     xs = torch.cat([x[keep_pos], x[keep_neg]])
     ys = torch.cat([torch.ones(int(keep_pos.sum())), torch.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
@@ -117,14 +145,18 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
         loss.backward()
         return loss
 
-    with torch.enable_grad():
+    with torch.enable_grad(), _one_torch_thread():
         opt.step(closure)
     with torch.no_grad():
         return torch.sigmoid(linear(x)[:, 0]).numpy()
 
 
 def with_features(
-    frames: np.ndarray, prob: np.ndarray, p: FeatureParams, fit_to: np.ndarray | None = None
+    frames: np.ndarray,
+    prob: np.ndarray,
+    p: FeatureParams,
+    fit_to: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """prob^(1 - w) x P(object | features)^w for a shot's RGB frames (T, H, W, 3) at any size
     and its probabilities (T, h, w), the model fitted to `fit_to` (default `prob`; the segmenter
@@ -134,7 +166,7 @@ def with_features(
         return prob
     t, h, w = prob.shape
     idx = sorted(set(range(0, t, max(1, p.every))) | {t - 1})
-    maps = feature_maps(frames[idx], p)
+    maps = feature_maps(frames[idx], p, threads)
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     target = np.stack([cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx])

@@ -250,7 +250,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     timings["colour"] = t7 - t6
     if p.features.weight > 0:
         edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
-        probs = with_features(frames, probs, p.features, votes_to_probability(probs, edge))
+        fit_to = votes_to_probability(probs, edge)
+        probs = with_features(frames, probs, p.features, fit_to, threads=p.threads)
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
     t8 = time.perf_counter()
