@@ -125,6 +125,20 @@ CANDIDATES: dict[str, dict] = {
         "features__weight": 0.5,
         "features__every": 1,
     },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__every": 3,
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__side": 384,
+    },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {
@@ -138,6 +152,9 @@ CANDIDATES: dict[str, dict] = {
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every frame",
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame",
+    "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px",
     "vote threshold 0.4",
     "vote threshold 0.3",
     "border band 0.05",
