@@ -578,7 +578,8 @@ def nan_gradient(inputs: Inputs, folder: Path, step: int, value: float, paramete
             calls[0] += 1
             if calls[0] == step:
                 params = [p for p in model.parameters() if p.grad is not None]
-                params[parameter % len(params)].grad.view(-1)[0] = value
+                grad = params[parameter % len(params)].grad
+                grad[(0,) * grad.dim()] = value  # its first element
 
     real_save = torch.save
 

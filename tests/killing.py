@@ -97,11 +97,12 @@ class KillLog:
     finished_early: int = 0  # the command ended before its kill was due
     incomplete: list[str] = field(default_factory=list)  # files found incomplete after a kill
     lost: list[str] = field(default_factory=list)  # complete files gone or damaged after a kill
+    damaged: int = 0  # kills after which a file was incomplete or lost
     runs: int = 0  # commands started, the final uninterrupted one included
 
     @property
     def survived(self) -> int:
-        return self.tried if not (self.incomplete or self.lost) else 0
+        return self.tried - self.damaged
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
@@ -172,14 +173,37 @@ def kill_and_rerun(
         kill_group(proc)
         result.tried += 1
         bad = incomplete_files(folder)
+        lost = sorted(p for p in before if not (folder / p).exists() or p in bad)
         result.incomplete += [f"{k} ({v})" for k, v in bad.items()]
-        result.lost += sorted(p for p in before if not (folder / p).exists() or p in bad)
+        result.lost += lost
+        result.damaged += bool(bad or lost)
     proc = start(cmd(len(delays)), log)
     result.runs += 1
     code = proc.wait(timeout=timeout)
     if code != 0:
         raise AssertionError(f"the final run exited {code}: {log.read_text()[-3000:]}")
     return result
+
+
+def dying_on_save(cmd: list[str], k: int) -> list[str]:
+    """`cmd` (a focusgan command line) in a Python that dies by SIGKILL half way through writing
+    its `k`-th checkpoint (the first half of the file on disk)."""
+    code = f"""
+import os, signal, sys
+import torch
+import focusgan.training.checkpoint as checkpoint
+calls, real_save = [0], torch.save
+def dying_save(obj, f, *a, **kw):
+    calls[0] += 1
+    real_save(obj, f, *a, **kw)
+    if calls[0] == {k}:
+        os.truncate(f, os.path.getsize(f) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.torch.save = dying_save
+from focusgan.cli import main
+sys.exit(main({cmd[3:]!r}))
+"""
+    return [sys.executable, "-c", code]
 
 
 # ------------------------------------------------------------------------------ the commands and

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from killing import (
     assert_same_experiment,
     assert_same_run,
     child_env,
+    dying_on_save,
     experiment_cmd,
     experiment_config,
     final_state,
@@ -71,27 +71,6 @@ def test_train_killed_while_writing_a_checkpoint(toy_h5, reference_run, tmp_path
     subprocess.run(train_cmd(toy_h5, run)(1), env=child_env(), check=True, timeout=600)
     assert_same_run(reference_run, run)
     assert not list(run.rglob("*.partial"))
-
-
-def dying_on_save(cmd: list[str], k: int) -> list[str]:
-    """`cmd` (a focusgan command line) in a Python that dies by SIGKILL half way through writing
-    its `k`-th checkpoint (the first half of the file on disk)."""
-    code = f"""
-import os, signal, sys
-import torch
-import focusgan.training.checkpoint as checkpoint
-calls, real_save = [0], torch.save
-def dying_save(obj, f, *a, **kw):
-    calls[0] += 1
-    real_save(obj, f, *a, **kw)
-    if calls[0] == {k}:
-        os.truncate(f, os.path.getsize(f) // 2)
-        os.kill(os.getpid(), signal.SIGKILL)
-checkpoint.torch.save = dying_save
-from focusgan.cli import main
-sys.exit(main({cmd[3:]!r}))
-"""
-    return [sys.executable, "-c", code]
 
 
 def test_resume_after_a_kill_mid_log_line(toy_h5, reference_run, tmp_path):
