@@ -38,31 +38,15 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]  # the helpers the suite
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import corrupting  # noqa: E402
+import killing  # noqa: E402
 from generated import write_coco, write_davis  # noqa: E402
-from killing import (  # noqa: E402
-    KillLog,
-    assert_same_dataset,
-    assert_same_experiment,
-    assert_same_run,
-    child_env,
-    dying_on_save,
-    experiment_cmd,
-    experiment_config,
-    final_state,
-    incomplete_files,
-    kill_and_rerun,
-    metrics_lines,
-    prepare_coco_cmd,
-    prepare_video_cmd,
-    train_cmd,
-)
 
 
 class Row:
     def __init__(self, name: str) -> None:
-        self.name, self.log, self.equal, self.compared = name, KillLog(), 0, 0
+        self.name, self.log, self.equal, self.compared = name, killing.KillLog(), 0, 0
 
-    def add(self, log: KillLog, equal: bool) -> None:
+    def add(self, log: killing.KillLog, equal: bool) -> None:
         for name in ("tried", "finished_early", "runs", "damaged"):
             setattr(self.log, name, getattr(self.log, name) + getattr(log, name))
         self.log.incomplete += log.incomplete
@@ -87,7 +71,9 @@ def same(check) -> bool:
 
 def run(cmd: list[str]) -> float:
     t = time.monotonic()
-    subprocess.run(cmd, env=child_env(), check=True, timeout=1800, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, env=killing.child_env(), check=True, timeout=1800, stdout=subprocess.DEVNULL
+    )
     return time.monotonic() - t
 
 
@@ -95,12 +81,14 @@ def campaign_train(tmp: Path, toy: Path, series: int, kills: int, rng: random.Ra
     row = Row("train (tiny, a checkpoint every step): SIGKILL 0-0.8 s after a new step is "
               "logged, `--resume` until finished")  # fmt: skip
     reference = tmp / "train-ref"
-    run(train_cmd(toy, reference)(0))
+    run(killing.train_cmd(toy, reference)(0))
     for s in range(series):
         out = tmp / f"train-{s}"
         delays = [rng.uniform(0, 0.8) for _ in range(kills)]
-        log = kill_and_rerun(train_cmd(toy, out), out, delays, lambda o=out: metrics_lines(o))
-        row.add(log, same(lambda o=out: assert_same_run(reference, o)))
+        log = killing.kill_and_rerun(
+            killing.train_cmd(toy, out), out, delays, lambda o=out: killing.metrics_lines(o)
+        )
+        row.add(log, same(lambda o=out: killing.assert_same_run(reference, o)))
         print(
             f"  train series {s}: {log.tried} kills, equal {row.equal}/{row.compared}", flush=True
         )
@@ -114,17 +102,19 @@ def campaign_checkpoint_write(tmp: Path, toy: Path, which: list[int]) -> Row:
     for k in which:
         out = tmp / f"ckpt-{k}"
         proc = subprocess.run(
-            dying_on_save(train_cmd(toy, out)(0), k), env=child_env(), timeout=900
+            killing.dying_on_save(killing.train_cmd(toy, out)(0), k),
+            env=killing.child_env(),
+            timeout=900,
         )
-        log = KillLog(tried=int(proc.returncode == -9), runs=2)
-        log.incomplete += [f"{p} ({why})" for p, why in incomplete_files(out).items()]
+        log = killing.KillLog(tried=int(proc.returncode == -9), runs=2)
+        log.incomplete += [f"{p} ({why})" for p, why in killing.incomplete_files(out).items()]
         log.damaged = int(bool(log.incomplete))
-        resumed_from = final_state(out)["step"]
-        run(train_cmd(toy, out)(1))
+        resumed_from = killing.final_state(out)["step"]
+        run(killing.train_cmd(toy, out)(1))
 
         def check(out=out, k=k, resumed_from=resumed_from) -> None:
             assert resumed_from == k - 1, f"latest.pt after the kill is step {resumed_from}"
-            assert_same_run(reference, out)
+            killing.assert_same_run(reference, out)
 
         row.add(log, same(check))
     print(f"  checkpoint writes: {row.log.tried} kills, equal {row.equal}/{row.compared}")
@@ -141,7 +131,7 @@ def campaign_command(name: str, cmd, compare, clean: Path, runs: int, kills: int
     row = Row(f"{name}: SIGKILL 0-{0.6 * seconds:.1f} s after its work starts, rerun")
     for r in range(runs):
         out = clean.parent.parent / f"{clean.parent.name}-{r}" / clean.name
-        log = kill_and_rerun(
+        log = killing.kill_and_rerun(
             cmd(out), out.parent, [rng.uniform(0, 0.6 * seconds) for _ in range(kills)]
         )
         row.add(log, same(lambda out=out: compare(clean, out)))
@@ -219,19 +209,19 @@ def main() -> None:
             rows.append(campaign_checkpoint_write(tmp, toy, [2, 3, 5]))
             rows.append(campaign_command(
                 f"`prepare coco --workers 2` ({args.photos} photos)",
-                lambda out: prepare_coco_cmd(coco, out), assert_same_dataset,
+                lambda out: killing.prepare_coco_cmd(coco, out), killing.assert_same_dataset,
                 tmp / "coco-clean" / "coco.h5", args.runs, args.kills, rng))  # fmt: skip
             videos = tmp / "videos"
             write_videos(videos, 4, seed=4, size=(64, 80), shot_lengths=(10, 8))
             rows.append(campaign_command(
-                "`prepare video` (4 videos)", lambda out: prepare_video_cmd(videos, out),
-                assert_same_dataset, tmp / "video-clean" / "video.h5", args.runs, args.kills,
+                "`prepare video` (4 videos)", lambda out: killing.prepare_video_cmd(videos, out),
+                killing.assert_same_dataset, tmp / "video-clean" / "video.h5", args.runs, args.kills,
                 rng))  # fmt: skip
-            config = experiment_config(tmp / "kill.yaml", toy, initial=True)
+            config = killing.experiment_config(tmp / "kill.yaml", toy, initial=True)
             rows.append(campaign_command(
                 "`experiment` (RGB and RGB+focus runs, evaluated)",
-                lambda out: experiment_cmd(config, out),
-                lambda a, b: assert_same_experiment(a, b, initial=True),
+                lambda out: killing.experiment_cmd(config, out),
+                lambda a, b: killing.assert_same_experiment(a, b, initial=True),
                 tmp / "experiment-clean" / "x", args.runs, args.kills, rng))  # fmt: skip
         if args.only != "kills":
             davis = write_davis(tmp / "davis", {"seq-grey": 1, "seq-palette": corrupting.FRAMES})
