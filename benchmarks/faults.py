@@ -17,7 +17,7 @@ benchmarks/RESULTS.md:
   tracebacks, files lost.
 
 Run: `python benchmarks/faults.py [--train-series 3] [--kills 4] [--runs 2] [--photos 96]
-[--examples 60] [--seed 0] [--only kills|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
+[--examples 60] [--seed 0] [--train-iters 30] [--only kills|train|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
 """
 
 from __future__ import annotations
@@ -77,16 +77,17 @@ def run(cmd: list[str]) -> float:
     return time.monotonic() - t
 
 
-def campaign_train(tmp: Path, toy: Path, series: int, kills: int, rng: random.Random) -> Row:
-    row = Row("train (tiny, a checkpoint every step): SIGKILL 0-0.8 s after a new step is "
-              "logged, `--resume` until finished")  # fmt: skip
+def campaign_train(tmp: Path, toy: Path, iters: int, series: int, kills: int,
+                   rng: random.Random) -> Row:  # fmt: skip
+    row = Row(f"train (tiny, {iters} steps, a checkpoint every step): SIGKILL 0-0.8 s after a "
+              "new step is logged, `--resume` until finished")  # fmt: skip
     reference = tmp / "train-ref"
-    run(killing.train_cmd(toy, reference)(0))
+    run(killing.train_cmd(toy, reference, iters)(0))
     for s in range(series):
         out = tmp / f"train-{s}"
         delays = [rng.uniform(0, 0.8) for _ in range(kills)]
         log = killing.kill_and_rerun(
-            killing.train_cmd(toy, out), out, delays, lambda o=out: killing.metrics_lines(o)
+            killing.train_cmd(toy, out, iters), out, delays, lambda o=out: killing.metrics_lines(o)
         )
         row.add(log, same(lambda o=out: killing.assert_same_run(reference, o)))
         print(
@@ -95,14 +96,14 @@ def campaign_train(tmp: Path, toy: Path, series: int, kills: int, rng: random.Ra
     return row
 
 
-def campaign_checkpoint_write(tmp: Path, toy: Path, which: list[int]) -> Row:
+def campaign_checkpoint_write(tmp: Path, toy: Path, iters: int, which: list[int]) -> Row:
     row = Row("train: SIGKILL half way through writing checkpoint k (k = "
               f"{', '.join(map(str, which))}), `--resume`")  # fmt: skip
     reference = tmp / "train-ref"
     for k in which:
         out = tmp / f"ckpt-{k}"
         proc = subprocess.run(
-            killing.dying_on_save(killing.train_cmd(toy, out)(0), k),
+            killing.dying_on_save(killing.train_cmd(toy, out, iters)(0), k),
             env=killing.child_env(),
             timeout=900,
         )
@@ -110,7 +111,7 @@ def campaign_checkpoint_write(tmp: Path, toy: Path, which: list[int]) -> Row:
         log.incomplete += [f"{p} ({why})" for p, why in killing.incomplete_files(out).items()]
         log.damaged = int(bool(log.incomplete))
         resumed_from = killing.final_state(out)["step"]
-        run(killing.train_cmd(toy, out)(1))
+        run(killing.train_cmd(toy, out, iters)(1))
 
         def check(out=out, k=k, resumed_from=resumed_from) -> None:
             assert resumed_from == k - 1, f"latest.pt after the kill is step {resumed_from}"
@@ -192,7 +193,8 @@ def main() -> None:
     p.add_argument("--examples", type=int, default=60, help="hypothesis examples per case (60)")
     p.add_argument("--photos", type=int, default=96, help="COCO photos to prepare (96)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", choices=["kills", "corrupt"], help="one stage alone")
+    p.add_argument("--train-iters", type=int, default=30, help="steps of each train run (30)")
+    p.add_argument("--only", choices=["kills", "train", "corrupt"], help="one stage alone")
     args = p.parse_args()
     rng = random.Random(args.seed)
     t0 = time.monotonic()
@@ -204,9 +206,11 @@ def main() -> None:
 
         toy = make_toy_dataset(tmp / "toy.h5", n=64, resolution=32)
         coco = write_coco(tmp / "coco", {"val2017": args.photos}, seed=7)
-        if args.only != "corrupt":
-            rows.append(campaign_train(tmp, toy, args.train_series, args.kills, rng))
-            rows.append(campaign_checkpoint_write(tmp, toy, [2, 3, 5]))
+        if args.only in (None, "kills", "train"):
+            rows.append(campaign_train(tmp, toy, args.train_iters, args.train_series, args.kills,
+                                       rng))  # fmt: skip
+            rows.append(campaign_checkpoint_write(tmp, toy, args.train_iters, [2, 3, 5, 11]))
+        if args.only in (None, "kills"):
             rows.append(campaign_command(
                 f"`prepare coco --workers 2` ({args.photos} photos)",
                 lambda out: killing.prepare_coco_cmd(coco, out), killing.assert_same_dataset,
@@ -223,7 +227,7 @@ def main() -> None:
                 lambda out: killing.experiment_cmd(config, out),
                 lambda a, b: killing.assert_same_experiment(a, b, initial=True),
                 tmp / "experiment-clean" / "x", args.runs, args.kills, rng))  # fmt: skip
-        if args.only != "kills":
+        if args.only in (None, "corrupt"):
             davis = write_davis(tmp / "davis", {"seq-grey": 1, "seq-palette": corrupting.FRAMES})
             small = write_coco(tmp / "coco-small", {"val2017": 12}, seed=3)  # as in the suite
             inputs = corrupting.Inputs(small, davis, toy)
