@@ -9,6 +9,7 @@ file and says what happened; a non-finite state stops training at the last good 
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 from pathlib import Path
@@ -181,6 +182,27 @@ def test_bad_input_is_a_counted_skip_or_a_one_line_error(inputs, tmp_path_factor
 def test_a_checkpoint_without_its_rng_state_is_a_one_line_error(inputs, tmp_path):
     """Was a KeyError traceback (found by the campaign)."""
     check(bad.damaged_checkpoint, inputs, tmp_path, damage=("keys", {"rng"}))
+
+
+@pytest.mark.parametrize(
+    "key, action, value",
+    [("size", "delete", None), ("size", "replace", [5, 5]), ("counts", "replace", [3, 4])],
+)
+def test_a_damaged_uncompressed_rle_is_a_counted_skip(inputs, tmp_path, key, action, value):
+    """Were tracebacks (found by the campaign): pycocotools read an RLE without its size as
+    "input type is not supported", and decoded one whose size or counts do not match the
+    image with a ValueError."""
+    doc = json.loads(inputs.coco.annotations("val2017").read_text())
+    index = next(i for i, a in enumerate(doc["annotations"])
+                 if isinstance(a["segmentation"], dict) and isinstance(a["segmentation"]["counts"], list))  # fmt: skip
+    check(bad.annotation_json, inputs, tmp_path, section="annotations", index=index, key=key,
+          action=action, value=value)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["channels", "resolution", "format_version"])
+def test_an_infinite_dataset_attribute_is_a_one_line_error(inputs, tmp_path, name):
+    """Was an OverflowError traceback (int(inf); found by the campaign)."""
+    check(bad.damaged_dataset, inputs, tmp_path, damage=("set attr", name, float("-inf")))
 
 
 def test_a_case_that_loses_a_file_is_reported(inputs, tmp_path):
