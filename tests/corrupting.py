@@ -127,9 +127,9 @@ IMAGE_DAMAGE = st.one_of(
 )
 
 
-def prepare_coco(annotations: Path, images: Path, out: Path) -> list:
+def prepare_coco(annotations: Path, images: Path, out: Path, min_area: float = 0.05) -> list:
     return ["prepare", "coco", "--annotations", annotations, "--images", images, "--out", out,
-            "--min-area", "0.05", "--workers", "0", "--quiet"]  # fmt: skip
+            "--min-area", min_area, "--workers", "0", "--quiet"]  # fmt: skip
 
 
 def coco_counts(out: Path) -> tuple[int, Counter]:
@@ -509,12 +509,12 @@ def full_disk_checkpoint(inputs: Inputs, folder: Path, save: int, written: float
     return outcome
 
 
-FULL_DISK_DATASET = dict(write=st.integers(1, 3))
+FULL_DISK_DATASET = dict(write=st.integers(1, 6), min_area=st.floats(0.0, 0.3))
 
 
-def full_disk_dataset(inputs: Inputs, folder: Path, write: int) -> Outcome:
-    """The disk fills up at the `write`-th write into a new dataset file: the previous file of
-    that name stays."""
+def full_disk_dataset(inputs: Inputs, folder: Path, write: int, min_area: float) -> Outcome:
+    """The disk fills up at the `write`-th write into a new dataset file (of the instances
+    covering `min_area` of their photo): the previous file of that name stays."""
     import h5py
 
     out = folder / "out.h5"
@@ -528,7 +528,8 @@ def full_disk_dataset(inputs: Inputs, folder: Path, write: int) -> Outcome:
                 raise no_space(self.file.filename)
         return real_setitem(self, key, value)
 
-    argv = prepare_coco(inputs.coco.annotations("val2017"), inputs.coco.images("val2017"), out)
+    argv = prepare_coco(inputs.coco.annotations("val2017"), inputs.coco.images("val2017"), out,
+                        min_area)  # fmt: skip
     return full_disk_run(argv, folder, out, mock.patch.object(h5py.Dataset, "__setitem__", fail))
 
 
