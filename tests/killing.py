@@ -1,9 +1,13 @@
 """Run focusgan commands, SIGKILL them at chosen moments, run them again, and check what they
-left behind. Shared by tests/test_faults.py (a few kills) and benchmarks/faults.py (the campaign).
+left behind and that they end as a clean run does. Shared by tests/test_faults.py (a few kills)
+and benchmarks/faults.py (the campaign).
 
 "Complete" means readable to the end by the library that reads it: a dataset file opens and all
 its images load, a checkpoint loads, JSON and YAML parse, a PNG decodes. Work files (`*.partial`,
 `*.parts/` folders of saved chunks) are not under a final name and are not checked.
+A kill comes a chosen delay after the attempt's work has started (a file under the folder written
+during the attempt, or a progress count that grew), never before the work or at a fixed fraction
+of a clean run's time: reruns resume and reuse caches, so they are shorter than a clean run.
 """
 
 from __future__ import annotations
@@ -93,11 +97,12 @@ class KillLog:
     finished_early: int = 0  # the command ended before its kill was due
     incomplete: list[str] = field(default_factory=list)  # files found incomplete after a kill
     lost: list[str] = field(default_factory=list)  # complete files gone or damaged after a kill
+    damaged: int = 0  # kills after which a file was incomplete or lost
     runs: int = 0  # commands started, the final uninterrupted one included
 
     @property
     def survived(self) -> int:
-        return self.tried if not (self.incomplete or self.lost) else 0
+        return self.tried - self.damaged
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
@@ -116,9 +121,21 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def wait_for(proc: subprocess.Popen, seconds: float, ready=None) -> bool:
-    """Wait until `ready()` holds (if given), then `seconds` more; False if the command ended."""
-    while ready is not None and not ready():
+def last_write(folder: Path) -> int:
+    """The newest modification time (ns) of a file under `folder` (0 when there is none): it
+    grows when a command writes any file there, work files included."""
+    times = [0]
+    for p in folder.rglob("*"):
+        try:
+            times.append(p.stat().st_mtime_ns if p.is_file() else 0)
+        except FileNotFoundError:  # renamed or removed by the command meanwhile
+            pass
+    return max(times)
+
+
+def wait_for(proc: subprocess.Popen, seconds: float, ready) -> bool:
+    """Wait until `ready()` holds, then `seconds` more; False if the command ended first."""
+    while not ready():
         if proc.poll() is not None:
             return False
         time.sleep(0.05)
@@ -134,31 +151,190 @@ def kill_and_rerun(
     command,
     folder: Path,
     delays: list[float],
-    ready=None,
+    progress=None,
     timeout: float = 600,
 ) -> KillLog:
     """Run `command(attempt)` (a list, or a function of the attempt number giving one), SIGKILL it
-    after each of `delays` seconds (counted from `ready()`, when given), check `folder` after each
-    kill, then run it once more to the end (it must succeed)."""
+    `delays[attempt]` seconds after its work has started, check `folder` after each kill, then run
+    it once more to the end (it must succeed). The work has started when `progress()` (a number;
+    by default `last_write(folder)`) grows past its value when the attempt began."""
     cmd = command if callable(command) else (lambda attempt: command)
+    progress = progress or (lambda: last_write(folder))
     result, log = KillLog(), folder.parent / f"{folder.name}.log"
     folder.mkdir(parents=True, exist_ok=True)
     for attempt, delay in enumerate(delays):
-        before = complete_files(folder)
+        before, mark = complete_files(folder), progress()
         proc = start(cmd(attempt), log)
         result.runs += 1
-        if not wait_for(proc, delay, ready):
+        if not wait_for(proc, delay, lambda mark=mark: progress() > mark):
             proc.wait()
             result.finished_early += 1
             continue
         kill_group(proc)
         result.tried += 1
         bad = incomplete_files(folder)
+        lost = sorted(p for p in before if not (folder / p).exists() or p in bad)
         result.incomplete += [f"{k} ({v})" for k, v in bad.items()]
-        result.lost += sorted(p for p in before if not (folder / p).exists() or p in bad)
+        result.lost += lost
+        result.damaged += bool(bad or lost)
     proc = start(cmd(len(delays)), log)
     result.runs += 1
     code = proc.wait(timeout=timeout)
     if code != 0:
         raise AssertionError(f"the final run exited {code}: {log.read_text()[-3000:]}")
     return result
+
+
+def dying_on_save(cmd: list[str], k: int) -> list[str]:
+    """`cmd` (a focusgan command line) in a Python that dies by SIGKILL half way through writing
+    its `k`-th checkpoint (the first half of the file on disk)."""
+    code = f"""
+import os, signal, sys
+import torch
+import focusgan.training.checkpoint as checkpoint
+calls, real_save = [0], torch.save
+def dying_save(obj, f, *a, **kw):
+    calls[0] += 1
+    real_save(obj, f, *a, **kw)
+    if calls[0] == {k}:
+        os.truncate(f, os.path.getsize(f) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.torch.save = dying_save
+from focusgan.cli import main
+sys.exit(main({cmd[3:]!r}))
+"""
+    return [sys.executable, "-c", code]
+
+
+# ------------------------------------------------------------------------------ the commands and
+# how their results are compared with a clean run's
+
+TINY = ["--preset", "tiny", "--width", "8", "--batch-critic", "8", "--batch-gen", "8",
+        "--n-critic", "1", "--log-every", "1", "--checkpoint-every", "1",
+        "--sample-every", "1000", "--snapshot-every", "1000", "--quiet"]  # fmt: skip
+ITERS = 6
+STATE_KEYS = ("step", "G", "D", "G_ema", "opt_G", "opt_D", "sched_G", "sched_D", "data_order")
+
+
+def train_cmd(data: Path, run: Path, iters: int = ITERS):
+    """The train command; `--resume` once a checkpoint exists (after a kill)."""
+
+    def cmd(attempt: int) -> list[str]:
+        resume = (run / "checkpoints" / "latest.pt").exists()
+        return focusgan("train", "--data", data, "--out", run, "--iters", iters, *TINY,
+                        *(["--resume"] if resume else []))  # fmt: skip
+
+    return cmd
+
+
+def prepare_coco_cmd(coco, out: Path) -> list[str]:
+    """`prepare coco` of a COCO source's val2017 split with two worker processes."""
+    return focusgan("prepare", "coco", "--annotations", coco.annotations("val2017"),
+                    "--images", coco.images("val2017"), "--out", out, "--min-area", "0.05",
+                    "--workers", "2", "--quiet")  # fmt: skip
+
+
+def prepare_video_cmd(videos: Path, out: Path) -> list[str]:
+    return focusgan("prepare", "video", videos, "--out", out, "--size", "32",
+                    "--min-fg", "0.02", "--workers", "1", "--quiet")  # fmt: skip
+
+
+def experiment_config(path: Path, data: Path, initial: bool) -> Path:
+    """A tiny experiment (RGB and RGB+focus runs of 4 steps, evaluated) on `data`, at `path`."""
+    import yaml
+
+    doc = {
+        "name": "kill",
+        "datasets": [{"name": "toy", "file": str(data)}],
+        "train": {"preset": "tiny", "width": 8, "iters": 4, "batch_critic": 8, "batch_gen": 8,
+                  "n_critic": 1, "log_every": 1, "sample_every": 2, "checkpoint_every": 1},
+        "evaluate": {"backbone": "efficientnet-lite0", "n": 16, "splits": 1, "ref_n": 32,
+                     "metrics": ["is", "kid"], "initial": initial},
+        "channels": [3, 4],
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def experiment_cmd(config: Path, out: Path) -> list[str]:
+    return focusgan("experiment", config, "--out", out, "--quiet")
+
+
+def final_state(run: Path) -> dict:
+    import torch
+
+    return torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
+
+
+def assert_same_state(a, b, where: str = "") -> None:
+    """Equal to the bit: tensors, and the dicts, lists and values around them."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def metrics_lines(run: Path) -> int:
+    path = run / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def losses(run: Path) -> list[tuple[int, float, float]]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return [(r["step"], r["loss_d"], r["loss_g"]) for r in rows if "loss_d" in r]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """The final checkpoints are equal bit for bit (weights, EMA, optimizers, schedulers, data
+    order) and the loss log holds each step once, with the same values."""
+    x, y = final_state(a), final_state(b)
+    for key in STATE_KEYS:
+        assert_same_state(x[key], y[key], key)
+    assert losses(a) == losses(b), "loss log"
+
+
+def dataset_contents(path: Path) -> dict:
+    from focusgan.data.dataset import load_images, read_info, read_metadata
+
+    out = {"images": load_images(path)}
+    for name in read_info(path).metadata:
+        out[name] = read_metadata(path, name)
+    out["summary"] = read_info(path).filter_summary
+    return out
+
+
+def assert_same_dataset(a: Path, b: Path) -> None:
+    """The same images, every metadata column and the same filter counts."""
+    import numpy as np
+
+    x, y = dataset_contents(a), dataset_contents(b)
+    assert x.keys() == y.keys()
+    for k in x:
+        if isinstance(x[k], np.ndarray):
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+        else:
+            assert x[k] == y[k], k
+
+
+def assert_same_experiment(a: Path, b: Path, initial: bool) -> None:
+    """Both runs of the experiment equal bit for bit, every score equal, and it finished."""
+    for c in (3, 4):
+        run = f"toy/run-{c}ch"
+        assert_same_run(a / run, b / run)
+        for name in ("evaluation", *(["initial.evaluation"] if initial else [])):
+            f = f"{run}/{name}-efficientnet-lite0.json"
+            assert (
+                json.loads((a / f).read_text())["scores"]
+                == json.loads((b / f).read_text())["scores"]
+            ), f
+    assert json.loads((b / "experiment.json").read_text())["finished"]

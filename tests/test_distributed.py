@@ -3,12 +3,15 @@
 `--standalone` picks a free port, so these tests do not collide with other torchrun jobs.
 """
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -17,27 +20,71 @@ import torch
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes started by `pid`, their children and so on (from /proc)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, pp in parent.items() if pp in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def torchrun(*args: str, timeout: int = 240) -> tuple[int, str]:
-    """`torchrun` 2 processes; (exit status, stdout + stderr). A hang is killed and fails."""
+    """`torchrun` 2 processes; (exit status, stdout + stderr). A hang (say, one process died and
+    the other waits in a collective) is killed after `timeout` s and fails the test. torchrun
+    starts each worker in a session of its own, so killing torchrun's group leaves them running:
+    every process under torchrun is killed; the output goes to a file, not a pipe a surviving
+    worker could hold open."""
     if not TORCHRUN.exists():
         pytest.skip("torchrun not installed next to this Python")
     cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"the processes did not finish in {timeout} s (a hang):\n{out[-3000:]}")
-    return proc.returncode, out
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in [*descendants(proc.pid), proc.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+            log.seek(0)
+            pytest.fail(
+                f"torchrun did not finish in {timeout} s (a hung process; all killed):\n"
+                f"{log.read()[-3000:]}"
+            )
+        log.seek(0)
+        return proc.returncode, log.read()
+
+
+def test_a_hung_process_fails_the_test_in_bounded_time_and_is_killed(tmp_path):
+    """The guard above: two workers that never end fail the test after the timeout, and neither
+    is left running."""
+    code = """
+        import os, sys, time
+        open(f"{sys.argv[1]}-{os.environ['RANK']}", "w").write(str(os.getpid()))
+        time.sleep(3600)
+    """
+    start = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="did not finish in 20 s"):
+        torchrun(script(tmp_path, code), str(tmp_path / "pid"), timeout=20)
+    assert time.monotonic() - start < 60
+    pids = [int((tmp_path / f"pid-{rank}").read_text()) for rank in (0, 1)]
+    time.sleep(0.5)
+    for pid in pids:
+        state = Path(f"/proc/{pid}/stat")
+        # gone, or a zombie waiting for its parent to be reaped (not running)
+        assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def script(tmp_path: Path, text: str) -> str:

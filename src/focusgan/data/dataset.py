@@ -94,7 +94,7 @@ def read_info(path: str | os.PathLike) -> DatasetInfo:
                 extra=json.loads(str(a.get("extra", "{}"))),
                 metadata=tuple(k for k in f.keys() if k != "images"),
             )
-        except (KeyError, ValueError, TypeError, AttributeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as e:
             raise UserError(f"{path} is a damaged focusgan dataset (attribute: {e!r})") from None
         images = f["images"]
         r, c = info.resolution, info.channels
@@ -124,7 +124,7 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         raise UserError(f"{path} is not a focusgan dataset (no '{FORMAT}' format attribute)")
     try:
         version = int(f.attrs.get("format_version", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (int(inf) overflows)
         f.close()
         raise UserError(
             f"{path} is a damaged focusgan dataset (attribute 'format_version')"

@@ -197,12 +197,14 @@ def instance_rle(segmentation, height: int, width: int) -> dict:
             raise ValueError("invalid segmentation")
         return mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
     if isinstance(segmentation, dict) and "counts" in segmentation:
+        if segmentation.get("size") != [height, width]:  # (pycocotools trusts it)
+            raise ValueError("invalid segmentation")
         if isinstance(segmentation["counts"], list):  # uncompressed RLE
             return mask_utils.frPyObjects(segmentation, height, width)
         rle = dict(segmentation)
         if isinstance(rle["counts"], str) and rle["counts"].isascii():
             rle["counts"] = rle["counts"].encode("ascii")
-        if not isinstance(rle["counts"], bytes) or rle.get("size") != [height, width]:
+        if not isinstance(rle["counts"], bytes):
             raise ValueError("invalid segmentation")
         return rle
     raise ValueError("invalid segmentation")
@@ -274,7 +276,11 @@ def _process_images(chunk: list[CocoImage], opts: CocoOptions) -> ChunkResult:
             continue
         cache = {}
         for ann_id, cat_id, rle, bbox in kept:
-            mask = mask_utils.decode(rle) * np.uint8(255)
+            try:
+                mask = mask_utils.decode(rle) * np.uint8(255)
+            except ValueError:  # counts that do not add up to the image's pixels
+                summary.skip("invalid segmentation")
+                continue
             sample, fg = square_sample(
                 image, mask, factor, opts.size, opts.fit, bbox, opts.channels, cache
             )

@@ -50,7 +50,19 @@ def save(state: dict[str, Any], latest: Path, snapshot: Path | None = None) -> P
 
 
 # what every checkpoint `train` writes holds (see the module docstring)
-KEYS = ("step", "config", "G", "D", "G_ema", "opt_G", "opt_D", "sched_G", "sched_D", "data_order")
+KEYS = (
+    "step",
+    "config",
+    "G",
+    "D",
+    "G_ema",
+    "opt_G",
+    "opt_D",
+    "sched_G",
+    "sched_D",
+    "data_order",
+    "rng",
+)
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -26,6 +26,10 @@ class DataOrder:
     pos: int = 0
     _cache: tuple[int, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.size <= 0:  # an epoch of no samples never ends
+            raise ValueError(f"a data order needs samples, not {self.size}")
+
     def _perm(self, epoch: int) -> np.ndarray:
         if self._cache is None or self._cache[0] != epoch:
             self._cache = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.size))

@@ -146,7 +146,10 @@ def train(
     built before training starts, so building it touches none of training's random streams.
     """
     run_dir = Path(run_dir)
-    cfg = for_data(cfg, read_info(cfg.data))
+    info = read_info(cfg.data)
+    if info.size == 0:  # (an empty epoch would never end)
+        raise UserError(f"{cfg.data} holds no images; prepare it again with looser filters")
+    cfg = for_data(cfg, info)
     labels = load_labels(cfg.data, cfg.labels or None) if cfg.conditional else None
     if labels is not None:
         cfg = with_labels(cfg, labels)
