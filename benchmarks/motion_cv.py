@@ -50,6 +50,7 @@ def session2() -> SegmentParams:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
     p = SegmentParams(threads=1, decision="fixed")
     p.saliency.inside, p.voting.normalise = "off", "frame"
+    p.features.weight = 0.0
     return p
 
 
@@ -111,6 +112,33 @@ CANDIDATES: dict[str, dict] = {
         "saliency__inside": "mean",
         "voting__normalise": "shot",
     },
+    "otsu + mean inside-outside + votes per shot + ImageNet features": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every frame": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__every": 1,
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__every": 3,
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__side": 384,
+    },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {
@@ -124,6 +152,9 @@ CANDIDATES: dict[str, dict] = {
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every frame",
+    "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame",
+    "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px",
     "vote threshold 0.4",
     "vote threshold 0.3",
     "border band 0.05",

