@@ -184,6 +184,16 @@ def test_a_checkpoint_without_its_rng_state_is_a_one_line_error(inputs, tmp_path
     check(bad.damaged_checkpoint, inputs, tmp_path, damage=("keys", {"rng"}))
 
 
+def test_a_checkpoint_that_is_not_a_zip_archive_is_never_unpickled(inputs, tmp_path):
+    """Garbage with a pickle opcode that announces a huge buffer made the legacy unpickler raise
+    MemoryError and Python print a second line (found by the campaign): such a file is now
+    refused before torch.load."""
+    garbage = b"\x96\xbb\x83\xaf\x13W\xe8\xff\x0f\x0c:\xea\x85D5"
+    check(bad.damaged_checkpoint, inputs, tmp_path, damage=("garbage", garbage))
+    code, err, _ = bad.run_cli(["sample", tmp_path / "run", "--out", tmp_path / "s.png"])
+    assert code == 2 and "(ValueError: not a zip archive)" in err, err
+
+
 @pytest.mark.parametrize(
     "key, action, value",
     [("size", "delete", None), ("size", "replace", [5, 5]), ("counts", "replace", [3, 4])],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ KEYS = (
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     try:
+        if not zipfile.is_zipfile(path):  # what torch.save writes; anything else would be
+            raise ValueError("not a zip archive")  # unpickled (garbage can eat all memory)
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # a damaged file: say which and what to do
         raise UserError(
