@@ -50,7 +50,7 @@ def session2() -> SegmentParams:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
     p = SegmentParams(threads=1, decision="fixed")
     p.saliency.inside, p.voting.normalise = "off", "frame"
-    p.features.weight = 0.0
+    p.features.weight, p.refine_colour = 0.0, False
     return p
 
 
@@ -138,6 +138,20 @@ CANDIDATES: dict[str, dict] = {
         "voting__normalise": "shot",
         "features__weight": 0.5,
         "features__side": 384,
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, blocks 2, 4, 10": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "features__blocks": (2, 4, 10),
+    },
+    "otsu + mean inside-outside + votes per shot + ImageNet features, colour guide": {
+        "decision": "otsu",
+        "saliency__inside": "mean",
+        "voting__normalise": "shot",
+        "features__weight": 0.5,
+        "refine_colour": True,
     },
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
