@@ -27,7 +27,7 @@ Steps (timed separately, see `Segmentation.timings`):
    features, a logistic regression fitted to the shot's probabilities with its Otsu edge as
    0.5, entering as a geometric mean as the colour model does): it fills object parts that
    stand still and drops what only moves with the object (DAVIS development mean J 63.8 ->
-   69.1, chosen by leave-one-sequence-out cross-validation);
+   69.1, 69.4 with the colour guide below; chosen by leave-one-sequence-out cross-validation);
    then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
    mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
