@@ -24,7 +24,7 @@ interpolated in time): every second frame costs 0.2 J against every frame.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,10 +63,10 @@ def _network() -> torch.nn.Module:
 @contextmanager
 def _one_torch_thread():
     """torch on one thread while the block runs (the previous count restored after): the
-    segmenter runs frames side by side on its own threads instead, because torch's thread
-    team spins at every operator's barrier and, on a machine whose cores are busy with other
-    work, waits for a descheduled member: the network took 1.0 s per frame on 2 torch threads
-    against 0.11 s on one with the 2 cores shared (benchmarks/RESULTS.md)."""
+    network runs beside the segmenter's other stages instead (`start_feature_maps`), because
+    torch's thread team waits at every operator's barrier and, on a machine whose cores are busy
+    with other work, for a descheduled member: the network took 1.0 s per frame on 2 torch
+    threads against 0.11 s on one with the 2 cores shared (benchmarks/RESULTS.md)."""
     import torch
 
     previous = torch.get_num_threads()
@@ -77,10 +77,10 @@ def _one_torch_thread():
         torch.set_num_threads(previous)
 
 
-def feature_maps(frames: np.ndarray, p: FeatureParams, threads: int = 1) -> np.ndarray:
+def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
     `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
-    block's grid. `threads` frames go through the network at once, each on one torch thread."""
+    block's grid; torch on one thread."""
     import torch
     import torch.nn.functional as F
 
@@ -103,9 +103,6 @@ def feature_maps(frames: np.ndarray, p: FeatureParams, threads: int = 1) -> np.n
             return torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
 
     with _one_torch_thread():
-        if threads > 1:
-            with ThreadPoolExecutor(threads) as ex:
-                return np.stack(list(ex.map(one, frames)))
         return np.stack([one(f) for f in frames])
 
 
@@ -152,22 +149,39 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
         return torch.sigmoid(linear(x)[:, 0]).numpy()
 
 
+def sampled_frames(t: int, p: FeatureParams) -> list[int]:
+    """The frames of a shot of `t` frames that go through the network: every `p.every`-th and
+    the last."""
+    return sorted(set(range(0, t, max(1, p.every))) | {t - 1})
+
+
+def start_feature_maps(frames: np.ndarray, p: FeatureParams) -> Future:
+    """`feature_maps` of the sampled frames on a thread of its own, so the network runs while
+    the segmenter computes flow, superpixels and votes (which leave a core idle much of the
+    time); the result is waited for when the model is fitted."""
+    pool = ThreadPoolExecutor(1)
+    job = pool.submit(feature_maps, frames[sampled_frames(len(frames), p)], p)
+    pool.shutdown(wait=False)
+    return job
+
+
 def with_features(
     frames: np.ndarray,
     prob: np.ndarray,
     p: FeatureParams,
     fit_to: np.ndarray | None = None,
-    threads: int = 1,
+    maps: np.ndarray | None = None,
 ) -> np.ndarray:
     """prob^(1 - w) x P(object | features)^w for a shot's RGB frames (T, H, W, 3) at any size
     and its probabilities (T, h, w), the model fitted to `fit_to` (default `prob`; the segmenter
-    passes the probabilities with the shot's own edge mapped to 0.5); `prob` unchanged when the
+    passes the probabilities with the shot's own edge mapped to 0.5); `maps`: the sampled
+    frames' features if already computed (`start_feature_maps`). `prob` unchanged when the
     weight is 0 or nothing in the shot is confidently object or background."""
     if p.weight <= 0:
         return prob
     t, h, w = prob.shape
-    idx = sorted(set(range(0, t, max(1, p.every))) | {t - 1})
-    maps = feature_maps(frames[idx], p, threads)
+    idx = sampled_frames(t, p)
+    maps = feature_maps(frames[idx], p) if maps is None else maps
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     target = np.stack([cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx])

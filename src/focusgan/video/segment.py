@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from focusgan.video.appearance import with_colour
-from focusgan.video.features import FeatureParams, with_features
+from focusgan.video.features import FeatureParams, start_feature_maps, with_features
 from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
@@ -183,6 +183,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         raise ValueError(f"need at least 2 RGB frames (T, H, W, 3), got {frames.shape}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # the ImageNet network needs only the frames: it runs beside the stages below
+    feature_job = start_feature_maps(frames, p.features) if p.features.weight > 0 else None
     small = np.stack([resize_max_side(f, p.work_side) for f in frames])
     flow_side = p.flow_side or p.work_side
     flow_frames = small if flow_side <= p.work_side else frames
@@ -256,7 +258,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     if p.features.weight > 0:
         edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
         fit_to = votes_to_probability(probs, edge)
-        probs = with_features(frames, probs, p.features, fit_to, threads=p.threads)
+        probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
     t8 = time.perf_counter()
