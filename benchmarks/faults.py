@@ -90,9 +90,8 @@ def campaign_train(tmp: Path, toy: Path, iters: int, series: int, kills: int,
             killing.train_cmd(toy, out, iters), out, delays, lambda o=out: killing.metrics_lines(o)
         )
         row.add(log, same(lambda o=out: killing.assert_same_run(reference, o)))
-        print(
-            f"  train series {s}: {log.tried} kills, equal {row.equal}/{row.compared}", flush=True
-        )
+        print(f"  train series {s}: {log.tried} kills, {log.damaged} leaving files incomplete or "
+              f"lost, equal {row.equal}/{row.compared}", flush=True)  # fmt: skip
     return row
 
 
@@ -118,7 +117,8 @@ def campaign_checkpoint_write(tmp: Path, toy: Path, iters: int, which: list[int]
             killing.assert_same_run(reference, out)
 
         row.add(log, same(check))
-    print(f"  checkpoint writes: {row.log.tried} kills, equal {row.equal}/{row.compared}")
+    print(f"  checkpoint writes: {row.log.tried} kills, {row.log.damaged} leaving files "
+          f"incomplete, equal {row.equal}/{row.compared}", flush=True)  # fmt: skip
     return row
 
 
@@ -137,7 +137,8 @@ def campaign_command(name: str, cmd, compare, clean: Path, runs: int, kills: int
         )
         row.add(log, same(lambda out=out: compare(clean, out)))
         print(f"  {name} run {r}: {log.tried} kills ({log.finished_early} ended first), "
-              f"equal {row.equal}/{row.compared}", flush=True)  # fmt: skip
+              f"{log.damaged} leaving files incomplete or lost, equal {row.equal}/{row.compared}",
+              flush=True)  # fmt: skip
     return row
 
 

@@ -194,6 +194,20 @@ def test_a_checkpoint_that_is_not_a_zip_archive_is_never_unpickled(inputs, tmp_p
     assert code == 2 and "(ValueError: not a zip archive)" in err, err
 
 
+@pytest.mark.parametrize("key", ["height", "width"])
+def test_a_huge_image_size_in_the_json_is_a_one_line_error(inputs, tmp_path, key):
+    """pycocotools asked for 200 GB to merge polygon parts at that size, got none and wrote to
+    address 0: a segfault (found by the campaign). The child process shows a crash as a signal."""
+    doc = json.loads(inputs.coco.annotations("val2017").read_text())
+    doc["images"][0][key] = 2**40
+    ann, out = tmp_path / "ann.json", tmp_path / "out.h5"
+    ann.write_text(json.dumps(doc))
+    argv = focusgan(*bad.prepare_coco(ann, inputs.coco.images("val2017"), out))
+    proc = subprocess.run(argv, env=child_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "at most 536870912 pixels" in proc.stderr
+
+
 @pytest.mark.parametrize(
     "key, action, value",
     [("size", "delete", None), ("size", "replace", [5, 5]), ("counts", "replace", [3, 4])],

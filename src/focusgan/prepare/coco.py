@@ -141,6 +141,11 @@ def select_categories(coco, wanted: list[str] | None) -> set[int] | None:
     return ids
 
 
+# pycocotools allocates 4 bytes a pixel of the json's image size (merging polygon parts) and does
+# not check that the allocation worked: a wrong, huge size would crash the process
+MAX_PIXELS = 2**29
+
+
 def coco_items(coco, categories: set[int] | None = None) -> tuple[list[CocoImage], FilterSummary]:
     """Work items (images with candidate instances, in image-id order) and counts made here."""
     summary = FilterSummary()
@@ -176,8 +181,8 @@ def _image_item(
     if not anns:
         return []
     h, w = int(img["height"]), int(img["width"])
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size {w}x{h}")
+    if h <= 0 or w <= 0 or h * w > MAX_PIXELS:
+        raise ValueError(f"size {w}x{h}; at most {MAX_PIXELS} pixels")
     return [CocoImage(int(image_id), str(img["file_name"]), h, w, anns)]
 
 
