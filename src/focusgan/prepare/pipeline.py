@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import multiprocessing.pool
 import os
 import shutil
 import signal
@@ -49,6 +48,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,8 +269,13 @@ def fingerprint(
     return h.hexdigest()
 
 
-def _pool(processes: int, work: Callable) -> multiprocessing.pool.Pool:
+def _pool(processes: int, work: Callable) -> ProcessPoolExecutor:
     """A pool of fresh worker processes.
+
+    `concurrent.futures`, not `multiprocessing.Pool`: stopping a `Pool` after an interruption
+    (`terminate`) can hang for ever, its task thread waiting for the queue's lock (seen in this
+    project's suite); the executor's shutdown cancels the chunks not started and waits for the
+    few that run.
 
     Where the platform has it (Linux, macOS), a fork server that has imported the work
     function's module once forks the workers: each then starts in milliseconds instead of
@@ -283,7 +288,7 @@ def _pool(processes: int, work: Callable) -> multiprocessing.pool.Pool:
         ctx.set_forkserver_preload([m for m in (__name__, module) if m])
     else:  # pragma: no cover - Windows
         ctx = multiprocessing.get_context("spawn")
-    return ctx.Pool(processes, initializer=_worker_init)
+    return ProcessPoolExecutor(processes, mp_context=ctx, initializer=_worker_init)
 
 
 def _worker_init() -> None:
@@ -467,9 +472,8 @@ def prepare_dataset(
                     cv2.setNumThreads(threads)
             elif todo:
                 pool = _pool(min(workers, len(todo)), work)
-                for index, result in pool.imap_unordered(_run_chunk, todo):
-                    finish(index, result, w)
-                pool.close()
+                for job in as_completed([pool.submit(_run_chunk, args) for args in todo]):
+                    finish(*job.result(), w)
             samples = w.size
     except KeyboardInterrupt:
         bar.close()
@@ -481,8 +485,7 @@ def prepare_dataset(
         raise
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     shutil.rmtree(parts, ignore_errors=True)
     return PrepareReport(
