@@ -438,13 +438,13 @@ def test_fast_guided_filter_matches_the_full_one():
 
 
 def test_colour_guided_filter_sees_edges_of_equal_brightness():
-    from focusgan.video.segment import guided_filter, guided_filter_colour
+    from focusgan.video.segment import guided_filter
 
     rng = np.random.default_rng(0)
     grey = rng.random((60, 80)).astype(np.float32)
     src = (rng.random((60, 80)) > 0.5).astype(np.float32)
     # a grey guide: the colour filter is the grey one (eps shared by the 3 equal channels)
-    same = guided_filter_colour(np.repeat(grey[..., None], 3, -1), src, 4, 3e-3)
+    same = guided_filter(np.repeat(grey[..., None], 3, -1), src, 4, 3e-3)
     np.testing.assert_allclose(same, guided_filter(grey, src, 4, 1e-3), atol=1e-5)
     # red left, green right, the same grey level: a blurred mask of the left half
     image = np.zeros((60, 80, 3), np.float32)
@@ -456,7 +456,7 @@ def test_colour_guided_filter_sees_edges_of_equal_brightness():
     luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     assert np.ptp(luma) < 0.01
     by_grey = guided_filter(luma, soft, 6, 1e-3)
-    by_colour = guided_filter_colour(image, soft, 6, 1e-3, scale=2)
+    by_colour = guided_filter(image, soft, 6, 1e-3, scale=2)
     # the colour-guided mask steps at the colour edge; the grey-guided one cannot see it
     step_colour = by_colour[:, 39] - by_colour[:, 40]
     step_grey = by_grey[:, 39] - by_grey[:, 40]

@@ -105,43 +105,15 @@ class Segmentation:
 def guided_filter(
     guide: np.ndarray, src: np.ndarray, radius: int, eps: float, scale: int = 1
 ) -> np.ndarray:
-    """He et al.'s guided filter with a grey guide in [0, 1]: edge-aware smoothing of `src`.
+    """He et al.'s guided filter: edge-aware smoothing of `src` by a grey (H, W) or RGB
+    (H, W, 3) guide in [0, 1]. Each window fits `src` as a linear map of the guide (with an RGB
+    guide a ridge regression of the three colours, eps on the diagonal, so edges between
+    colours of the same brightness guide too).
 
     With `scale` > 1 it is the fast guided filter (He & Sun, arXiv 1505.00996): the linear
     coefficients are fitted on both images shrunk `scale` times (radius / scale) and enlarged
     back bilinearly before they are applied to the full-size guide, which costs about 1/scale^2
     of the box filters for a nearly identical result."""
-    h, w = guide.shape
-    if scale > 1:
-        size = (max(1, w // scale), max(1, h // scale))
-        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        s = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-        radius = max(1, round(radius / scale))
-    else:
-        g, s = guide, src
-    k = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x):
-        return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(g), box(s)
-    var_i = box(g * g) - mean_i * mean_i
-    cov_ip = box(g * s) - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    a, b = box(a), box(b)
-    if scale > 1:
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return a * guide + b
-
-
-def guided_filter_colour(
-    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, scale: int = 1
-) -> np.ndarray:
-    """He et al.'s guided filter with an RGB guide (H, W, 3) in [0, 1]: per window a linear map
-    of the three colours (ridge regression, eps on the diagonal), so edges between colours of
-    the same brightness guide too; fast (`scale`) as `guided_filter`."""
     h, w = guide.shape[:2]
     if scale > 1:
         size = (max(1, w // scale), max(1, h // scale))
@@ -155,24 +127,37 @@ def guided_filter_colour(
     def box(x):
         return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)
 
+    fit = _grey_coefficients if guide.ndim == 2 else _colour_coefficients
+    a, b = fit(g, s, box, eps)
+    a, b = box(a), box(b)
+    if scale > 1:
+        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return (a * guide if guide.ndim == 2 else np.einsum("hwc,hwc->hw", a, guide)) + b
+
+
+def _grey_coefficients(g: np.ndarray, s: np.ndarray, box, eps: float):
+    """Per-window slope and offset of `s` against the grey guide `g`."""
     mean_i, mean_p = box(g), box(s)
-    cov_ip = box(g * s[..., None]) - mean_i * mean_p[..., None]
+    var_i = box(g * g) - mean_i * mean_i
+    cov_ip = box(g * s) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    return a, mean_p - a * mean_i
+
+
+def _colour_coefficients(g: np.ndarray, s: np.ndarray, box, eps: float):
+    """Per-window colour coefficients (H, W, 3) and offset of `s` against the RGB guide `g`:
+    (Sigma + eps I)^-1 cov per pixel, by the adjugate of the symmetric 3x3 matrix."""
+    mean_i, mean_p = box(g), box(s)
+    c = box(g * s[..., None]) - mean_i * mean_p[..., None]
 
     def var(a: int, b: int) -> np.ndarray:
         return box(g[..., a] * g[..., b]) - mean_i[..., a] * mean_i[..., b] + eps * (a == b)
 
-    # (Sigma + eps I)^-1 cov_ip per pixel by the adjugate of the symmetric 3x3 matrix
     rr, rg, rb, gg, gb, bb = var(0, 0), var(0, 1), var(0, 2), var(1, 1), var(1, 2), var(2, 2)
-    inv = (
-        gg * bb - gb * gb,
-        gb * rb - rg * bb,
-        rg * gb - gg * rb,
-        rr * bb - rb * rb,
-        rb * rg - rr * gb,
-        rr * gg - rg * rg,
-    )
-    det = rr * inv[0] + rg * inv[1] + rb * inv[2]
-    (i00, i01, i02, i11, i12, i22), c = inv, cov_ip
+    i00, i01, i02 = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    i11, i12, i22 = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * i00 + rg * i01 + rb * i02
     coef = (
         np.stack(
             [
@@ -184,12 +169,7 @@ def guided_filter_colour(
         )
         / det[..., None]
     )
-    offset = mean_p - np.einsum("hwc,hwc->hw", coef, mean_i)
-    coef, offset = box(coef), box(offset)
-    if scale > 1:
-        coef = cv2.resize(coef, (w, h), interpolation=cv2.INTER_LINEAR)
-        offset = cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.einsum("hwc,hwc->hw", coef, guide) + offset
+    return coef, mean_p - np.einsum("hwc,hwc->hw", coef, mean_i)
 
 
 def votes_to_probability(v: np.ndarray, threshold: float) -> np.ndarray:
@@ -328,12 +308,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             prob = damp_small_blobs(prob, p.blobs)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         if p.refine:
-            if p.refine_colour:
-                guide = frames[i].astype(np.float32) / 255
-                prob = guided_filter_colour(guide, prob, radius, p.refine_eps, scale)
-            else:
-                guide = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-                prob = guided_filter(guide, prob, radius, p.refine_eps, scale)
+            image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
+            prob = guided_filter(image.astype(np.float32) / 255, prob, radius, p.refine_eps, scale)
         masks[i] = np.clip(prob, 0, 1)
     if votes.max() <= 0:
         masks[:] = 0
