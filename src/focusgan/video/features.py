@@ -112,20 +112,18 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
     import torch
 
     pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
-    if pos.sum() <= 0 or neg.sum() <= 0:
-        return None
-    x = torch.from_numpy(features.astype(np.float32))
-    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
     rows = np.zeros(len(prob), bool)
     rows[:: max(1, -(-len(prob) // p.fit_rows))] = True
     # positions within 0.025 of the edge say little
     keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
+    if not (keep_pos.any() and keep_neg.any()):
+        return None
+    x = torch.from_numpy(features.astype(np.float32))
+    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
     xs = torch.cat([x[keep_pos], x[keep_neg]])
     ys = torch.cat([torch.ones(int(keep_pos.sum())), torch.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
     ws = torch.from_numpy(ws.astype(np.float32))
-    if not (keep_pos.any() and keep_neg.any()):
-        return None
     gen = torch.Generator().manual_seed(0)
     linear = torch.nn.Linear(x.shape[1], 1)
     with torch.no_grad():
