@@ -68,8 +68,13 @@ def changed(**kw) -> SegmentParams:
     return p
 
 
+# The defaults of session 3, and those with the ImageNet-feature model (session 4), from which
+# the later candidates change one thing.
+SESSION3 = {"decision": "otsu", "saliency__inside": "mean", "voting__normalise": "shot"}
+FEATURES = {**SESSION3, "features__weight": 0.5}
+
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
-# the current defaults (SegmentParams()) are "otsu + mean inside-outside + votes per shot".
+# the current defaults (SegmentParams()) are "... + ImageNet features, colour guide".
 CANDIDATES: dict[str, dict] = {
     "session-2 defaults": {},
     "decision otsu": {"decision": "otsu"},
@@ -107,50 +112,26 @@ CANDIDATES: dict[str, dict] = {
     },
     "mean of saliency and inside-outside": {"saliency__inside": "mean"},
     "saliency halved outside": {"saliency__inside": "halve"},
-    "otsu + mean inside-outside + votes per shot": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-    },
-    "otsu + mean inside-outside + votes per shot + ImageNet features": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
-    },
+    "otsu + mean inside-outside + votes per shot": SESSION3,
+    "otsu + mean inside-outside + votes per shot + ImageNet features": FEATURES,
     "otsu + mean inside-outside + votes per shot + ImageNet features, every frame": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
+        **FEATURES,
         "features__every": 1,
     },
     "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
+        **FEATURES,
         "features__every": 3,
     },
     "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
+        **FEATURES,
         "features__side": 384,
     },
     "otsu + mean inside-outside + votes per shot + ImageNet features, blocks 2, 4, 10": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
+        **FEATURES,
         "features__blocks": (2, 4, 10),
     },
     "otsu + mean inside-outside + votes per shot + ImageNet features, colour guide": {
-        "decision": "otsu",
-        "saliency__inside": "mean",
-        "voting__normalise": "shot",
-        "features__weight": 0.5,
+        **FEATURES,
         "refine_colour": True,
     },
     "flow farneback": {"saliency__flow": "farneback"},
