@@ -48,7 +48,7 @@ cv2.setNumThreads(1)
 def session2() -> SegmentParams:
     """The defaults before issue #10 (session 2), from which every candidate is one change:
     probability 0.5 is the edge, the motion saliency is the camera residual alone."""
-    p = SegmentParams(threads=1, decision="fixed")
+    p = SegmentParams(threads=1, decision="fixed", refine="guided")
     p.saliency.inside, p.voting.normalise = "off", "frame"
     p.features.weight, p.refine_colour = 0.0, False
     return p
@@ -72,6 +72,8 @@ def changed(**kw) -> SegmentParams:
 # the later candidates change one thing.
 SESSION3 = {"decision": "otsu", "saliency__inside": "mean", "voting__normalise": "shot"}
 FEATURES = {**SESSION3, "features__weight": 0.5}
+SESSION4 = {**FEATURES, "refine_colour": True}
+FGS = {**SESSION4, "refine": "fgs"}
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the current defaults (SegmentParams()) are "... + ImageNet features, colour guide".
@@ -134,6 +136,24 @@ CANDIDATES: dict[str, dict] = {
         **FEATURES,
         "refine_colour": True,
     },
+    "session-4 defaults + objectness 0.25": {**SESSION4, "features__objectness": 0.25},
+    "session-4 defaults + objectness 0.5": {**SESSION4, "features__objectness": 0.5},
+    "session-4 defaults + objectness 0.5, also in the labels": {
+        **SESSION4,
+        "features__objectness": 0.5,
+        "features__objectness_target": True,
+    },
+    "session-4 defaults + objectness 0.25, also in the labels": {
+        **SESSION4,
+        "features__objectness": 0.25,
+        "features__objectness_target": True,
+    },
+    "session-4 defaults + global smoother at the working size": FGS,
+    "session-4 defaults + global smoother, lambda 30": {**FGS, "fgs_lambda": 30.0},
+    "session-4 defaults + global smoother, lambda 120": {**FGS, "fgs_lambda": 120.0},
+    "session-4 defaults + global smoother, lambda 240": {**FGS, "fgs_lambda": 240.0},
+    "session-4 defaults + global smoother, sigma 4": {**FGS, "fgs_sigma": 4.0},
+    "session-4 defaults + global smoother, sigma 16": {**FGS, "fgs_sigma": 16.0},
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {
@@ -147,6 +167,11 @@ CANDIDATES: dict[str, dict] = {
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "session-4 defaults + global smoother, lambda 30",
+    "session-4 defaults + global smoother, lambda 120",
+    "session-4 defaults + global smoother, lambda 240",
+    "session-4 defaults + global smoother, sigma 4",
+    "session-4 defaults + global smoother, sigma 16",
     "otsu + mean inside-outside + votes per shot + ImageNet features, every frame",
     "otsu + mean inside-outside + votes per shot + ImageNet features, every 3rd frame",
     "otsu + mean inside-outside + votes per shot + ImageNet features at 384 px",

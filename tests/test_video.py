@@ -464,6 +464,23 @@ def test_colour_guided_filter_sees_edges_of_equal_brightness():
     assert np.abs(by_colour[:, :30] - 1).max() < np.abs(by_grey[:, :30] - 1).max()
 
 
+def test_global_smoother_moves_a_mask_edge_to_the_colour_edge():
+    from focusgan.video.segment import global_smoother
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((80, 120, 3), np.float32)
+    image[:, :60] = (200, 60, 60)
+    image[:, 60:] = (60, 60, 200)
+    image = (image + rng.normal(0, 4, image.shape)).clip(0, 255).astype(np.uint8)
+    for stop in (57, 58, 62, 63):  # the mask stops short of the edge, or spills past it
+        mask = np.zeros((80, 120), np.float32)
+        mask[:, :stop] = 1
+        out = global_smoother(image, mask, 60.0, 8.0)
+        assert out.shape == mask.shape and out.dtype == np.float32
+        fg = out > 0.5
+        assert fg[:, :60].all() and not fg[:, 60:].any(), (stop, fg.sum(1)[:5])
+
+
 def test_knn_graph_searches_far_frames_sparsely():
     from focusgan.video.voting import VotingParams, knn_graph
 

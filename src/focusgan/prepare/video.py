@@ -33,7 +33,7 @@ from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import to_square
 from focusgan.utils.options import option
-from focusgan.video.io import BadVideo, find_videos, iter_frames, video_fps
+from focusgan.video.io import BadVideo, find_videos, iter_frames
 from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
 
@@ -130,7 +130,7 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
         try:
             frames = iter_frames(path, max_side=opts.max_side)
             shape = None
-            for shot in iter_shots(frames, threshold=opts.cut_threshold, fps=video_fps(path)):
+            for shot in iter_shots(frames, threshold=opts.cut_threshold):
                 if shape is None:
                     shape = shot[0].rgb.shape
                 if any(f.rgb.shape != shape for f in shot):

@@ -60,7 +60,7 @@ def segment_video(
     n = unsegmented = 0
     start = time.perf_counter()
     try:
-        stream = segment_stream(iter_frames(video), params, chunk=chunk, fps=fps)
+        stream = segment_stream(iter_frames(video), params, chunk=chunk)
         for frame, mask, _ in tqdm(stream, desc="segment", unit="frame", disable=not progress):
             if mask is None:
                 mask = np.zeros(frame.rgb.shape[:2], np.float32)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from focusgan.errors import UserError
 from focusgan.utils.options import option
 from focusgan.video.saliency import INSIDE, MODES
-from focusgan.video.segment import DECISIONS, SegmentParams
+from focusgan.video.segment import DECISIONS, REFINES, SegmentParams
 
 _D = SegmentParams()
 
@@ -63,7 +63,14 @@ class SegmenterOptions:
         "weight of the per-shot appearance model on ImageNet (EfficientNet-Lite0) features, "
         f"fitted to the shot's own motion, 0..1 (0 = off; default {_D.features.weight})",
     )
-    refine: bool = option(_D.refine, "skip the guided-filter refinement")
+    refinement: str = option(
+        _D.refine,
+        "how the masks' edges are snapped to the image's: a fast global smoother guided by the "
+        f"frame at the working size, or a fast guided filter at the output size (default "
+        f"{_D.refine})",
+        choices=tuple(r for r in REFINES if r != "off"),
+    )
+    refine: bool = option(True, "skip the edge refinement (--refinement)")
     threads: int = option(_D.threads, "threads for superpixels")
 
     def params(self) -> SegmentParams:
@@ -91,7 +98,7 @@ class SegmenterOptions:
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
         p.decision, p.voting.normalise = self.decision, self.votes
         p.voting.iterations = self.iterations
-        p.refine = self.refine
+        p.refine = self.refinement if self.refine else "off"
         return p
 
     def record(self) -> dict:

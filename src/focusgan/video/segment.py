@@ -56,6 +56,7 @@ from focusgan.video.superpixels import slic_sequence
 from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
 
 DECISIONS = ("otsu", "fixed")
+REFINES = ("fgs", "guided", "off")
 
 
 @dataclass
@@ -70,12 +71,15 @@ class SegmentParams:
     slic_iterations: int = 2
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
-    refine: bool = True  # guided-filter refinement at the output size
-    refine_radius: float = 0.01  # of the image diagonal
+    refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
+    # working size), "guided" (fast guided filter at the output size) or "off"
+    fgs_lambda: float = 60.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
+    fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
+    refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
-    refine_colour: bool = True  # guide the refinement by the RGB frame, not its grey levels
-    refine_scale: int = 0  # fast guided filter: coefficients fitted at 1/scale of the
-    # output size; 0 = output side / work side, rounded (the mask has no finer detail)
+    refine_colour: bool = True  # guided: guide by the RGB frame, not its grey levels
+    refine_scale: int = 0  # guided: coefficients fitted at 1/scale of the output size;
+    # 0 = output side / work side, rounded (the mask has no finer detail)
     threads: int = 2
     smooth: int = 1  # temporal mean of the probability maps over +-smooth frames
     colour_bins: int = 16
@@ -134,6 +138,16 @@ def guided_filter(
         a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
     return (a * guide if guide.ndim == 2 else np.einsum("hwc,hwc->hw", a, guide)) + b
+
+
+def global_smoother(image: np.ndarray, src: np.ndarray, lam: float, sigma: float) -> np.ndarray:
+    """Min et al.'s fast global smoother (TIP 2014; OpenCV contrib's `ximgproc`): the map
+    closest to `src` (H, W) float32 that is smooth except across edges of the uint8 `image`
+    (H, W, 3): a weighted least-squares fit solved as 1-D recursions along rows and columns.
+    Values spread over about sqrt(`lam`) pixels of similar colour and stop where the colour
+    changes by much more than `sigma`, so a mask edge a few pixels short of an image edge, or
+    past it, is pulled onto it (tests/test_video.py)."""
+    return cv2.ximgproc.fastGlobalSmootherFilter(image, src, lam, sigma)
 
 
 def _grey_coefficients(g: np.ndarray, s: np.ndarray, box, eps: float):
@@ -220,6 +234,10 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[0] < 2 or frames.shape[-1] != 3:
         raise ValueError(f"need at least 2 RGB frames (T, H, W, 3), got {frames.shape}")
+    if p.decision not in DECISIONS:
+        raise ValueError(f"unknown decision {p.decision!r}; choose one of {DECISIONS}")
+    if p.refine not in REFINES:
+        raise ValueError(f"unknown refinement {p.refine!r}; choose one of {REFINES}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # the ImageNet network needs only the frames: it runs beside the stages below
@@ -290,8 +308,6 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             probs, colour_weight = with_colour(
                 small, motion, p.colour_weight, p.colour_adaptive, bins=p.colour_bins, fit_to=probs
             )
-    if p.decision not in DECISIONS:
-        raise ValueError(f"unknown decision {p.decision!r}; choose fixed or otsu")
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
     if p.features.weight > 0:
@@ -306,8 +322,10 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
+        if p.refine == "fgs":
+            prob = global_smoother(small[i], prob, p.fgs_lambda, p.fgs_sigma)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-        if p.refine:
+        if p.refine == "guided":
             image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
             prob = guided_filter(image.astype(np.float32) / 255, prob, radius, p.refine_eps, scale)
         masks[i] = np.clip(prob, 0, 1)
@@ -332,7 +350,6 @@ def segment_stream(
     frames,
     params: SegmentParams | None = None,
     chunk: int = CHUNK,
-    fps: float = 25.0,
     cut_threshold: float = 27.0,
 ):
     """Segment a stream of `io.Frame`s shot by shot (PySceneDetect cuts), in pieces of at most
@@ -340,7 +357,7 @@ def segment_stream(
     flow and gets None."""
     from focusgan.video.shots import iter_shots
 
-    for shot in iter_shots(frames, threshold=cut_threshold, fps=fps):
+    for shot in iter_shots(frames, threshold=cut_threshold):
         for a, b in split_evenly(len(shot), chunk):
             piece = shot[a:b]
             if len(piece) < 2:

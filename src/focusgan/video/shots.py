@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
-from scenedetect import ContentDetector, FrameTimecode
-from scenedetect.detector import FlashFilter
+from scenedetect import ContentDetector
+from scenedetect.scene_detector import FlashFilter
 
 from focusgan.video.io import Frame, resize_max_side
 
@@ -23,18 +23,15 @@ class ShotSplitter:
     """Online shot-cut detection: `push(index, rgb)` returns the cuts found so far (frame
     indices where a new shot starts)."""
 
-    def __init__(
-        self, threshold: float = 27.0, min_len: int = 8, detect_side: int = 256, fps: float = 25.0
-    ) -> None:
+    def __init__(self, threshold: float = 27.0, min_len: int = 8, detect_side: int = 256) -> None:
         self.detector = ContentDetector(
             threshold=threshold, min_scene_len=min_len, filter_mode=FlashFilter.Mode.SUPPRESS
         )
-        self.detect_side, self.fps = detect_side, fps
+        self.detect_side = detect_side
 
     def push(self, index: int, rgb: np.ndarray) -> list[int]:
         bgr = cv2.cvtColor(resize_max_side(rgb, self.detect_side), cv2.COLOR_RGB2BGR)
-        cuts = self.detector.process_frame(FrameTimecode(index, fps=self.fps), bgr)
-        return [int(c.frame_num) for c in cuts if int(c.frame_num) > 0]
+        return [int(c) for c in self.detector.process_frame(index, bgr) if int(c) > 0]
 
 
 def iter_shots(
@@ -42,10 +39,9 @@ def iter_shots(
     threshold: float = 27.0,
     min_len: int = 8,
     max_len: int = 3000,
-    fps: float = 25.0,
 ) -> Iterator[list[Frame]]:
     """Group a stream of frames into shots (lists of consecutive frames)."""
-    splitter = ShotSplitter(threshold, min_len, fps=fps)
+    splitter = ShotSplitter(threshold, min_len)
     shot: list[Frame] = []
     for frame in frames:
         for cut in splitter.push(frame.index, frame.rgb):
