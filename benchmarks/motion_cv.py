@@ -68,12 +68,13 @@ def changed(**kw) -> SegmentParams:
     return p
 
 
-# The defaults of session 3, and those with the ImageNet-feature model (session 4), from which
-# the later candidates change one thing.
+# The defaults of session 3, those with the ImageNet-feature model and the colour guide
+# (session 4), and those with the global smoother (session 5; the current defaults are its
+# "lambda 120" row), from which the later candidates change one thing.
 SESSION3 = {"decision": "otsu", "saliency__inside": "mean", "voting__normalise": "shot"}
 FEATURES = {**SESSION3, "features__weight": 0.5}
 SESSION4 = {**FEATURES, "refine_colour": True}
-FGS = {**SESSION4, "refine": "fgs"}
+FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the current defaults (SegmentParams()) are "... + ImageNet features, colour guide".
@@ -135,18 +136,6 @@ CANDIDATES: dict[str, dict] = {
     "otsu + mean inside-outside + votes per shot + ImageNet features, colour guide": {
         **FEATURES,
         "refine_colour": True,
-    },
-    "session-4 defaults + objectness 0.25": {**SESSION4, "features__objectness": 0.25},
-    "session-4 defaults + objectness 0.5": {**SESSION4, "features__objectness": 0.5},
-    "session-4 defaults + objectness 0.5, also in the labels": {
-        **SESSION4,
-        "features__objectness": 0.5,
-        "features__objectness_target": True,
-    },
-    "session-4 defaults + objectness 0.25, also in the labels": {
-        **SESSION4,
-        "features__objectness": 0.25,
-        "features__objectness_target": True,
     },
     "session-4 defaults + global smoother at the working size": FGS,
     "session-4 defaults + global smoother, lambda 30": {**FGS, "fgs_lambda": 30.0},

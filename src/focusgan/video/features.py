@@ -50,9 +50,6 @@ class FeatureParams:
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     iterations: int = 100  # L-BFGS iterations of the logistic regression
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
-    objectness: float = 0.0  # exponent of the network's objectness map (see `objectness`); 0 = off
-    objectness_block: int = 15  # block whose summed positive activations are the objectness
-    objectness_target: bool = False  # also weigh the regression's labels by the objectness
 
 
 @functools.cache
@@ -80,11 +77,10 @@ def _one_torch_thread():
         torch.set_num_threads(previous)
 
 
-def feature_maps(frames: np.ndarray, p: FeatureParams) -> tuple[np.ndarray, np.ndarray | None]:
+def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
     `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
-    block's grid; and, when `p.objectness` > 0, the objectness maps (T, h, w) on the same grid
-    (None otherwise); torch on one thread."""
+    block's grid; torch on one thread."""
     import torch
     import torch.nn.functional as F
 
@@ -97,25 +93,17 @@ def feature_maps(frames: np.ndarray, p: FeatureParams) -> tuple[np.ndarray, np.n
             x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
             x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
             x = net._swish(net._bn0(net._conv_stem(x)))
-            kept, obj = [], None
-            last = max(p.blocks) if p.objectness <= 0 else max(*p.blocks, p.objectness_block)
-            for i, block in enumerate(net._blocks[: last + 1]):
+            kept = []
+            for i, block in enumerate(net._blocks[: max(p.blocks) + 1]):
                 x = block(x)
                 if i in p.blocks:
                     kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
-                if p.objectness > 0 and i == p.objectness_block:
-                    obj = x.clamp(min=0).sum(1, keepdim=True)
             size = kept[0].shape[2:]
             maps = [F.interpolate(k, size=size, mode="bilinear") for k in kept]
-            feats = torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
-            if obj is not None:
-                obj = F.interpolate(obj, size=size, mode="bilinear")[0, 0].numpy()
-            return feats, obj
+            return torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
 
     with _one_torch_thread():
-        out = [one(f) for f in frames]
-    feats = np.stack([f for f, _ in out])
-    return feats, (np.stack([o for _, o in out]) if p.objectness > 0 else None)
+        return np.stack([one(f) for f in frames])
 
 
 def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
@@ -191,38 +179,19 @@ def with_features(
         return prob
     t, h, w = prob.shape
     idx = sampled_frames(t, p)
-    maps, obj = feature_maps(frames[idx], p) if maps is None else maps
+    maps = feature_maps(frames[idx], p) if maps is None else maps
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     target = np.stack([cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx])
-    if obj is not None:
-        obj = object_probability(obj)
-        if p.objectness_target:
-            target = target ** (1 - p.objectness) * obj**p.objectness
     post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
-    posterior = _in_time(post.reshape(len(idx), fh, fw), idx, t, (w, h))
-    out = prob ** (1 - p.weight) * posterior**p.weight
-    if obj is not None:
-        out = out ** (1 - p.objectness) * _in_time(obj, idx, t, (w, h)) ** p.objectness
-    return out.astype(np.float32)
-
-
-def object_probability(obj: np.ndarray) -> np.ndarray:
-    """Objectness maps (T, h, w) as probabilities: r / (1 + r), r = the map over its frame's
-    mean, so a position at the frame's mean is 0.5 (SCDA's threshold, Wei et al. 2017)."""
-    r = obj / np.maximum(obj.mean(axis=(1, 2), keepdims=True), 1e-6)
-    return (r / (1 + r)).astype(np.float32)
-
-
-def _in_time(maps: np.ndarray, idx: list[int], t: int, size: tuple[int, int]) -> np.ndarray:
-    """Maps of the sampled frames `idx` (len(idx), h, w) for all `t` frames, linear in time
-    between samples, enlarged to `size` (w, h)."""
-    full = np.empty((t, *maps.shape[1:]), np.float32)
+    post = post.reshape(len(idx), fh, fw)
+    full = np.empty((t, fh, fw), np.float32)
     for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
         u = (np.arange(a, b + 1) - a) / (b - a)
-        full[a : b + 1] = (1 - u)[:, None, None] * maps[k] + u[:, None, None] * maps[k + 1]
+        full[a : b + 1] = (1 - u)[:, None, None] * post[k] + u[:, None, None] * post[k + 1]
     if len(idx) == 1:
-        full[:] = maps[0]
-    return np.stack([cv2.resize(q, size, interpolation=cv2.INTER_LINEAR) for q in full])
+        full[:] = post[0]
+    posterior = np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+    return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

@@ -33,11 +33,15 @@ Steps (timed separately, see `Segmentation.timings`):
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
    chosen by leave-one-sequence-out cross-validation, benchmarks/RESULTS.md);
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
-   `remove_low_energy_blobs`), and the mask is enlarged to the input size and snapped to image
-   edges with a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) whose coefficients
-   are fitted at about the working size, where the mask's detail is, guided by the RGB frame
-   (`refine_colour`: edges between colours of the same brightness count; +0.3 J on the DAVIS
-   development sequences, cross-validated, for about 1 ms per frame).
+   `remove_low_energy_blobs`); the mask is snapped to the image's edges by Min et al.'s fast
+   global smoother (`refine="fgs"`, OpenCV contrib), guided by the RGB frame at the working
+   size, where the mask's detail is, and enlarged to the input size: values spread among
+   pixels of similar colour and stop at colour edges, so masks stop at the object's outline
+   and drop a cast shadow's or spray's rim (DAVIS development mean J 69.4 -> 71.1, F 59.0 ->
+   63.7; cross-validated 70.9 / 70.7, benchmarks/RESULTS.md). `refine="guided"` is the
+   previous refinement: a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) at the
+   output size, coefficients fitted at about the working size, guided by the RGB frame
+   (`refine_colour`).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class SegmentParams:
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
-    fgs_lambda: float = 60.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
+    fgs_lambda: float = 120.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
