@@ -78,9 +78,7 @@ class SegmentParams:
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
-    smooth_motion: bool = True  # the smoother also on the motion probabilities (before the
-    # colour model) and on the feature model's labels: cleaner outlines to learn from
-    smooth_labels: bool = True
+    smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
@@ -155,15 +153,6 @@ def global_smoother(image: np.ndarray, src: np.ndarray, lam: float, sigma: float
     changes by much more than `sigma`, so a mask edge a few pixels short of an image edge, or
     past it, is pulled onto it (tests/test_video.py)."""
     return cv2.ximgproc.fastGlobalSmootherFilter(image, src, lam, sigma)
-
-
-def smooth_maps(frames: np.ndarray, maps: np.ndarray, p: SegmentParams) -> np.ndarray:
-    """`global_smoother` on each of a shot's probability maps (T, h, w), guided by its frames
-    (T, h, w, 3) at the same size, clipped to [0, 1]."""
-    out = [
-        global_smoother(f, m, p.fgs_lambda, p.fgs_sigma) for f, m in zip(frames, maps, strict=True)
-    ]
-    return np.clip(np.stack(out), 0, 1)
 
 
 def _grey_coefficients(g: np.ndarray, s: np.ndarray, box, eps: float):
@@ -317,8 +306,6 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     probs = votes_to_probability(pixel_votes, threshold)
     if p.smooth > 0:
         probs = temporal_smooth(probs, p.smooth)
-    if p.smooth_motion:
-        probs = smooth_maps(small, probs, p)
     colour_weight = 0.0
     if p.colour_weight > 0:
         motion = probs
@@ -331,8 +318,10 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     if p.features.weight > 0:
         edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
         fit_to = votes_to_probability(probs, edge)
-        if p.smooth_labels:
-            fit_to = smooth_maps(small, fit_to, p)
+        if p.smooth_labels:  # labels whose outlines follow the image's
+            pairs = zip(small, fit_to, strict=True)
+            fit_to = np.stack([global_smoother(f, q, p.fgs_lambda, p.fgs_sigma) for f, q in pairs])
+            fit_to = fit_to.clip(0, 1)
         probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
