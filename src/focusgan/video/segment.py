@@ -27,7 +27,8 @@ Steps (timed separately, see `Segmentation.timings`):
    features, a logistic regression fitted to the shot's probabilities with its Otsu edge as
    0.5, entering as a geometric mean as the colour model does): it fills object parts that
    stand still and drops what only moves with the object (DAVIS development mean J 63.8 ->
-   69.1, 69.4 with the colour guide below; chosen by leave-one-sequence-out cross-validation);
+   69.1, 69.4 with the colour guide below; chosen by leave-one-sequence-out cross-validation;
+   its labels are first smoothed as in step 8);
    then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
    mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
@@ -37,8 +38,9 @@ Steps (timed separately, see `Segmentation.timings`):
    global smoother (`refine="fgs"`, OpenCV contrib), guided by the RGB frame at the working
    size, where the mask's detail is, and enlarged to the input size: values spread among
    pixels of similar colour and stop at colour edges, so masks stop at the object's outline
-   and drop a cast shadow's or spray's rim (DAVIS development mean J 69.4 -> 71.1, F 59.0 ->
-   63.7; cross-validated 70.9 / 70.7, benchmarks/RESULTS.md). `refine="guided"` is the
+   and drop a cast shadow's or spray's rim. The same smoother cleans the feature model's
+   labels (`smooth_labels`, step 7). Together: DAVIS development mean J 69.4 -> 71.4, F 59.0
+   -> 64.2, cross-validated J 71.4 (benchmarks/RESULTS.md). `refine="guided"` is the
    previous refinement: a fast guided filter (He et al., TPAMI 2013; He & Sun 2015) at the
    output size, coefficients fitted at about the working size, guided by the RGB frame
    (`refine_colour`).
