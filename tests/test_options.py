@@ -57,6 +57,17 @@ def test_nested_options_are_flattened_with_their_defaults():
         parse(VideoOptions, ["v.mp4", "--max-side", "10"])
 
 
+def test_refinement_flags_choose_the_segmenters_last_stage():
+    def refine(*flags: str) -> str:
+        return parse(VideoOptions, ["v.mp4", *flags]).segmenter.params().refine
+
+    assert refine() == "fgs"
+    assert refine("--refinement", "guided") == "guided"
+    assert refine("--no-refine") == refine("--refinement", "guided", "--no-refine") == "off"
+    with pytest.raises(SystemExit):  # "off" is --no-refine's
+        parse(VideoOptions, ["v.mp4", "--refinement", "off"])
+
+
 def test_recipe_errors_are_one_line():
     with pytest.raises(UserError, match=r"has no option --min-aera; known: \[.*'min_area'"):
         from_mapping(CocoOptions, {"min_aera": 1}, "recipe")

@@ -481,6 +481,16 @@ def test_global_smoother_moves_a_mask_edge_to_the_colour_edge():
         assert fg[:, :60].all() and not fg[:, 60:].any(), (stop, fg.sum(1)[:5])
 
 
+def test_segmenter_names_unknown_settings():
+    from focusgan.video.segment import SegmentParams
+
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="unknown refinement 'crf'; choose one of"):
+        segment_frames(frames, SegmentParams(refine="crf"))
+    with pytest.raises(ValueError, match="unknown decision 'mean'; choose one of"):
+        segment_frames(frames, SegmentParams(decision="mean"))
+
+
 def test_knn_graph_searches_far_frames_sparsely():
     from focusgan.video.voting import VotingParams, knn_graph
 
