@@ -43,6 +43,30 @@ def test_shot_detection_finds_the_cuts(seed):
     assert detect_cuts(v.frames) == v.cuts == [12, 27]
 
 
+def _uneven_pan(frames: int = 48) -> np.ndarray:
+    """A camera panning over a blurred random texture at 3.5-8.5 pixels per frame: the content
+    change from frame to frame rises and falls around PySceneDetect's usual fixed threshold."""
+    rng = np.random.default_rng(0)
+    texture = (rng.random((30, 400, 3)) * 255).astype(np.uint8)
+    texture = cv2.resize(texture, (4000, 240), interpolation=cv2.INTER_LINEAR)
+    texture = cv2.GaussianBlur(texture, (0, 0), 3)
+    speed = 6 + 2.5 * np.sin(2 * np.pi * np.arange(frames) / 12)
+    x = np.concatenate([[0], np.cumsum(speed)]).round().astype(int)
+    return np.stack([texture[:, a : a + 320] for a in x[:frames]])
+
+
+def test_a_fast_uneven_pan_is_one_shot():
+    # a fixed content threshold (ContentDetector, 27) cut this pan at frames 13, 25 and 37
+    assert detect_cuts(_uneven_pan()) == []
+
+
+@pytest.mark.real_data
+def test_davis_fast_pan_is_one_shot(shared_data):
+    frames, _ = read_frames(shared_data / "davis" / "JPEGImages" / "480p" / "drift-straight")
+    assert detect_cuts(frames) == []  # the fixed threshold cut it at 12, 20, 28 and 36
+    assert detect_cuts(np.concatenate([frames, frames[::-1][20:]])) == []
+
+
 @pytest.mark.parametrize("camera", ["static", "pan"])
 def test_segmentation_beats_the_centre_box(camera):
     scores, box_scores = [], []

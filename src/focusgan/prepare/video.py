@@ -36,6 +36,7 @@ from focusgan.utils.options import option
 from focusgan.video.io import BadVideo, find_videos, iter_frames
 from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
+from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +51,12 @@ class VideoOptions(SampleOptions):
     segment_frames: int = option(
         CHUNK, "consecutive frames of a shot segmented together, as segment's --chunk"
     )
-    cut_threshold: float = option(27.0, "PySceneDetect content threshold for cuts")
+    cut_threshold: float = option(
+        CUT_THRESHOLD, "smallest content change that can be a cut (PySceneDetect's content score)"
+    )
+    cut_ratio: float = option(
+        CUT_RATIO, "a cut's content change over the mean of its 4 neighbours' (AdaptiveDetector)"
+    )
     max_side: int = option(640, cli=False)  # frames are kept at most this large before squaring
     filter: MaskFilter = option(THESIS_FRAME_FILTER, group="frame filters (default: the thesis's)")
     segmenter: SegmenterOptions = option(SegmenterOptions(), group="segmenter")
@@ -130,7 +136,7 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
         try:
             frames = iter_frames(path, max_side=opts.max_side)
             shape = None
-            for shot in iter_shots(frames, threshold=opts.cut_threshold):
+            for shot in iter_shots(frames, opts.cut_threshold, opts.cut_ratio):
                 if shape is None:
                     shape = shot[0].rgb.shape
                 if any(f.rgb.shape != shape for f in shot):

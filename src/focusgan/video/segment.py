@@ -361,14 +361,13 @@ def segment_stream(
     frames,
     params: SegmentParams | None = None,
     chunk: int = CHUNK,
-    cut_threshold: float = 27.0,
 ):
     """Segment a stream of `io.Frame`s shot by shot (PySceneDetect cuts), in pieces of at most
     `chunk` frames. Yields (frame, mask or None, kind) in order; a shot of one frame has no
     flow and gets None."""
     from focusgan.video.shots import iter_shots
 
-    for shot in iter_shots(frames, threshold=cut_threshold):
+    for shot in iter_shots(frames):
         for a, b in split_evenly(len(shot), chunk):
             piece = shot[a:b]
             if len(piece) < 2:
