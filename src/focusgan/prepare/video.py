@@ -162,6 +162,8 @@ def video_job(opts: VideoOptions, run: RunOptions) -> Job:
     opts.segmenter.params()  # its one-line errors now, not in a worker
     if opts.min_shot < 2 or opts.frames_per_shot < 1 or opts.segment_frames < 2:
         raise UserError("need --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2")
+    if not (opts.cut_threshold >= 0 and opts.cut_ratio > 0):
+        raise UserError("need --cut-threshold >= 0 and --cut-ratio > 0")
     videos = [str(p) for p in find_videos(opts.paths)]
     if not videos:
         raise UserError("no videos or folders of frames found in the given paths")

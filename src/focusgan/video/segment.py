@@ -80,8 +80,8 @@ class SegmentParams:
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
-    smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
+    smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
     refine_colour: bool = True  # guided: guide by the RGB frame, not its grey levels

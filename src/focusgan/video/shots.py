@@ -7,8 +7,9 @@ into shots. The plain `ContentDetector` (a fixed threshold of 27) cut a fast cam
 frames (DAVIS drift-straight: 4 false cuts in 50 frames; 9 false cuts in 20 generated videos,
 none with the adaptive detector, which also missed fewer true cuts: benchmarks/RESULTS.md).
 `iter_shots` yields each shot's frames as soon as the next cut (or the end of the video) is
-seen, so only one shot is held in memory (and a shot longer than `max_len` frames is cut there). `detect_cuts` does the same on an
-array and returns the cut positions: the index of the first frame of each new shot.
+seen, so only one shot is held in memory (and a shot longer than `max_len` frames is cut
+there). `detect_cuts` does the same on an array and returns the cut positions: the index of the
+first frame of each new shot.
 """
 
 from __future__ import annotations
