@@ -79,7 +79,8 @@ class SegmentParams:
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
-    fgs_lambda: float = 120.0  # fgs: smoothness, in the working size's pixels (grows as side^2)
+    fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
+    # working frame's longer side squared (its reach, sqrt(lambda) pixels, with the side)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
     smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
@@ -250,6 +251,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     # the ImageNet network needs only the frames: it runs beside the stages below
     feature_job = start_feature_maps(frames, p.features) if p.features.weight > 0 else None
     small = np.stack([resize_max_side(f, p.work_side) for f in frames])
+    fgs_lambda = p.fgs_lambda * (max(small.shape[1:3]) / 256) ** 2
     flow_side = p.flow_side or p.work_side
     flow_frames = small if flow_side <= p.work_side else frames
     grays = np.stack(
@@ -322,7 +324,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         fit_to = votes_to_probability(probs, edge)
         if p.smooth_labels:  # labels whose outlines follow the image's
             pairs = zip(small, fit_to, strict=True)
-            fit_to = np.stack([global_smoother(f, q, p.fgs_lambda, p.fgs_sigma) for f, q in pairs])
+            fit_to = np.stack([global_smoother(f, q, fgs_lambda, p.fgs_sigma) for f, q in pairs])
             fit_to = fit_to.clip(0, 1)
         probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
     if p.decision == "otsu":
@@ -334,7 +336,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
         if p.refine == "fgs":
-            prob = global_smoother(small[i], prob, p.fgs_lambda, p.fgs_sigma)
+            prob = global_smoother(small[i], prob, fgs_lambda, p.fgs_sigma)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         if p.refine == "guided":
             image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
