@@ -202,6 +202,32 @@ RETIRED = {
     # better on DAVIS (71.5, 71.6) but 10 J worse on a development generated video (seed 2)
     "session-5 defaults + smoothed motion probabilities",
     "session-5 defaults + smoothed motion probabilities and labels",
+    # earlier sessions: the defaults of session 2 under their old label, session 3's GrabCut-like
+    # re-estimation, and session 4's prototypes of the feature model ("proto ...": the network
+    # on the working frame enlarged, RESULTS.md)
+    "defaults",
+    "grabcut 1",
+    "proto clf b10",
+    "proto graph b10",
+    "proto graph+clf b10",
+    "proto clf BLOCK=7",
+    "proto clf BLOCK=14",
+    "proto clf BLOCK=4",
+    "proto clf UP=1",
+    "proto clf ALPHA=0.7",
+    "proto clf ALPHA=0.3",
+    "proto clf BLOCKS=4,10",
+    "proto clf UP=3",
+    "proto clf EVERY=2",
+    "proto clf UP=1.5",
+    "proto clf EVERY=3",
+    "proto clf SP=1",
+    "proto clf FITMOTION=1",
+    "proto clf BLOCKS=4,10 EVERY=2",
+    "proto clf ROUNDS=2 BLOCKS=4,10 EVERY=2",
+    "proto clf HIDDEN=32 BLOCKS=4,10 EVERY=2",
+    "proto clf LAM=1e-2 BLOCKS=4,10 EVERY=2",
+    "proto clf before colour",
 }
 
 
