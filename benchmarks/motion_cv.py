@@ -80,6 +80,7 @@ FEATURES = {**SESSION3, "features__weight": 0.5}
 SESSION4 = {**FEATURES, "refine_colour": True}
 FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
+FINAL = {**SESSION5, "smooth_labels": True}  # the current defaults
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels for the
@@ -149,10 +150,9 @@ CANDIDATES: dict[str, dict] = {
     "session-4 defaults + global smoother, lambda 240": {**FGS, "fgs_lambda": 240.0},
     "session-4 defaults + global smoother, sigma 4": {**FGS, "fgs_sigma": 4.0},
     "session-4 defaults + global smoother, sigma 16": {**FGS, "fgs_sigma": 16.0},
-    "session-5 defaults + smoothed labels for the feature model": {
-        **SESSION5,
-        "smooth_labels": True,
-    },
+    "session-5 defaults + smoothed labels for the feature model": FINAL,
+    "session-5 defaults + smoothed labels, working side 192": {**FINAL, "work_side": 192},
+    "session-5 defaults + smoothed labels, working side 320": {**FINAL, "work_side": 320},
     "flow farneback": {"saliency__flow": "farneback"},
     "otsu + flow farneback": {"decision": "otsu", "saliency__flow": "farneback"},
     "otsu + vote 0.6 + flow farneback": {
@@ -166,6 +166,8 @@ CANDIDATES: dict[str, dict] = {
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "session-5 defaults + smoothed labels, working side 192",
+    "session-5 defaults + smoothed labels, working side 320",
     "session-4 defaults + global smoother, lambda 30",
     "session-4 defaults + global smoother, lambda 120",
     "session-4 defaults + global smoother, lambda 240",
