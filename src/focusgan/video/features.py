@@ -14,9 +14,9 @@ enlarged to the working size, enters the final probability as a weighted geometr
 prob^(1 - w) x posterior^w, as the colour model does (`appearance.py`).
 
 Measured on the 8 DAVIS development sequences (benchmarks/RESULTS.md; every fold of the
-leave-one-sequence-out cross-validation chooses it): mean J 63.8 -> 69.1 (69.4 with the colour-guided refinement), largest gains where
-object parts stand still or a shadow moves with the object (dog +13, breakdance +9, cows +9,
-drift-straight +8, car-shadow +8); kite-surf, whose spray moves with the surfer, loses 4. Only
+leave-one-sequence-out cross-validation chooses it): mean J 63.8 -> 69.1 (69.4 with the
+colour-guided refinement), largest gains where object parts stand still or a shadow moves with
+the object (dog +13, breakdance +9, cows +9, drift-straight +8, car-shadow +8); kite-surf, whose spray moves with the surfer, loses 4. Only
 every `every`-th frame goes through the network (the posterior of the frames between is
 interpolated in time): every second frame costs 0.2 J against every frame.
 """
