@@ -52,9 +52,9 @@ def test_nested_options_are_flattened_with_their_defaults():
     assert opts.paths == [Path("v.mp4")]
     assert opts.filter.max_fg == 0.5 and opts.filter.min_fg == THESIS_FRAME_FILTER.min_fg
     assert opts.segmenter.colour_adaptive is False and opts.segmenter.refine is True
-    assert opts.max_side == 640  # a library setting, not an option
+    assert opts.decode_margin == 2.0  # a library setting, not an option
     with pytest.raises(SystemExit):
-        parse(VideoOptions, ["v.mp4", "--max-side", "10"])
+        parse(VideoOptions, ["v.mp4", "--decode-margin", "10"])
 
 
 def test_refinement_flags_choose_the_segmenters_last_stage():

@@ -247,15 +247,19 @@ def test_prepare_video_writes_probability_masks_and_counts_bad_input(tmp_path):
 NO_FILTERS = ["--min-fg", "0", "--max-fg", "1", "--max-border-fg", "1"]
 
 
-@pytest.mark.parametrize("chunk", [None, "8"])
-def test_prepare_video_stores_the_masks_segment_writes(tmp_path, chunk):
+@pytest.mark.parametrize(
+    "chunk,size,length", [(None, (72, 96), 20), ("8", (72, 96), 20), ("3", (720, 960), 6)]
+)
+def test_prepare_video_stores_the_masks_segment_writes(tmp_path, chunk, size, length):
     """prepare video runs the segmentation that `segment` writes and bench-motion measures
-    (consecutive frames, the same pieces of a shot), then squares frame and mask."""
+    (consecutive frames at their own size, the same pieces of a shot), then squares frame and
+    mask: at 960x720, larger than any working size of the segmenter (256, the network's 512),
+    the stored 64x64 masks are `segment`'s PNGs brought to 64x64 by the same `to_square`."""
     from focusgan.data.dataset import load_images
     from focusgan.prepare.transform import to_square
 
     (video,) = write_videos(
-        tmp_path / "in", 1, seed=11, as_frames=True, size=(72, 96), shot_lengths=(20,)
+        tmp_path / "in", 1, seed=11, as_frames=True, size=size, shot_lengths=(length,)
     )
     pieces = [] if chunk is None else ["--chunk", chunk]
     seg = ["segment", str(video), "--out", str(tmp_path / "seg"), "--no-overlay", *pieces]
@@ -263,15 +267,39 @@ def test_prepare_video_stores_the_masks_segment_writes(tmp_path, chunk):
     out = tmp_path / "v.h5"
     pieces = [] if chunk is None else ["--segment-frames", chunk]
     argv = ["prepare", "video", str(video), "--out", str(out), "--workers", "0", "--quiet"]
-    argv += ["--frames-per-shot", "100", "--size", "32", *NO_FILTERS, *pieces]
+    argv += ["--frames-per-shot", "100", "--size", "64", "--min-shot", "2", *NO_FILTERS, *pieces]
     assert main(argv) == 0
     images, frames = load_images(out), read_metadata(out, "frame")
-    assert list(frames) == list(range(20))
+    assert list(frames) == list(range(length))
     names = sorted(video.iterdir())
     for image, f in zip(images, frames, strict=True):
         rgb = cv2.imread(str(names[f]))[..., ::-1]
         mask = cv2.imread(str(tmp_path / "seg" / f"{names[f].stem}.png"), cv2.IMREAD_GRAYSCALE)
-        np.testing.assert_array_equal(image, to_square(rgb, 32, "squash", mask=mask))
+        assert rgb.shape[:2] == mask.shape == size and mask.max() > 127
+        np.testing.assert_array_equal(image, to_square(rgb, 64, "squash", mask=mask))
+
+
+def test_a_frame_size_change_is_a_cut_not_a_traceback(tmp_path):
+    """12 PNG frames, 48x64 then 50x64: `segment` writes every mask at its frame's size and
+    `prepare video` sees two shots (too short by default: two counted skips)."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, (seed, h) in enumerate([(1, 48), (2, 50)]):
+        v = make_video(seed, size=(h, 64), shot_lengths=(6,), camera="static", n_objects=1)
+        for t, f in enumerate(v.frames):
+            cv2.imwrite(str(folder / f"{6 * i + t:05d}.png"), f[..., ::-1])
+    assert main(["segment", str(folder), "--out", str(tmp_path / "seg"), "--no-overlay"]) == 0
+    shapes = [cv2.imread(str(p)).shape[:2] for p in sorted((tmp_path / "seg").glob("*.png"))]
+    assert shapes == [(48, 64)] * 6 + [(50, 64)] * 6
+    argv = ["prepare", "video", str(folder), "--workers", "0", "--quiet", "--size", "32"]
+    assert main([*argv, "--out", str(tmp_path / "a.h5")]) == 0
+    assert read_info(tmp_path / "a.h5").filter_summary.skipped["shot shorter than 10 frames"] == 2
+    out = tmp_path / "b.h5"
+    assert main([*argv, "--out", str(out), "--min-shot", "2", *NO_FILTERS]) == 0
+    s = read_info(out).filter_summary
+    assert "shot shorter than 10 frames" not in s.skipped
+    assert set(read_metadata(out, "frame")) & {0, 1, 2, 3, 4, 5}
+    assert set(read_metadata(out, "frame")) & {6, 7, 8, 9, 10, 11}
 
 
 def test_prepare_video_follows_a_small_object_over_a_textured_road(tmp_path):

@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "frame a candidate) and score its stored 64x64 masks against the ground truth squared "
         "the same way",
     )
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=CHUNK,
+        help=f"as segment's: shots segmented in pieces of at most this many frames (default {CHUNK})",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     add_options(p, SegmenterOptions, title="segmenter")
     p.set_defaults(func=_bench)
@@ -106,13 +112,14 @@ def _bench(args: argparse.Namespace) -> int:
         args.synthetic,
         args.synthetic_seed,
         shots,
+        args.chunk,
     )
     print("\n".join(lines), flush=True)
     if args.prepare:
         from focusgan.prepare.video import bench_prepare
 
         result["prepare"], lines = bench_prepare(
-            args.davis, result["davis"]["sequences"], segmenter
+            args.davis, result["davis"]["sequences"], segmenter, args.chunk
         )
         print("\n".join(lines))
     if args.json:

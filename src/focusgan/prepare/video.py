@@ -1,7 +1,8 @@
 """`focusgan prepare video PATH... --out FILE.h5`: 4-channel samples whose focus channel comes
 from motion (DESIGN section 3, "Video").
 
-Per video (a file OpenCV decodes, or a folder of frames): shots by PySceneDetect; shots shorter
+Per video (a file OpenCV decodes, or a folder of frames), at the frames' own size, as `segment`
+reads them: shots by PySceneDetect (a change of frame size is a cut too); shots shorter
 than `--min-shot` frames are skipped ("shot shorter than N frames"); `--frames-per-shot` evenly
 spaced frames of each shot become candidates. Their masks come from exactly the segmentation
 that `focusgan segment` writes and `bench-motion` measures: the shot is cut into consecutive
@@ -13,8 +14,9 @@ outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the f
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).
 Metadata: source = the video path, frame = the frame's index in the video.
 
-Bad input is skipped and counted by reason: unreadable or truncated videos, frames of different
-sizes, shots where no flow shows motion ("no motion in shot"). Each video is one resumable
+Bad input is skipped and counted by reason: unreadable or truncated videos, shots where no flow
+shows motion ("no motion in shot"), shots too short (e.g. the few frames of a folder whose frame
+size changes). Each video is one resumable
 chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only unfinished videos.
 `--workers` runs videos in parallel processes; `--min-confidence` adds the classifier filter.
 """
@@ -57,7 +59,6 @@ class VideoOptions(SampleOptions):
     cut_ratio: float = option(
         CUT_RATIO, "a cut's content change over the mean of its 4 neighbours' (AdaptiveDetector)"
     )
-    max_side: int = option(640, cli=False)  # frames are kept at most this large before squaring
     filter: MaskFilter = option(THESIS_FRAME_FILTER, group="frame filters (default: the thesis's)")
     segmenter: SegmenterOptions = option(SegmenterOptions(), group="segmenter")
 
@@ -134,13 +135,7 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
     for path in chunk:
         video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
         try:
-            frames = iter_frames(path, max_side=opts.max_side)
-            shape = None
-            for shot in iter_shots(frames, opts.cut_threshold, opts.cut_ratio):
-                if shape is None:
-                    shape = shot[0].rgb.shape
-                if any(f.rgb.shape != shape for f in shot):
-                    raise BadVideo(path, "frames differ in size")
+            for shot in iter_shots(iter_frames(path), opts.cut_threshold, opts.cut_ratio):
                 s, fr, fg = shot_samples(shot, opts, params, summary)
                 video_samples += s
                 video_meta["source"] += [str(path)] * len(s)
@@ -210,7 +205,7 @@ def davis_prepare_scores(
 
 
 def bench_prepare(
-    root: Path, rows: list[dict], segmenter: SegmenterOptions
+    root: Path, rows: list[dict], segmenter: SegmenterOptions, chunk: int = CHUNK
 ) -> tuple[dict, list[str]]:
     """The production path (`bench-motion --prepare`): `prepare video` on each DAVIS sequence of
     `rows` (frame filters off, every frame a candidate, 64x64 squash), its stored masks scored
@@ -224,6 +219,7 @@ def bench_prepare(
         paths=[],
         min_shot=2,
         frames_per_shot=1_000_000,
+        segment_frames=chunk,
         filter=MaskFilter(),  # every rule off
         segmenter=segmenter,
     )

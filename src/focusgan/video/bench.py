@@ -4,20 +4,61 @@ synthetic videos with true masks, frames/s."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from focusgan.errors import UserError
 from focusgan.video.options import SegmenterOptions
-from focusgan.video.segment import SegmentParams
+from focusgan.video.segment import CHUNK, SegmentParams
 
 
-def bench_davis(root: Path, sequences: list[str] | None, params: SegmentParams) -> list[dict]:
-    """Segment each DAVIS sequence (no ground truth given) and score it; timed from decoding."""
+@dataclass
+class SequenceMasks:
+    """One video segmented as `segment` does it (`segment_pieces`)."""
+
+    masks: np.ndarray  # (T, H, W) float32; zeros for a one-frame piece
+    pieces: list[tuple[int, int]]  # (start, end) of each piece segmented together
+    timings: dict[str, float]  # seconds per stage, summed over the pieces
+    colour_weight: float  # colour model's exponent, mean over the frames
+
+
+def segment_sequence(
+    path: Path, params: SegmentParams, chunk: int = CHUNK, frames: list | None = None
+) -> SequenceMasks:
+    """Segment a video file or folder of frames exactly as `focusgan segment` does (shots,
+    pieces of at most `chunk` frames, the frames' own size): the instrument of `bench-motion`
+    and `benchmarks/motion_cv.py`. `frames` (io.Frame, already read) skips the decoding."""
+    from focusgan.video.io import iter_frames
+    from focusgan.video.segment import segment_pieces
+
+    masks, pieces, timings, weights = [], [], {}, []
+    for piece, seg in segment_pieces(
+        iter_frames(path) if frames is None else frames, params, chunk
+    ):
+        start = len(masks)
+        pieces.append((start, start + len(piece)))
+        if seg is None:
+            masks += [np.zeros(f.rgb.shape[:2], np.float32) for f in piece]
+            continue
+        masks += list(seg.masks)
+        weights += [seg.colour_weight] * len(piece)
+        for k, v in seg.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+    shapes = {m.shape for m in masks}
+    if len(shapes) > 1:
+        raise UserError(f"{path}: frames differ in size {sorted(shapes)[:3]}; cannot score")
+    weight = float(np.mean(weights)) if weights else 0.0
+    return SequenceMasks(np.stack(masks), pieces, timings, weight)
+
+
+def bench_davis(
+    root: Path, sequences: list[str] | None, params: SegmentParams, chunk: int = CHUNK
+) -> list[dict]:
+    """Segment each DAVIS sequence as `segment` does (no ground truth given) and score it;
+    timed from decoding."""
     from focusgan.video.davis import davis_paths, davis_sequences, read_annotations, sequence_scores
-    from focusgan.video.io import read_frames
-    from focusgan.video.segment import segment_frames
 
     names = sequences or davis_sequences(root)
     if not names:
@@ -26,23 +67,24 @@ def bench_davis(root: Path, sequences: list[str] | None, params: SegmentParams) 
     for name in names:
         frames_dir, ann_dir = davis_paths(root, name)
         start, cpu = time.perf_counter(), time.process_time()
-        frames, _ = read_frames(frames_dir)
-        seg = segment_frames(frames, params)
+        seg = segment_sequence(frames_dir, params, chunk)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         gt = read_annotations(ann_dir)
         if gt.shape != seg.masks.shape:
-            raise UserError(f"{name}: {len(gt)} annotations for {len(frames)} frames")
+            raise UserError(f"{name}: {len(gt)} annotations for {len(seg.masks)} frames")
         scores = sequence_scores(seg.masks > 0.5, gt)
+        n = len(seg.masks)
         rows.append(
             {
                 "sequence": name,
                 "J": scores["J"],
                 "F": scores["F"],
-                "frames": len(frames),
-                "size": f"{frames.shape[2]}x{frames.shape[1]}",
+                "frames": n,
+                "size": f"{gt.shape[2]}x{gt.shape[1]}",
+                "pieces": seg.pieces,
                 "seconds": elapsed,
-                "fps": len(frames) / elapsed,
-                "cpu_ms_per_frame": 1000 * cpu / len(frames),
+                "fps": n / elapsed,
+                "cpu_ms_per_frame": 1000 * cpu / n,
                 "colour_weight": seg.colour_weight,
                 "stages": {k: round(v, 3) for k, v in seg.timings.items()},
             }
@@ -56,6 +98,7 @@ def bench_synthetic(
     size: tuple[int, int] = (240, 320),
     seed: int = 0,
     shots: tuple[int, ...] = (20, 16, 24),
+    chunk: int = CHUNK,
 ) -> list[dict]:
     """Score the segmenter on `n` seeded synthetic videos (seeds `seed` ..; shots of `shots`
     frames, cuts detected), next to the trivial baseline: a centred box covering a quarter of
@@ -72,7 +115,7 @@ def bench_synthetic(
         masks = [
             m
             for _, m, _ in segment_stream(
-                (Frame(i, f"{i:05d}", f) for i, f in enumerate(v.frames)), params
+                (Frame(i, f"{i:05d}", f) for i, f in enumerate(v.frames)), params, chunk
             )
         ]
         elapsed = time.perf_counter() - start
@@ -141,6 +184,7 @@ def bench_motion(
     synthetic: int = 0,
     synthetic_seed: int = 0,
     synthetic_shots: tuple[int, ...] = (20, 16, 24),
+    chunk: int = CHUNK,
 ) -> tuple[dict, list[str]]:
     """Measure the segmenter on DAVIS sequences and/or `synthetic` generated videos; returns
     the numbers (as `--json` writes them) and the tables to print."""
@@ -153,20 +197,28 @@ def bench_motion(
             f"--synthetic-shots wants frame counts of at least 2, like 20,16,24; "
             f"got {','.join(map(str, synthetic_shots))!r}"
         )
+    if chunk < 2:
+        raise UserError(f"--chunk must be >= 2 (frames segmented together), got {chunk}")
     params = opts.params()
     result: dict = {
         "params": asdict(opts),
+        "chunk": chunk,
         "measures": "J = IoU at 0.5, F = DAVIS boundary F (disk(ceil(0.008 x diagonal)) as "
         "davis2017-evaluation); DAVIS means skip the first and last frame",
     }
     lines: list[str] = []
     if davis is not None:
-        rows = bench_davis(davis, sequences, params)
-        lines.append("DAVIS (J, F x100; frames/s from decoding to masks at input size)")
+        rows = bench_davis(davis, sequences, params, chunk)
+        lines.append(
+            f"DAVIS (J, F x100; as `segment`: shots, pieces of at most {chunk} frames; frames/s "
+            "from decoding to masks at input size)"
+        )
         lines += _table(rows)
         result["davis"] = {"sequences": rows, "mean": _summary(rows)}
     if synthetic:
-        rows = bench_synthetic(synthetic, params, seed=synthetic_seed, shots=synthetic_shots)
+        rows = bench_synthetic(
+            synthetic, params, seed=synthetic_seed, shots=synthetic_shots, chunk=chunk
+        )
         lines.append(
             "synthetic videos (box = centred box of a quarter of the frame, the trivial baseline)"
         )

@@ -52,6 +52,8 @@ def segment_video(
 
     if not video.exists():
         raise UserError(f"no such video or folder: {video}")
+    if chunk < 2:
+        raise UserError(f"--chunk must be >= 2 (frames segmented together), got {chunk}")
     out.mkdir(parents=True, exist_ok=True)
     fps = video_fps(video)
     writer = None

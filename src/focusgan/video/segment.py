@@ -359,23 +359,41 @@ def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
 
 
+def segment_pieces(
+    frames,
+    params: SegmentParams | None = None,
+    chunk: int = CHUNK,
+    cut_threshold: float | None = None,
+    cut_ratio: float | None = None,
+):
+    """The users' segmentation of a stream of `io.Frame`s, at the frames' own size: shots by
+    PySceneDetect (`shots.iter_shots`; a change of frame size is a cut too), each cut into
+    consecutive pieces of at most `chunk` frames (`split_evenly`), each piece segmented whole.
+    Yields (piece: list of frames, Segmentation or None for a one-frame piece, which has no
+    flow). `segment`, `bench-motion` and `benchmarks/motion_cv.py` run this; `prepare video`
+    runs the same shots and pieces (only those holding a candidate)."""
+    from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD, iter_shots
+
+    threshold = CUT_THRESHOLD if cut_threshold is None else cut_threshold
+    ratio = CUT_RATIO if cut_ratio is None else cut_ratio
+    for shot in iter_shots(frames, threshold, ratio):
+        for a, b in split_evenly(len(shot), chunk):
+            piece = shot[a:b]
+            seg = segment_frames(np.stack([f.rgb for f in piece]), params) if b - a > 1 else None
+            yield piece, seg
+
+
 def segment_stream(
     frames,
     params: SegmentParams | None = None,
     chunk: int = CHUNK,
 ):
-    """Segment a stream of `io.Frame`s shot by shot (PySceneDetect cuts), in pieces of at most
-    `chunk` frames. Yields (frame, mask or None, kind) in order; a shot of one frame has no
-    flow and gets None."""
-    from focusgan.video.shots import iter_shots
-
-    for shot in iter_shots(frames):
-        for a, b in split_evenly(len(shot), chunk):
-            piece = shot[a:b]
-            if len(piece) < 2:
-                for f in piece:
-                    yield f, None, "single frame"
-                continue
-            seg = segment_frames(np.stack([f.rgb for f in piece]), params)
-            for f, m, k in zip(piece, seg.masks, seg.kinds, strict=False):
-                yield f, m, k
+    """Segment a stream of `io.Frame`s as `segment_pieces` does. Yields (frame, mask or None,
+    kind) in order; a shot of one frame has no flow and gets None."""
+    for piece, seg in segment_pieces(frames, params, chunk):
+        if seg is None:
+            for f in piece:
+                yield f, None, "single frame"
+            continue
+        for f, m, k in zip(piece, seg.masks, seg.kinds, strict=True):
+            yield f, m, k

@@ -8,7 +8,9 @@ frames (DAVIS drift-straight: 4 false cuts in 50 frames; 9 false cuts in 20 gene
 none with the adaptive detector, which also missed fewer true cuts: benchmarks/RESULTS.md).
 `iter_shots` yields each shot's frames as soon as the next cut (or the end of the video) is
 seen, so only one shot is held in memory (and a shot longer than `max_len` frames is cut
-there). `detect_cuts` does the same on an array and returns the cut positions: the index of the
+there). A frame whose size differs from the previous frame's starts a new shot (PySceneDetect
+asserts that every frame it sees has the first frame's size; a folder of frames of mixed sizes
+would otherwise end in its AssertionError). `detect_cuts` does the same on an array and returns the cut positions: the index of the
 first frame of each new shot.
 """
 
@@ -59,7 +61,14 @@ def iter_shots(
     """Group a stream of frames into shots (lists of consecutive frames)."""
     splitter = ShotSplitter(threshold, ratio, min_len)
     shot: list[Frame] = []
+    shape = None
     for frame in frames:
+        if shape is not None and frame.rgb.shape != shape:  # a size change is a cut
+            if shot:
+                yield shot
+            shot = []
+            splitter = ShotSplitter(threshold, ratio, min_len)
+        shape = frame.rgb.shape
         for cut in splitter.push(frame.index, frame.rgb):
             head = [f for f in shot if f.index < cut]
             if head:
