@@ -168,7 +168,7 @@ CANDIDATES: dict[str, dict] = {
         "threshold": 0.6,
         "saliency__flow": "farneback",
     },
-    # issue #18's quality work (declared 2026-12-05 05:12 UTC, before measuring): a camera model
+    # issue #18's quality work (declared 2026-12-05 04:52 UTC, before measuring): a camera model
     # that allows parallax: the residual of a homography (a plane seen by a moving camera) and
     # the epipolar residual (a rigid scene at any depth: the distance of each pixel's flow from
     # the epipolar line of a RANSAC fundamental matrix, kept only where the affine model also
@@ -254,7 +254,7 @@ RETIRED = {
 }
 
 
-# The pool the cross-validation chooses from, declared on 2026-12-05 at 05:12 UTC, before any
+# The pool the cross-validation chooses from, declared on 2026-12-05 at 04:52 UTC, before any
 # score of the new instrument (shots and pieces, as `segment`) was seen (issue #18): every
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
