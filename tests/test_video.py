@@ -648,3 +648,27 @@ def test_feature_model_on_every_other_frame_interpolates_in_time():
     # a still shot: the network's answer for frames 1 and 3 is the mean of their neighbours'
     assert np.abs(every - other).max() < 0.05
     assert (other[:, 48, 48] > 0.6).all() and (other[:, 5, 5] < 0.3).all()
+
+
+def test_epipolar_residual_drops_parallax_and_keeps_an_object_moving_across():
+    """A camera translating sideways past a near band (flow 4 px) before a far scene (1 px):
+    no affine model explains both depths, so the affine residual marks the band as strongly as
+    an object moving down across the far scene; both depths move along their epipolar lines,
+    so the epipolar residual (`camera="epipolar"`) drops the band and keeps the object."""
+    from focusgan.video.saliency import SaliencyParams, _camera_residual
+
+    rng = np.random.default_rng(0)
+    flow = np.zeros((96, 128, 2), np.float32)
+    flow[..., 0] = 1.0
+    flow[:, 48:80, 0] = 4.0
+    flow += rng.normal(0, 0.05, flow.shape).astype(np.float32)
+    flow[20:40, 10:30] = (1.0, 3.0)
+    sal = {
+        cam: _camera_residual(flow, SaliencyParams(camera=cam, inside="off"))[1]
+        for cam in ("affine", "epipolar")
+    }
+    obj, band = (slice(22, 38), slice(12, 28)), (slice(None), slice(52, 76))
+    assert sal["affine"][obj].mean() > 0.9 and sal["affine"][band].mean() > 0.9
+    assert sal["epipolar"][obj].mean() > 0.9 and sal["epipolar"][band].mean() < 0.4
+    with pytest.raises(ValueError, match="camera model"):
+        _camera_residual(flow, SaliencyParams(camera="fundamental"))

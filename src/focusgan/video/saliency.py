@@ -31,6 +31,7 @@ import numpy as np
 from focusgan.video.flow import optical_flow
 
 MODES = ("unlc", "residual")
+CAMERAS = ("affine", "homography", "epipolar")
 COMBINE = ("min", "mean")
 INSIDE = ("mean", "halve", "multiply", "replace", "off")
 
@@ -45,7 +46,10 @@ class SaliencyParams:
     patch: int = 5  # box filter size, pixels of the working frame
     border: float = 0.125  # band cleared at the image edge, fraction of the shorter side
     flow: str = "dis-medium"
-    camera: str = "affine"  # residual mode: camera motion model, affine or homography
+    camera: str = "affine"  # residual mode: camera motion model, affine, homography, or
+    # epipolar (affine, or where it explains less than `epipolar_gate` of the frame, the smaller
+    # of its residual and the distance from a RANSAC fundamental matrix's epipolar line)
+    epipolar_gate: float = 0.8
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
     combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
@@ -83,10 +87,14 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
     ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
     src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
     dst = src + flow[ys, xs].reshape(-1, 2)
+    if p.camera not in CAMERAS:
+        raise ValueError(f"unknown camera model {p.camera!r}; choose one of {CAMERAS}")
     if p.camera == "homography":
-        m, _ = cv2.findHomography(src, dst, cv2.RANSAC, p.ransac_px)
+        m, inliers = cv2.findHomography(src, dst, cv2.RANSAC, p.ransac_px)
     else:
-        a, _ = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.ransac_px)
+        a, inliers = cv2.estimateAffine2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.ransac_px
+        )
         m = None if a is None else np.vstack([a, [0, 0, 1]])
     if m is None:
         return "none", None
@@ -94,6 +102,8 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
     grid = np.stack([xx, yy], -1)
     moved = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), m).reshape(h, w, 2)
     residual_flow = flow - (moved - grid)
+    if p.camera == "epipolar":
+        residual_flow = _epipolar_residual(src, dst, grid, flow, residual_flow, inliers, p)
     residual = np.linalg.norm(residual_flow, axis=-1)
     med, top, peak = np.percentile(residual, [50, 99, 99.9])
     floor = p.min_motion * min(h, w) / 100.0
@@ -113,6 +123,30 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
         else:
             raise ValueError(f"unknown inside {p.inside!r}")
     return "camera", sal
+
+
+def _epipolar_residual(src, dst, grid, flow, affine_residual, affine_inliers, p: SaliencyParams):
+    """Parallax-tolerant residual flow: where the camera's affine model leaves much of the frame
+    unexplained (under `epipolar_gate` of the sample points are its inliers: a moving camera in
+    a 3-D scene) and a RANSAC fundamental matrix explains clearly more, each pixel's residual is
+    the smaller of the affine one and the offset of its flow's end from its epipolar line, so
+    surfaces at another depth (which move along their epipolar lines) stop counting as motion
+    while an object moving across them still does."""
+    share = float(np.mean(affine_inliers)) if affine_inliers is not None else 1.0
+    if share >= p.epipolar_gate:
+        return affine_residual
+    f, inliers = cv2.findFundamentalMat(src, dst, cv2.FM_RANSAC, p.ransac_px, 0.99)
+    if f is None or f.shape != (3, 3) or float(np.mean(inliers)) < share + 0.1:
+        return affine_residual
+    h, w = flow.shape[:2]
+    x = np.concatenate([grid, np.ones((h, w, 1), np.float32)], -1)
+    x2 = np.concatenate([grid + flow, np.ones((h, w, 1), np.float32)], -1)
+    line = x @ f.T.astype(np.float32)  # epipolar line of each pixel in the other frame
+    d = (x2 * line).sum(-1) / np.maximum(np.hypot(line[..., 0], line[..., 1]), 1e-6)
+    norm = np.hypot(line[..., 0], line[..., 1])[..., None].clip(1e-6)
+    epi = d[..., None] * line[..., :2] / norm  # from its epipolar line to the flow's end
+    keep = np.linalg.norm(epi, axis=-1) < np.linalg.norm(affine_residual, axis=-1)
+    return np.where(keep[..., None], epi, affine_residual).astype(np.float32)
 
 
 def _crossings(b: np.ndarray, dy: int, dx: int) -> np.ndarray:
