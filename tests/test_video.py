@@ -672,3 +672,53 @@ def test_epipolar_residual_drops_parallax_and_keeps_an_object_moving_across():
     assert sal["epipolar"][obj].mean() > 0.9 and sal["epipolar"][band].mean() < 0.4
     with pytest.raises(ValueError, match="camera model"):
         _camera_residual(flow, SaliencyParams(camera="fundamental"))
+
+
+def _two_speed_video(n: int = 16, h: int = 120, w: int = 160):
+    """A static textured background crossed by two textured objects, one slow (1 px a frame,
+    upper band) and one fast (5 px a frame, lower band): the frames and each object's masks."""
+    from focusgan.video.synthetic import shape_mask, texture
+
+    rng = np.random.default_rng(7)
+    background = texture(rng, h, w)
+    objects = []
+    for kind, size, (x0, y0), step in (("ellipse", 34, (50, 12), 1), ("star", 38, (8, 68), 5)):
+        objects.append((shape_mask(rng, kind, size) > 127, texture(rng, size, size), x0, y0, step))
+    frames = np.empty((n, h, w, 3), np.uint8)
+    masks = np.zeros((len(objects), n, h, w), bool)
+    for t in range(n):
+        f = background.copy()
+        for k, (m, tex, x0, y0, step) in enumerate(objects):
+            x, s = x0 + step * t, len(m)
+            f[y0 : y0 + s, x : x + s][m] = tex[m]
+            masks[k, t, y0 : y0 + s, x : x + s] = m
+        frames[t] = f
+    return frames, masks
+
+
+def test_prepare_video_finds_a_slow_and_a_fast_object(tmp_path):
+    """Two objects moving differently (1 and 5 px a frame): the masks `prepare video` stores
+    cover both, not only the stronger motion (issue #18: "a second moving object suppressed")."""
+    from focusgan.data.dataset import load_images
+    from focusgan.prepare.transform import to_square
+
+    frames, masks = _two_speed_video()
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for t, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{t:05d}.png"), f[..., ::-1])
+    out = tmp_path / "two.h5"
+    argv = ["prepare", "video", str(folder), "--out", str(out), "--workers", "0", "--quiet"]
+    assert main([*argv, "--frames-per-shot", "4", "--size", "64", *NO_FILTERS]) == 0
+    images, stored = load_images(out), read_metadata(out, "frame")
+    assert len(stored) == 4
+    blank = np.zeros((*frames.shape[1:3], 3), np.uint8)
+    for image, t in zip(images, stored, strict=True):
+        pred = image[..., 3] > 127
+        truth = [
+            to_square(blank, 64, "squash", mask=m[t].astype(np.uint8) * 255)[..., 3] > 127
+            for m in masks
+        ]
+        found = [pred[gt].mean() for gt in truth]  # share of each object inside the mask
+        assert min(found) > 0.5, (t, found)
+        assert pred[~(truth[0] | truth[1])].mean() < 0.1  # little background

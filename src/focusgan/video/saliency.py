@@ -50,6 +50,9 @@ class SaliencyParams:
     # epipolar (affine, or where it explains less than `epipolar_gate` of the frame, the smaller
     # of its residual and the distance from a RANSAC fundamental matrix's epipolar line)
     epipolar_gate: float = 0.8
+    saturate: float = 0.0  # residual mode: > 0: a residual of `saturate` x the motion floor
+    # (`min_motion`) is full saliency and a step that large a motion boundary, so a slow object
+    # beside a fast one counts too; 0: both scaled by the frame's strongest motion
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
     combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
@@ -109,9 +112,12 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
     floor = p.min_motion * min(h, w) / 100.0
     if peak - med < floor:  # 99.9th: an object of 0.1% of the frame still counts as motion
         return "none", None
-    sal = np.minimum((residual - med) / max(top - med, floor), 1.0).clip(0)
+    scale = max(top - med, floor)
+    if p.saturate > 0:  # every motion above `saturate` x floor counts fully, not only the fastest
+        scale = min(scale, p.saturate * floor)
+    sal = np.minimum((residual - med) / scale, 1.0).clip(0)
     if p.inside != "off":
-        inside = inside_outside(residual_flow)
+        inside = inside_outside(residual_flow, edge=p.saturate * floor if p.saturate > 0 else 0)
         if p.inside == "replace":
             sal = inside
         elif p.inside == "multiply":
@@ -165,7 +171,7 @@ def _crossings(b: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def inside_outside(flow: np.ndarray, shrink: int = 2) -> np.ndarray:
+def inside_outside(flow: np.ndarray, shrink: int = 2, edge: float = 0.0) -> np.ndarray:
     """FST's inside-outside map (Papazoglou & Ferrari, ICCV 2013) of a (camera-compensated)
     flow: motion boundaries are where the flow's gradient is strong (above half its 99th
     percentile); a pixel is inside an object when a ray from it to the image edge crosses an odd
@@ -184,7 +190,10 @@ def inside_outside(flow: np.ndarray, shrink: int = 2) -> np.ndarray:
     top = float(np.partition(flat, k)[k])  # the 99th percentile, without a full sort
     if top <= 0:
         return np.zeros((h, w), np.float32)
-    b = grad > 0.5 * top
+    threshold = 0.5 * top
+    if edge > 0:  # a boundary: a step of `edge` pixels of motion (Sobel's gain 4) is enough
+        threshold = min(threshold, 2.0 * edge)  # half of a step's response
+    b = grad > threshold
     votes = np.zeros(b.shape, np.int32)
     for v, undo in ((b, lambda a: a), (b[::-1, ::-1], lambda a: a[::-1, ::-1])):
         votes += undo(_crossings(v, 0, 1) % 2)  # rays to the left (flipped: to the right)
