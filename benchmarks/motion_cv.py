@@ -201,12 +201,24 @@ CANDIDATES: dict[str, dict] = {
         "saliency__saturate": 3.0,
         "blobs": 0.0,
     },
+    # added 2026-12-05 05:14 UTC, before measuring them (after seeing the 3x candidate's
+    # scores: it lost car-shadow and kite-surf): the residual alone saturated, and 4x
+    "session-5 defaults + smoothed labels, residual (not boundaries) saturated at 3x floor": {
+        **FINAL,
+        "saliency__saturate": 3.0,
+        "saliency__saturate_edges": False,
+    },
+    "session-5 defaults + smoothed labels, saliency saturated at 4x floor": {
+        **FINAL,
+        "saliency__saturate": 4.0,
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 6x floor",
     "session-5 defaults + smoothed labels, working side 192",

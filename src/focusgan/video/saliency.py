@@ -53,6 +53,7 @@ class SaliencyParams:
     saturate: float = 0.0  # residual mode: > 0: a residual of `saturate` x the motion floor
     # (`min_motion`) is full saliency and a step that large a motion boundary, so a slow object
     # beside a fast one counts too; 0: both scaled by the frame's strongest motion
+    saturate_edges: bool = True  # saturate the motion boundaries too (else only the residual)
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
     combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
@@ -117,7 +118,8 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
         scale = min(scale, p.saturate * floor)
     sal = np.minimum((residual - med) / scale, 1.0).clip(0)
     if p.inside != "off":
-        inside = inside_outside(residual_flow, edge=p.saturate * floor if p.saturate > 0 else 0)
+        edge = p.saturate * floor if p.saturate > 0 and p.saturate_edges else 0.0
+        inside = inside_outside(residual_flow, edge=edge)
         if p.inside == "replace":
             sal = inside
         elif p.inside == "multiply":
