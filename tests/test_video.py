@@ -700,6 +700,12 @@ def _two_speed_video(n: int = 16, h: int = 120, w: int = 160):
     return frames, masks
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #18, open: the motion saliency is scaled by the frame's strongest motion, so "
+    "the slow object scores 0.07 beside the fast one's 0.95 and drops out; saturating it "
+    "(`SaliencyParams.saturate`) finds both but lost on DAVIS (benchmarks/RESULTS.md)",
+)
 def test_prepare_video_finds_a_slow_and_a_fast_object(tmp_path):
     """Two objects moving differently (1 and 5 px a frame): the masks `prepare video` stores
     cover both, not only the stronger motion (issue #18: "a second moving object suppressed")."""
@@ -726,3 +732,16 @@ def test_prepare_video_finds_a_slow_and_a_fast_object(tmp_path):
         found = [pred[gt].mean() for gt in truth]  # share of each object inside the mask
         assert min(found) > 0.5, (t, found)
         assert pred[~(truth[0] | truth[1])].mean() < 0.1  # little background
+
+
+def test_saturated_saliency_keeps_a_slow_object_beside_a_fast_one():
+    """The candidate that finds both objects of the video above: a residual of 3x the motion
+    floor is full saliency (`saturate`), so the slow object is no longer scaled away."""
+    from focusgan.video.segment import SegmentParams
+
+    frames, masks = _two_speed_video(n=10)
+    p = SegmentParams()
+    p.saliency.saturate, p.saliency.saturate_edges = 3.0, False
+    pred = segment_frames(frames, p).masks > 0.5
+    assert min(pred[m].mean() for m in masks) > 0.8
+    assert pred[~(masks[0] | masks[1])].mean() < 0.05
