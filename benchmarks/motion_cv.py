@@ -12,7 +12,8 @@ for a retired candidate, it leaves the pool)
 (in the repository: the tables and the cross-validation are recomputed from it without
 segmenting anything; `--set NAME --rerun` measures a candidate again after a code change), so
 candidates are added and compared cheaply. Candidates that lost and whose code was removed
-(`RETIRED`) keep their scores there and stay in the pool the cross-validation chooses from.
+(`RETIRED`) keep their scores there and stay in the pool (`POOL`, declared before the scores were
+seen) where those scores were measured on the pieces `segment` uses now.
 Cross-validation: for each sequence, the candidate with the best mean J on the *other*
 sequences is chosen and scored on the held-out one; the CV mean is the mean of those
 held-out scores, i.e. a figure from data that played no part in the choice made for it. The
@@ -292,7 +293,8 @@ RETIRED = {
 # score of the new instrument (shots and pieces, as `segment`) was seen (issue #18): every
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
-# candidates of issue #18's quality work below, and the retired candidates only where all their
+# candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
+# each before it was measured), and the retired candidates only where all their
 # stored scores were measured on today's pieces (none: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
