@@ -349,7 +349,7 @@ def _class_rows(G: Any, run: RunDir) -> dict[str, np.ndarray]:
 
 def _samples_made(path: Path, step: int | None, n: int) -> bool:
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return int(z["n"]) == n and (int(z["step"]) if "step" in z else None) == step
     except (OSError, ValueError, KeyError):
         return False

@@ -172,7 +172,7 @@ def reference(
         return _REFERENCES[memo]
     path = cache_file(data, "refstats", key, ".npz")
     if path.exists():
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             feats, probs = z["features"], z["probs"]
             stats = Stats(mu=z["mu"], sigma=z["sigma"], n=len(feats))
     else:
@@ -459,8 +459,9 @@ def evaluate_run(
     device: str | torch.device | None = None,
     **kwargs: Any,
 ) -> Evaluation:
-    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
-    `kwargs` as `evaluate_generator_samples`."""
+    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats), or
+    of a generator file from `focusgan export` given as `run_dir`; `kwargs` as
+    `evaluate_generator_samples`."""
     from focusgan.training.loop import initial_generator
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import BN_STATS_NOTE
@@ -471,9 +472,11 @@ def evaluate_run(
         kwargs["initial"] = initial_generator(cfg).to(dev)  # the generated-pairs floor
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
+    exported = Path(run_dir).is_file()  # a generator from `focusgan export`
     source = {
         "run": str(run_dir),
-        "checkpoint": checkpoint or "latest",
+        "checkpoint": "exported generator" if exported else checkpoint or "latest",
+        **({"sha256": sha256_file(run_dir)} if exported else {}),
         "step": step,
         "generator": "ema" if ema else "raw",
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),

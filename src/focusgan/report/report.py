@@ -560,7 +560,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
 def _report_samples(path: Path) -> dict[str, Any]:
     """The samples the experiment stored for the report (`trained`, `initial`, `step`)."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             keys = ("trained", "initial", "class_rows", "class_names")
             out: dict[str, Any] = {k: z[k] for k in keys if k in z.files}
             if "step" in z.files:
