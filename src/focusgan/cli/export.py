@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 TRUST_FLAG = "--trust-pickle"  # (as `focusgan.training.checkpoint.TRUST_FLAG`; no torch here)
 
 

@@ -18,6 +18,7 @@ import io
 import pickle
 import random
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,8 @@ def _unsafe_globals(path: Path) -> list[str] | None:
         return None
 
 
-def _refusal(path: Path) -> str:
-    """Why `path`, which `torch.load(weights_only=True)` refused, is not opened."""
+def _refusal(path: Path, error: Exception) -> str:
+    """Why `path`, which `torch.load(weights_only=True)` refused with `error`, is not opened."""
     names = _unsafe_globals(path)
     if names and set(names) <= LEGACY_GLOBALS:
         return (
@@ -127,10 +128,15 @@ def _refusal(path: Path) -> str:
             "state), and unpickling can run code; if you trust where it came from, convert it "
             f"once: focusgan convert-checkpoint {path} {TRUST_FLAG}"
         )
-    what = ", ".join(names[:5]) if names else "objects that are not tensors or plain values"
+    if names:
+        what = f"it names {', '.join(names[:5])}, which no focusgan checkpoint holds"
+    else:  # damaged, or an object the opcode scan cannot name: say what the unpickler said
+        lines = [x.strip() for x in str(error).splitlines() if x.strip()]
+        said = next((x for x in lines if "GLOBAL" in x or "Unsupported" in x), lines[-1:])
+        what = f"it holds what is not tensors and plain values ({''.join(said)[:200]})"
     return (
-        f"{path} was refused and nothing in it was run: it names {what}, which no focusgan "
-        "checkpoint holds (opening it could run code); do not use this file"
+        f"{path} was refused and nothing in it was run: {what}; do not use this file, or use an "
+        "earlier one from its checkpoints/ folder"
     )
 
 
@@ -155,9 +161,11 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         if not zipfile.is_zipfile(path):  # what torch.save writes; anything else would be
             raise ValueError("not a zip archive")  # unpickled (garbage can eat all memory)
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:  # names an object the restricted unpickler does not build
-        raise UserError(_refusal(Path(path))) from None
+        with warnings.catch_warnings():  # (torch warns of pickle protocols it did not write)
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # what the restricted unpickler does not build
+        raise UserError(_refusal(Path(path), e)) from None
     except Exception as e:  # a damaged file: say which and what to do
         raise UserError(
             f"cannot read checkpoint {path} ({type(e).__name__}: {_first_line(e)}); "
