@@ -118,10 +118,6 @@ def commands(exp: Path, run: Path, toy_h5: Path, tmp_path: Path) -> dict[str, li
     }
 
 
-COMMANDS = ("sample", "evaluate", "train --resume", "inspect", "export", "report",
-            "experiment rerun", "convert-checkpoint --trust-pickle")  # fmt: skip
-
-
 @pytest.mark.parametrize("where", ["top", "rng", "optimizer", "protocol 4"])
 def test_a_crafted_checkpoint_runs_nothing_in_any_command(experiment, toy_h5, tmp_path, capsys,
                                                           where):  # fmt: skip
@@ -130,10 +126,8 @@ def test_a_crafted_checkpoint_runs_nothing_in_any_command(experiment, toy_h5, tm
     marker = tmp_path / "MARKER"
     craft(ckpt, where, marker)
     before = ckpt.read_bytes()
-    argvs = commands(exp, run, toy_h5, tmp_path)
-    assert set(argvs) == set(COMMANDS)
-    for name in COMMANDS:
-        code, err = run_cli(argvs[name], capsys)
+    for name, argv in commands(exp, run, toy_h5, tmp_path).items():
+        code, err = run_cli(argv, capsys)
         assert not marker.exists(), f"{name} ran the payload"
         assert code == 2 and one_line(err) and str(ckpt) in err, (name, err)
         assert "nothing in it was run" in err or "not converted" in err, (name, err)

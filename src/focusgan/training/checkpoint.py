@@ -132,8 +132,9 @@ def _refusal(path: Path, error: Exception) -> str:
         what = f"it names {', '.join(names[:5])}, which no focusgan checkpoint holds"
     else:  # damaged, or an object the opcode scan cannot name: say what the unpickler said
         lines = [x.strip() for x in str(error).splitlines() if x.strip()]
-        said = next((x for x in lines if "GLOBAL" in x or "Unsupported" in x), lines[-1:])
-        what = f"it holds what is not tensors and plain values ({''.join(said)[:200]})"
+        last = lines[-1] if lines else type(error).__name__
+        said = next((x for x in lines if "GLOBAL" in x or "Unsupported" in x), last)
+        what = f"it holds what is not tensors and plain values ({said[:200]})"
     return (
         f"{path} was refused and nothing in it was run: {what}; do not use this file, or use an "
         "earlier one from its checkpoints/ folder"
