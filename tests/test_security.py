@@ -187,9 +187,14 @@ def test_a_checkpoint_of_an_earlier_version_is_converted_only_when_trusted(exper
     torch.load(ckpt, weights_only=True)
     assert_same(checkpoint.load(ckpt), current)  # what this version writes, to the bit
     checkpoint.set_rng_state(checkpoint.load(ckpt)["rng"][0])  # and the streams continue alike
-    _, state, gauss = random.getstate()
-    assert (state, gauss) == legacy(current)["rng"][0]["python"][1:]
+    was = legacy(current)["rng"][0]
+    assert random.getstate() == was["python"]
+    now = np.random.get_state(legacy=True)
+    assert now[0] == was["numpy"][0] and np.array_equal(now[1], was["numpy"][1])
+    assert now[2:] == was["numpy"][2:]
     assert run_cli(["sample", run, "--n", "4", "--out", tmp_path / "s.png"], capsys)[0] == 0
+    code = main(["convert-checkpoint", str(run)])  # a run folder: every checkpoint, all current
+    assert code == 0 and capsys.readouterr().out.count("in the current form already") == 2
 
 
 def test_rng_states_go_through_a_checkpoint_file_exactly(tmp_path):

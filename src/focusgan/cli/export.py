@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from focusgan.errors import UserError
+
 TRUST_FLAG = "--trust-pickle"  # (as `focusgan.training.checkpoint.TRUST_FLAG`; no torch here)
 
 
@@ -25,7 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rewrite checkpoints of an earlier focusgan (pickled NumPy RNG state) so that this "
         "version opens them; unpickling can run code, hence " + TRUST_FLAG,
     )
-    p.add_argument("checkpoints", type=Path, nargs="+", metavar="FILE", help="checkpoint(s) (.pt)")
+    p.add_argument(
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="checkpoint files (.pt), or run directories (all their checkpoints)",
+    )
     p.add_argument(
         TRUST_FLAG,
         dest="trust_pickle",
@@ -45,8 +53,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from focusgan.training.checkpoint import convert
+    from focusgan.training.rundir import RunDir
 
-    for path in args.checkpoints:
-        convert(path, trust_pickle=args.trust_pickle)
-        print(f"converted {path}")
+    files = []
+    for path in args.checkpoints:  # a run directory: all of its checkpoints
+        files += sorted(RunDir(path).checkpoints.glob("*.pt")) if path.is_dir() else [path]
+    if not files:
+        raise UserError(f"no checkpoints in {', '.join(map(str, args.checkpoints))}")
+    for path in files:
+        done = convert(path, trust_pickle=args.trust_pickle)
+        print(f"converted {path}" if done else f"{path} is in the current form already")
     return 0

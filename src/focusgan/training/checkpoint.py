@@ -196,23 +196,25 @@ def _checked(state: Any, path: Path) -> dict[str, Any]:
     return state
 
 
-def convert(path: Path, out: Path | None = None, *, trust_pickle: bool = False) -> Path:
+def convert(path: Path, *, trust_pickle: bool = False) -> bool:
     """Rewrite a checkpoint of an earlier version (NumPy's RNG state pickled) in the current
-    form, at `out` (default: in place, atomically). Unpickling runs whatever the file says, so
-    it needs `trust_pickle`; a file that names objects other than NumPy's (read from its
-    opcodes, before unpickling) is refused even then."""
+    form, in place (atomically); False when it is in the current form already. Unpickling runs
+    whatever the file says, so it needs `trust_pickle`; a file that names objects other than
+    NumPy's (read from its opcodes, before unpickling) is refused even then."""
     path = Path(path)
-    if not trust_pickle:
-        raise UserError(
-            f"converting {path} unpickles it, which runs any code it holds; add {TRUST_FLAG} "
-            "only if you trust where the file came from"
-        )
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
         raise UserError(f"cannot read checkpoint {path} (not a zip archive, as torch.save writes)")
     names = _unsafe_globals(path)
     if names == []:
         load(path)  # (a one-line error if it is not a checkpoint)
-        raise UserError(f"{path} is a checkpoint of this version already; nothing to convert")
+        return False
+    if not trust_pickle:
+        raise UserError(
+            f"converting {path} unpickles it, which runs any code it holds; add {TRUST_FLAG} "
+            "only if you trust where the file came from"
+        )
     if names is None or not set(names) <= LEGACY_GLOBALS:
         shown = ", ".join(names[:5]) if names else "objects it cannot list"
         raise UserError(
@@ -228,7 +230,6 @@ def convert(path: Path, out: Path | None = None, *, trust_pickle: bool = False) 
         raise
     except Exception as e:  # (an UnpicklingError: more than an earlier version wrote)
         raise UserError(f"cannot convert {path} ({type(e).__name__}: {_first_line(e)})") from None
-    out = path if out is None else Path(out)
-    with atomic_path(out) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
-    return out
+    return True
