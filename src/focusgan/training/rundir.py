@@ -99,7 +99,10 @@ def load_generator(
     else:
         path = RunDir(run_dir).checkpoint(which)
         state = checkpoint.load(path, map_location="cpu")
-        cfg = TrainConfig.from_dict(state["config"])
+        try:
+            cfg = TrainConfig.from_dict(state["config"])
+        except (UserError, TypeError, AttributeError) as e:
+            raise UserError(f"{path} holds a damaged config ({e})") from None
         G = generator_with(cfg, state["G_ema" if ema else "G"], path)
         step = int(state["step"])
     G = to_device(G, device).eval()
