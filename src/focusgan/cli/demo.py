@@ -5,7 +5,8 @@
 2. `focusgan prepare video`: shots, motion segmentation, frame filters -> a 4-channel dataset;
 3. `focusgan experiment` on it: 3- and 4-channel runs of the `tiny` preset with the same seed,
    evaluated with the offline EfficientNet-Lite0 backbone, and each run's step-0 generator
-   scored the same way;
+   scored the same way; the 4-channel run also gets the generated-pairs measure (metric
+   `pairs`: did the focus channel learn objects?) with its ceiling, floor and trivial baselines;
 4. `focusgan report`: report.html / report.md, whose path is printed at the end.
 
 The experiment file is written to OUT/demo.yaml, so `focusgan experiment OUT/demo.yaml --out OUT`
@@ -74,7 +75,7 @@ def demo_config(args: argparse.Namespace) -> dict:
             "backbone": "efficientnet-lite0",
             "n": args.n,
             "splits": 4,
-            "metrics": ["is", "fid", "kid", "pr", "focus"],
+            "metrics": ["is", "fid", "kid", "pr", "focus", "pairs"],
             "initial": True,
         },
     }
