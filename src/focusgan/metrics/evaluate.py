@@ -333,7 +333,10 @@ def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict 
     if "consistency" in metrics:
         from focusgan.metrics.consistency import describe, train_segmenter
 
-        seg = train_segmenter(data, seg_cfg, progress)
+        try:
+            seg = train_segmenter(data, seg_cfg, progress)
+        except UserError as e:  # too few samples or groups: the other scores still stand
+            return out or None, [*notes, f"consistency: not measured: {e}"]
         out["consistency"] = {
             "generated_iou": seg.consistency(images),
             "heldout_real_iou": seg.heldout_iou,
@@ -390,9 +393,16 @@ def evaluate_dataset(
         if "consistency" in metrics:
             from focusgan.metrics.consistency import describe, train_segmenter
 
-            seg = train_segmenter(data, segmenter, progress)
-            focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
-            notes += segmenter_notes(seg)
+            try:
+                seg = train_segmenter(data, segmenter, progress)
+            except UserError as e:  # too few samples or groups: the other scores still stand
+                notes.append(f"consistency: not measured: {e}")
+            else:
+                focus["consistency"] = {
+                    "heldout_real_iou": seg.heldout_iou,
+                    "segmenter": describe(seg),
+                }
+                notes += segmenter_notes(seg)
     src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
     result = Evaluation(scores, focus, notes, settings, ref.provenance())
     return _finish(result, bb, ref.n, splits, seed, src)
@@ -630,7 +640,10 @@ def _generated_pairs(images, data, floor, seg_cfg, seed, progress):
     if foreground_only(info.extra):
         return None, ["generated pairs: " + FOREGROUND_ONLY_NOTE.format(info.extra["background"])]
     cfg = dataclasses.replace(seg_cfg or SegmenterConfig(), seed=seed)
-    pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    try:
+        pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    except UserError as e:  # too few samples or groups: the other scores still stand
+        return None, [f"generated pairs: not measured: {e}"]
     notes = []
     if floor is None:
         notes.append(

@@ -10,9 +10,9 @@ mean over images). Two references make the number readable:
   training started from, sampled as the trained one: for `--bn running` both with recomputed
   running statistics). Only for a run: a samples file has no step-0 generator.
 - trivial baselines, predictors without any image information: all foreground
-  (`all_foreground_iou`), and the mean mask (`mean_mask_iou`: foreground where more than half
-  of the N real training pairs the ceiling learns from are foreground). Masks that carry no
-  object information score about the best of the floor and these two.
+  (`all_foreground_iou`), and the best constant mask (`mean_mask_iou`: the mean of the N real
+  training masks the ceiling learns from, thresholded where it fits those masks best). Masks
+  that carry no object information score about the best of the floor and these two.
 The held-out real pairs are the consistency segmenter's (`consistency.split_pairs`, whole photos
 and videos, fixed split seed), so no photo or video is used to train and to test. A dataset whose
 background was replaced (a foreground-only variant's) gives its masks away (background = black):
@@ -45,6 +45,7 @@ from focusgan.utils.device import to_device
 FG_THRESHOLD = 127  # mask > 127 is foreground, as everywhere else
 
 
+MEAN_MASK_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # tried for the mean mask
 # The baselines without object information, as evaluation.json names them
 BASELINES = {
     "floor_iou": "step-0 generator",
@@ -66,13 +67,21 @@ def foreground_only(extra: dict[str, Any]) -> str | None:
 
 def trivial_baselines(train_fg: np.ndarray, held_fg: np.ndarray) -> dict[str, float]:
     """Mean held-out IoU of predictors that ignore the image, from boolean masks (N, H, W):
-    all foreground, and the mean mask (foreground where more than half the `train_fg` masks
-    are). Both score 1 on an empty target they predict empty (as `mask_iou`)."""
-    mean_mask = train_fg.mean(axis=0) > 0.5
+    all foreground (`all_foreground_iou`), and the best constant mask (`mean_mask_iou`): the
+    `train_fg` masks' mean above the threshold of `MEAN_MASK_THRESHOLDS` (the lowest of the
+    best) that scores the highest mean IoU on `train_fg` itself (`mean_mask_threshold`).
+    An empty prediction of an empty target counts 1 (as `mask_iou`)."""
+    mean = train_fg.mean(axis=0)
+    fits = [
+        mask_iou(np.broadcast_to(mean > t, train_fg.shape), train_fg).mean()
+        for t in MEAN_MASK_THRESHOLDS
+    ]
+    t = float(MEAN_MASK_THRESHOLDS[int(np.argmax(fits))])
     ones = np.ones_like(held_fg)
     return {
         "all_foreground_iou": float(mask_iou(ones, held_fg).mean()),
-        "mean_mask_iou": float(mask_iou(np.broadcast_to(mean_mask, held_fg.shape), held_fg).mean()),
+        "mean_mask_iou": float(mask_iou(np.broadcast_to(mean > t, held_fg.shape), held_fg).mean()),
+        "mean_mask_threshold": t,
     }
 
 
@@ -85,7 +94,8 @@ class GeneratedPairs:
     ceiling_iou: float  # trained on as many real pairs
     floor_iou: float | None  # trained on the step-0 generator's pairs (None: not given)
     all_foreground_iou: float  # predicting every pixel foreground
-    mean_mask_iou: float  # predicting the real training pairs' mean mask (> 0.5)
+    mean_mask_iou: float  # predicting the best constant mask (`trivial_baselines`)
+    mean_mask_threshold: float  # its threshold on the real training pairs' mean mask
     n: int  # pairs each segmenter was trained on
     n_heldout: int  # real pairs tested on
     n_heldout_groups: int  # photos / videos they come from
@@ -108,6 +118,7 @@ class GeneratedPairs:
             "n": self.n,
             "n_heldout": self.n_heldout,
             "n_heldout_groups": self.n_heldout_groups,
+            "mean_mask_threshold": self.mean_mask_threshold,
             "seed": self.segmenter["seed"],
             "segmenter": self.segmenter,
             "test": "held-out real pairs of the training data (the consistency segmenter's)",
