@@ -136,7 +136,10 @@ def sample_groups(data_path: str | os.PathLike) -> np.ndarray:
             keys.append(f"video:{path.parent if path.stem.isdigit() else path}")
         else:
             keys.append(f"sample:{i}")
-    return np.unique(np.array(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
+    _, first, inverse = np.unique(np.array(keys, dtype=object), True, True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse]  # numbered in order of first sample: each sample alone -> 0..n-1
 
 
 def split_pairs(
