@@ -291,7 +291,7 @@ def _foreground_only_variant(doc: Doc, d: dict, name: str, v: dict, changes: str
         header += [f"baseline {c}-channel, background {mode}", f"{name} {c}-channel"]
     rows = []
     for key, label, better in IMAGE_SCORES[:3]:
-        row = [f"{label} ({bb})", better, "none (IS)" if key == "is" else "variant's data"]
+        row = [f"{label} ({bb})", better, "none" if key == "is" else "variant's data"]
         for c in channels:
             row.append(_fmt(_score(v.get("painted_eval", {}).get(c), key, bb)))
             row.append(_fmt(_score(v["runs"][c].get("eval"), key, bb)))
