@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from focusgan import __version__
+from focusgan.data.dataset import read_info
 from focusgan.errors import UserError
 from focusgan.experiment.folder import ExperimentDir
 from focusgan.metrics.evaluation import Evaluation
@@ -102,6 +103,10 @@ def load_experiment(out: Path) -> dict[str, Any]:
             r["config"] = yaml.safe_load(RunDir(folder.resolve(r["dir"])).config.read_text())
         for v in d.get("variants", {}).values():
             v["painted_eval"] = {c: evaluation(p) for c, p in v.get("painted_baseline", {}).items()}
+            copy = v["file"] != d["file"] and Path(v["file"]).is_file()
+            if not v.get("background") and copy:  # a foreground-only copy, older experiment.json
+                mode = read_info(v["file"]).extra.get("background")
+                v["background"] = mode if mode not in (None, "keep") else None
     return summary
 
 
