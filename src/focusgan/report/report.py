@@ -262,7 +262,20 @@ def _variants(doc: Doc, exp: dict, bb: str) -> None:
                     for runs in (d["runs"], v["runs"]):
                         row.append(_fmt(_score(runs.get(c, {}).get("eval"), key, bb)))
                 rows.append(row)
-            row = ["generated-pairs IoU", "higher"]
+            found = [
+                e.focus["generated_pairs"]
+                for r in (*d["runs"].values(), *v["runs"].values())
+                if (e := r.get("eval")) and "generated_pairs" in (e.focus or {})
+            ]
+            label = "generated-pairs IoU"
+            if found:  # the same data: the same ceiling and trivial baselines for every run
+                g = found[0]
+                label += (
+                    f" (ceiling {_fmt(g.get('ceiling_iou'), 3)}; without objects: all foreground "
+                    f"{_fmt(g.get('all_foreground_iou'), 3)}, mean mask "
+                    f"{_fmt(g.get('mean_mask_iou'), 3)})"
+                )
+            row = [label, "higher"]
             for c in channels:
                 for runs in (d["runs"], v["runs"]):
                     e = runs.get(c, {}).get("eval")
