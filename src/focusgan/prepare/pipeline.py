@@ -215,7 +215,8 @@ class PrepareReport:
         done = self.chunks - self.reused_chunks
         out = [
             f"wrote {self.path}: {self.samples} samples from {self.items} source "
-            f"{self.unit}s in {self.seconds:.1f} s ({self.rate()}, {self.workers} workers)"
+            f"{self.unit}{'s' * (self.items != 1)} in {self.seconds:.1f} s ({self.rate()}, "
+            f"{self.workers} workers)"
         ]
         if self.reused_chunks:
             out.append(f"resumed: reused {self.reused_chunks} saved chunks, computed {done}")
