@@ -247,7 +247,8 @@ def test_demo_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch):
     assert set(pairs) >= {"iou", "ceiling_iou", "floor_iou", "all_foreground_iou", "mean_mask_iou"}
     md = (out / "report.md").read_text()
     assert "generated-pairs baseline: all foreground" in md
-    assert f"Generated-pairs IoU {pairs['iou']:.3f}: " in md
+    verdict = f"moving-objects, 4-channel: generated-pairs IoU {pairs['iou']:.3f}: "
+    assert verdict in md and any(verdict in line for line in printed)
     assert "consistency IoU" not in md  # not computed by the demo, so not explained
     # a second call finds everything done and recomputes nothing
     stamp = (out / "moving-objects" / "run-4ch" / "evaluation-efficientnet-lite0.json").stat()

@@ -348,7 +348,8 @@ def _changes(base: dict, variant: dict) -> str:
     return "; ".join(diff) or "no setting differs"
 
 
-def _focus(doc: Doc, exp: dict) -> None:
+def _focus(doc: Doc, exp: dict) -> list[str]:
+    """The focus-channel tables; returns the generated-pairs verdict of each 4-channel run."""
     from focusgan.metrics.generated_pairs import best_baseline
 
     doc.h(2, "The focus channel, with the real data as reference")
@@ -378,6 +379,7 @@ def _focus(doc: Doc, exp: dict) -> None:
             "mask. An IoU of an empty prediction with an empty mask counts 1."
         )
     doc.p(text)
+    verdicts: list[str] = []
     for d in exp["datasets"]:
         r = d["runs"].get("4")
         if not r or not r.get("eval") or not r["eval"].focus:
@@ -435,8 +437,8 @@ def _focus(doc: Doc, exp: dict) -> None:
         if best and gp.get("iou") is not None:
             name, value = best
             above = gp["iou"] > value
-            doc.p(
-                f"Generated-pairs IoU {gp['iou']:.3f}: "
+            verdicts.append(
+                f"{d['name']}, 4-channel: generated-pairs IoU {gp['iou']:.3f}: "
                 + ("above" if above else "not above")
                 + f" the best baseline without object information ({name}, {value:.3f}); "
                 f"ceiling {gp['ceiling_iou']:.3f}."
@@ -447,6 +449,8 @@ def _focus(doc: Doc, exp: dict) -> None:
                     else ""
                 )
             )
+            doc.p(verdicts[-1])
+    return verdicts
 
 
 def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) -> None:
@@ -659,7 +663,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
     _cuadro(doc, exp, bb)
     verdicts = _versus_initial(doc, exp, bb)
     _variants(doc, exp, bb)
-    _focus(doc, exp)
+    verdicts += _focus(doc, exp)
     _samples_and_curves(doc, exp, out, bb, n_hist)
     _provenance(doc, exp, out)
     return doc, verdicts
