@@ -118,6 +118,19 @@ def labelled_h5(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def imbalanced_h5(tmp_path_factory):
+    """The toy shapes with imbalanced categories: 32 person, 12 car, 4 dog."""
+    from focusgan.data.dataset import DatasetWriter
+    from focusgan.data.toy import toy_images
+
+    cats = [1, 1, 3] * 12 + [1, 1, 18] * 4  # person 32, car 12, dog 4
+    path = tmp_path_factory.mktemp("imbalanced") / "imbalanced.h5"
+    with DatasetWriter(path, resolution=32, channels=4, mask_semantics="binary") as w:
+        w.append(toy_images(48, 32, seed=6), source="toy", category_id=cats)
+    return path
+
+
 def _cfg(data, **kw):
     from focusgan.training.config import make_config
 
@@ -147,19 +160,22 @@ def test_conditional_training_resumes_bit_for_bit(labelled_h5, tmp_path, head):
     assert ("ac_loss" in log) == (head == "ac")
 
 
-def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
+def test_class_sampling_and_missing_labels(imbalanced_h5, toy_h5, tmp_path):
     from focusgan.errors import UserError
     from focusgan.training.loop import train
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, sample_labels
 
     run = tmp_path / "run"
-    train(_cfg(labelled_h5, iters=2), run, progress=False)
+    train(_cfg(imbalanced_h5, iters=2), run, progress=False)
     G, cfg, _ = load_generator(run)
-    assert G.num_classes == 3
-    labels = sample_labels(G, 300, seed=0)
-    assert sorted(set(labels.tolist())) == [0, 1, 2]  # drawn as often as the data has them
-    assert torch.equal(labels, sample_labels(G, 300, seed=0))
+    assert G.num_classes == 3 and cfg.classes == ["1", "3", "18"]
+    labels = sample_labels(G, 3000, seed=0)
+    # drawn as often as the data has them (32 : 12 : 4), not uniformly (1000 each); the binomial
+    # standard deviation of each share is below 0.009
+    shares = np.bincount(labels.numpy(), minlength=3) / 3000
+    assert shares == pytest.approx([32 / 48, 12 / 48, 4 / 48], abs=0.03)
+    assert torch.equal(labels, sample_labels(G, 3000, seed=0))
     assert (sample_labels(G, 5, seed=0, cls=2) == 2).all()
     dogs = generate(G, 6, seed=1, cls=2)
     cars = generate(G, 6, seed=1, cls=1)

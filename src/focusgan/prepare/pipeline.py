@@ -167,6 +167,10 @@ class RunOptions:
     progress: bool = option(True, "no progress bar", flag="--quiet")
 
 
+# What one work item of each source is, for the progress bar and the rate
+ITEM_UNITS = {"coco": "image", "pairs": "pair", "video": "video"}
+
+
 @dataclass
 class Job:
     """A source's work as the pipeline runs it: items, the work function, what the file records."""
@@ -193,13 +197,26 @@ class PrepareReport:
     reused_chunks: int
     seconds: float
     workers: int
+    unit: str = "item"  # what one source item is (image, pair, video)
+    computed_items: int | None = None  # items worked on in this call (not reused); None: all
+
+    def rate(self) -> str:
+        """Items worked on in this call per second, or per minute below one a second (3
+        significant digits: a few slow videos do not round to 0)."""
+        done = self.items if self.computed_items is None else self.computed_items
+        if self.seconds <= 0 or done == 0:
+            return f"no {self.unit}s computed"
+        per_s = done / self.seconds
+        if per_s >= 1:
+            return f"{per_s:.3g} {self.unit}s/s"
+        return f"{per_s * 60:.3g} {self.unit}s/min"
 
     def lines(self) -> list[str]:
-        rate = self.items / self.seconds if self.seconds > 0 else float("nan")
         done = self.chunks - self.reused_chunks
         out = [
-            f"wrote {self.path}: {self.samples} samples from {self.items} source items "
-            f"in {self.seconds:.1f} s ({rate:.0f} items/s, {self.workers} workers)"
+            f"wrote {self.path}: {self.samples} samples from {self.items} source "
+            f"{self.unit}{'s' * (self.items != 1)} in {self.seconds:.1f} s ({self.rate()}, "
+            f"{self.workers} workers)"
         ]
         if self.reused_chunks:
             out.append(f"resumed: reused {self.reused_chunks} saved chunks, computed {done}")
@@ -390,6 +407,7 @@ def prepare_dataset(
     desc: str = "prepare",
     item_key: Callable[[Any], Any] = repr,
     background: str = "keep",
+    unit: str = "item",
 ) -> PrepareReport:
     """Run `work` over `items` (see the module docstring) and write the dataset file `out`.
 
@@ -407,7 +425,7 @@ def prepare_dataset(
     parts = parts_dir(out)
     key = fingerprint(config, items, shard, chunk_size, item_key)
     done = _open_parts(parts, key, len(chunks))
-    reused = len(done)
+    reused, reused_chunks = len(done), set(done)
     part = [parts / f"chunk-{i:06d}.npz" for i in range(len(chunks))]
     todo = [
         (work, i, chunks[i], None if postprocess is not None else part[i])
@@ -425,7 +443,7 @@ def prepare_dataset(
     bar = tqdm(
         total=len(items),
         desc=desc,
-        unit="img",
+        unit=unit,
         disable=not progress,
         file=sys.stderr,
         initial=sum(len(chunks[i]) for i in done),
@@ -497,6 +515,8 @@ def prepare_dataset(
         reused,
         time.perf_counter() - start_time,
         max(1, workers),
+        unit,
+        len(items) - sum(len(chunks[i]) for i in reused_chunks),
     )
 
 
@@ -534,4 +554,5 @@ def prepare(
         desc=f"prepare {config['source']}",
         item_key=job.item_key,
         background=opts.background,
+        unit=ITEM_UNITS.get(config["source"], "item"),
     )
