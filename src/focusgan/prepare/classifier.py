@@ -109,6 +109,18 @@ class ClassifierFilter:
     def reason(self) -> str:
         return f"classifier confidence < {self.min_confidence:g}"
 
+    def to_device(self, device: str) -> ClassifierFilter:
+        """The same filter on another device (a Ray actor's GPU: `focusgan.prepare.ray_executor`);
+        its convolutions are exact fp32 there too."""
+        import dataclasses
+
+        import torch
+
+        dev = torch.device(device)
+        b = self.backbone
+        backbone = dataclasses.replace(b, device=dev, model=b.model.to(dev))
+        return ClassifierFilter(self.min_confidence, backbone, self.batch_size)
+
     def config(self) -> dict:
         """What identifies this filter (stored in the dataset's `extra`)."""
         b = self.backbone
