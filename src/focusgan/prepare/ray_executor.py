@@ -95,7 +95,9 @@ def concat(results: list[ChunkResult], shape: tuple[int, int, int]) -> ChunkResu
         summary.update(r.summary)
     full = [r for r in results if len(r)]
     if not full:
-        return ChunkResult(np.zeros((0, *shape), np.uint8), {}, summary, sum(r.items for r in results))
+        return ChunkResult(
+            np.zeros((0, *shape), np.uint8), {}, summary, sum(r.items for r in results)
+        )
     meta = {k: np.concatenate([np.asarray(r.metadata[k]) for r in full]) for k in full[0].metadata}
     images = np.concatenate([r.images for r in full])
     return ChunkResult(images, meta, summary, sum(r.items for r in results))
@@ -116,9 +118,9 @@ class RayCluster:
         start a local Ray instance; reuse the one this process already joined."""
         ray = import_ray()
         started = False
+        if address and address != "auto":
+            check_address(address)
         if not ray.is_initialized():
-            if address and address != "auto":
-                check_address(address)
             try:
                 ray.init(
                     address=address,
@@ -146,15 +148,11 @@ class RayCluster:
         """Run the chunks `todo` (the pipeline's (work, index, items, _) tuples) on the cluster;
         yield (index, result) as they finish, postprocessed when asked."""
         ray = self.ray
-        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(
-            _chunk_task
-        )
+        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_chunk_task)
         actor = None
         if postprocess is not None:
             gpu = self.gpus >= 1
-            actor_cls = ray.remote(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)(
-                _Postprocess
-            )
+            actor_cls = ray.remote(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)(_Postprocess)
             actor = actor_cls.options(max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)
             actor = actor.remote(postprocess)
         died = tuple(
