@@ -56,13 +56,14 @@ def same_file(a: Path, b: Path) -> None:
         assert {k: fa.attrs.get(k) for k in keys} == {k: fb.attrs.get(k) for k in keys}
 
 
-def run_job(opts: CocoOptions, out: Path, executor: str, work=None, chunk_size: int = 4):
+def run_job(opts: CocoOptions, out: Path, executor: str, work=None, chunk_size: int = 4,
+            postprocess=None):  # fmt: skip
     job = opts.job(RunOptions(workers=0))
     return prepare_dataset(job.items, work or job.work, out, resolution=opts.size,
                            channels=opts.channels, mask_semantics=job.mask_semantics,
                            config=job.config, extra=job.extra, workers=0, chunk_size=chunk_size,
                            global_summary=job.global_summary, item_key=job.item_key,
-                           progress=False, executor=executor)  # fmt: skip
+                           progress=False, executor=executor, postprocess=postprocess)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_an_item_that_kills_every_worker_is_skipped_and_counted(coco, reference,
     assert list(ids) == [i for i in ref_ids if i not in set(victim_id)]
 
 
-def test_classifier_runs_in_an_actor(coco, tmp_path):
+def test_classifier_runs_in_an_actor(coco, tmp_path, monkeypatch):
     from focusgan.prepare.classifier import ClassifierOptions, make_classifier
 
     clf = make_classifier(ClassifierOptions(min_confidence=0.05, classifier="efficientnet-lite0"))
@@ -132,6 +133,18 @@ def test_classifier_runs_in_an_actor(coco, tmp_path):
         assert list(read_metadata(outs["local"], name)) == list(read_metadata(outs["ray"], name))
     conf = [read_metadata(p, "confidence") for p in outs.values()]
     np.testing.assert_allclose(*conf, atol=1e-5)
+    # an item that kills every worker, while the chunks' results go to the actor
+    monkeypatch.setattr(rx, "MAX_RETRIES", 1)
+    job = coco.job(RunOptions(workers=0))
+    victim = next(item for item in job.items[9:] if len(job.work([item])))
+    work = partial(dies_on, work=job.work, victim=victim, marker=None)
+    report = run_job(coco, tmp_path / "dying.h5", "ray", work=work, postprocess=clf)
+    assert report.summary.skipped[rx.WORKER_DIED] == 1
+    gone = set(job.work([victim]).metadata["annotation_id"])
+    ids = read_metadata(outs["local"], "annotation_id")
+    assert list(read_metadata(tmp_path / "dying.h5", "annotation_id")) == [
+        i for i in ids if i not in gone
+    ]
 
 
 def test_unreachable_address_is_a_one_line_error(coco, tmp_path, capsys):

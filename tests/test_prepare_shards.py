@@ -15,7 +15,8 @@ import focusgan.prepare.video_items as vi
 from focusgan.cli import main
 from focusgan.data.dataset import load_images, read_info, read_metadata
 from focusgan.data.summary import FilterSummary
-from focusgan.video.io import iter_frames, write_video
+from focusgan.video.io import write_video
+from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD
 from focusgan.video.synthetic import make_video
 
 ARGS = ["--workers", "0", "--quiet", "--size", "32", "--frames-per-shot", "3", "--min-shot", "4",
@@ -106,18 +107,22 @@ def test_bad_shards_are_counted_skips(videos, tmp_path, capsys):
     assert f"no such file or folder: {missing}" in capsys.readouterr().err
 
 
-def test_parts_of_a_long_video_cover_its_frames_once(tmp_path):
-    video = write_video(tmp_path / "long.mp4",
-                        make_video(7, size=(48, 64), shot_lengths=(20, 15, 10)).frames)  # fmt: skip
-    whole = list(iter_frames(video))
-    split_mb = video.stat().st_size / vi.MB / 3.5  # 4 parts
+def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path):
+    clip = make_video(7, size=(64, 80), shot_lengths=(20, 15, 25, 12, 18))
+    video = write_video(tmp_path / "long.mp4", clip.frames)
+    split_mb = video.stat().st_size / vi.MB / 3.5  # 4 parts: edges at frames 22, 45, 67
     items = vi.video_items([video], split_mb, FilterSummary())
     assert [(i.part, i.parts) for i in items] == [(p, 4) for p in range(4)]
-    frames = [f for item in items for f in vi.item_frames(item)]
-    assert [f.index for f in frames] == list(range(len(whole))) == list(range(45))
-    assert all(np.array_equal(f.rgb, w.rgb) for f, w in zip(frames, whole, strict=True))
-    out = tmp_path / "parts.h5"
-    args = ["prepare", "video", str(video), "--out", str(out), "--split-mb", str(split_mb), *ARGS]
-    assert main(args) == 0
-    assert read_info(out).extra["split_mb"] == split_mb and read_info(out).size > 0
-    assert (np.diff(read_metadata(out, "frame")) > 0).all()  # parts in order
+
+    def starts(items):
+        return [s[0].index for i in items for s in vi.item_shots(i, CUT_THRESHOLD, CUT_RATIO)]
+
+    # every part's shots together: the whole video's shots, which are the clip's (its cuts)
+    assert starts(items) == starts([vi.VideoItem(str(video))]) == [0, *clip.cuts]
+    whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
+    for out, mb in ((whole, 0), (parts, split_mb)):
+        assert main(["prepare", "video", str(video), "--out", str(out), "--split-mb", str(mb),
+                     *ARGS]) == 0  # fmt: skip
+    assert read_info(parts).extra["split_mb"] == split_mb and read_info(parts).size > 0
+    assert load_images(whole).tobytes() == load_images(parts).tobytes()
+    assert list(read_metadata(whole, "frame")) == list(read_metadata(parts, "frame"))

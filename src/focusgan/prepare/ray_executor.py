@@ -161,16 +161,27 @@ class RayCluster:
             if hasattr(ray.exceptions, name)
         )
         work = ray.put(todo[0][0]) if todo else None
-        pending: dict[Any, tuple[int, list, int | None]] = {}  # ref -> (index, items, slot)
+        pending: dict[Any, tuple] = {}  # ref -> (index, items, slot, the chunk task's ref)
         pieces: dict[int, list[ChunkResult | None]] = {}  # a split chunk's item results
         queue = iter(todo)
         limit = max(4, IN_FLIGHT_PER_CPU * self.cpus)
 
         def submit(index: int, items: list, slot: int | None = None) -> None:
-            ref = task.remote(work, items)
-            if actor is not None:
-                ref = actor.run.remote(ref)
-            pending[ref] = (index, items, slot)
+            ref = task_ref = task.remote(work, items)
+            if actor is not None:  # the worker's result goes to the actor, not through here
+                ref = actor.run.remote(task_ref)
+            pending[ref] = (index, items, slot, task_ref)
+
+        def worker_died(task_ref: Any) -> bool:
+            """Whether the chunk's task failed because its worker process died (for a chained
+            actor call, asked of the task itself: the actor may have failed instead)."""
+            try:
+                ray.get(task_ref)
+            except died:
+                return True
+            except Exception:  # noqa: BLE001 - another failure: raised as it is below
+                return False
+            return False
 
         try:
             while True:
@@ -182,10 +193,12 @@ class RayCluster:
                 if not pending:
                     return
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
-                index, items, slot = pending.pop(ref)
+                index, items, slot, task_ref = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except died:
+                except Exception:
+                    if not worker_died(task_ref):
+                        raise
                     if slot is None and len(items) > 1:  # find the item that kills its worker
                         pieces[index] = [None] * len(items)
                         for j, item in enumerate(items):

@@ -32,7 +32,7 @@ from focusgan.errors import UserError
 from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import to_square
-from focusgan.prepare.video_items import FIELDS, VideoItem, item_frames, video_items
+from focusgan.prepare.video_items import FIELDS, VideoItem, item_shots, video_items
 from focusgan.utils.options import option
 from focusgan.video.io import BadVideo
 from focusgan.video.options import SegmenterOptions
@@ -132,8 +132,6 @@ def shot_samples(
 
 def process_videos(chunk: list[VideoItem], opts: VideoOptions) -> ChunkResult:
     """The work function: samples for a chunk of videos (runs in worker processes)."""
-    from focusgan.video.shots import iter_shots
-
     summary = FilterSummary()
     params = opts.segmenter.params()
     samples, meta = [], {"source": [], "frame": [], "fg_fraction": [], **{k: [] for k in FIELDS}}
@@ -141,9 +139,10 @@ def process_videos(chunk: list[VideoItem], opts: VideoOptions) -> ChunkResult:
         path = item.path
         video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
         try:
-            frames = item_frames(item, max_side=opts.max_side)
             shape = None
-            for shot in iter_shots(frames, opts.cut_threshold, opts.cut_ratio):
+            for shot in item_shots(
+                item, opts.cut_threshold, opts.cut_ratio, max_side=opts.max_side
+            ):
                 if shape is None:
                     shape = shot[0].rgb.shape
                 if any(f.rgb.shape != shape for f in shot):

@@ -18,12 +18,15 @@ units the pipeline schedules (locally or on Ray):
   truncated shard ("truncated shard": the members before the damage are kept), a file that is
   no tar ("unreadable shard"), a sample with no video member ("not a video (.EXT)").
 - **Parts**: a video file (or shard member) larger than `split_mb` MB is `ceil(size / split_mb)`
-  items, each a consecutive `1/parts` of its frames (by the header's frame count; the frames
-  before a part are decoded and dropped), so one long video is done by several workers at once
-  instead of holding the job's tail. A shot that crosses a part's edge is cut there, as a shot
-  longer than `iter_shots`' `max_len`. A part after the frames the header promised has nothing
-  to do; a truncated video is counted by the part that reaches the damage (the parts before it
-  keep their samples). Folders of frames are never split.
+  items, each a consecutive `1/parts` of its frames (by the header's frame count), so one long
+  video is done by several workers at once instead of holding the job's tail. A part owns the
+  shots that *start* in its frames, and follows its last one past its end: its shot detector
+  starts `MARGIN` frames before the part (the frames before are decoded and dropped), so it
+  finds the cuts the whole video's detector finds, and the samples are those of the unsplit
+  video (tested; a cut within `MIN_SHOT` frames of another near a part's edge, or a shot longer
+  than `iter_shots`' `max_len` across one, may differ). A truncated video is counted by the part
+  that reaches the damage (the parts before it keep their samples); without a frame count in
+  the header, part 0 does the whole video. Folders of frames are never split.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ import cv2
 from focusgan.data.summary import FilterSummary
 from focusgan.errors import UserError
 from focusgan.video.io import VIDEO_EXTS, BadVideo, Frame, find_videos, iter_frames
+from focusgan.video.shots import MIN_SHOT
 
 SOURCE_ID_FIELDS = ("videoID", "videoid", "video_id", "youtube_id", "id")  # first one present
 FIELDS = ("key", "url", "caption", "source_id")  # per-sample string metadata of shard members
 MB = 1 << 20
+MARGIN = 2 * MIN_SHOT  # frames a part's shot detector sees before the part
 
 
 @dataclass(frozen=True)
@@ -167,9 +172,12 @@ def _temp_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
-def item_frames(item: VideoItem, **kwargs) -> Iterator[Frame]:
-    """The frames of `item` (`iter_frames` with `kwargs`): a whole video, a shard member
-    (through a temporary file, removed when done), or a part of one."""
+def item_shots(item: VideoItem, threshold: float, ratio: float, **kwargs) -> Iterator[list[Frame]]:
+    """The shots of `item` (`iter_shots(iter_frames(path, **kwargs), threshold, ratio)`): of a
+    whole video, of a shard member (through a temporary file, removed when done), or, for a
+    part, the shots that start in its frames (see the module docstring)."""
+    from focusgan.video.shots import iter_shots
+
     tmp, frames = None, None
     try:
         path = item.path
@@ -185,21 +193,23 @@ def item_frames(item: VideoItem, **kwargs) -> Iterator[Frame]:
             path = tmp
         frames = iter_frames(path, **kwargs)
         if item.parts == 1:
-            yield from frames
+            yield from iter_shots(frames, threshold, ratio)
             return
         cap = cv2.VideoCapture(str(path))
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
         cap.release()
-        last = item.part == item.parts - 1
-        start = item.part * n // item.parts
-        stop = (item.part + 1) * n // item.parts
-        if n == 0 and item.part > 0:  # no count in the header: part 0 does it all
+        if n == 0 and item.part > 0:  # no frame count in the header: part 0 does it all
             return
-        for frame in frames:
-            if frame.index >= stop and not last:
-                break
-            if frame.index >= start or (n == 0):
-                yield frame
+        start = item.part * n // item.parts
+        stop = (item.part + 1) * n // item.parts if n and item.part < item.parts - 1 else None
+        # the detector starts MARGIN frames early, to see a cut at `start` as the whole
+        # video's detector does; frames before that are decoded and dropped
+        ahead = (f for f in frames if f.index >= start - MARGIN)
+        for shot in iter_shots(ahead, threshold, ratio):
+            if stop is not None and shot[0].index >= stop:
+                break  # the next part's
+            if shot[0].index >= start:
+                yield shot
     finally:
         if frames is not None:
             frames.close()  # releases the capture before its file goes
