@@ -33,7 +33,9 @@ source's options describe (`CocoOptions`, `PairOptions`, `VideoOptions`: `option
   rest. A different fingerprint discards the old parts.
 
 The samples of a chunk are in item order and chunks are written in order, so the output does
-not depend on the number of workers.
+not depend on the number of workers, nor on where they run: `executor="ray"` (`--executor ray`)
+runs the same chunks as Ray tasks on a cluster (`focusgan.prepare.ray_executor`, the optional
+extra), returning each chunk to this process, which saves the parts and writes the file.
 """
 
 from __future__ import annotations
