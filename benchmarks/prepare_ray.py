@@ -233,17 +233,25 @@ def main() -> None:
             chunk = ChunkResult(rng.integers(0, 256, (n, 64, 64, 4), np.uint8),
                                 {"source": np.array(["v.mp4"] * n), "frame": np.arange(n)},
                                 FilterSummary(), 1)  # fmt: skip
-            t = time.perf_counter()
+            spent = {"save": 0.0, "read": 0.0, "append": 0.0}
+            t0 = time.perf_counter()
             with DatasetWriter(root / "driver.h5", resolution=64, channels=4,
                                mask_semantics="probability") as w:  # fmt: skip
                 for i in range(chunks):
+                    t = time.perf_counter()
                     _save_chunk(root / f"c{i}.npz", chunk)
+                    spent["save"] += time.perf_counter() - t
+                    t = time.perf_counter()
                     c = _load_chunk(root / f"c{i}.npz")
+                    spent["read"] += time.perf_counter() - t
+                    t = time.perf_counter()
                     w.append(c.images, **c.metadata)
-            per_chunk = (time.perf_counter() - t) / chunks
+                    spent["append"] += time.perf_counter() - t
+            per_chunk = (time.perf_counter() - t0) / chunks
+            parts = ", ".join(f"{k} {1000 * v / chunks:.1f}" for k, v in spent.items())
             print(f"4. driver, per chunk of {n} samples ({n * 64 * 64 * 4 / 1e3:.0f} kB): save part + "
-                  f"read back + append {1000 * per_chunk:.1f} ms = {n / per_chunk:.0f} samples/s "
-                  f"(load {load()})")  # fmt: skip
+                  f"read back + append {1000 * per_chunk:.1f} ms ({parts} ms) = "
+                  f"{n / per_chunk:.0f} samples/s (load {load()})")  # fmt: skip
     if "5" in args.sections:
         print(f"5. {args.chunks} chunks of a work function that does nothing, 2 workers: "
               f"{overhead(args.chunks, args.repeat)} (load {load()})")  # fmt: skip

@@ -198,9 +198,14 @@ class DatasetWriter:
             dtype=np.uint8,
             chunks=(chunk_samples, r, r, channels),
         )
-        for name, (dtype, _) in METADATA.items():
+        for name, (dtype, fill) in METADATA.items():  # a column not given reads as its fill
             self._file.create_dataset(
-                name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,)
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(4096,),
+                fillvalue=None if name in TEXT else fill,
             )
         a = self._file.attrs
         a["format"] = FORMAT
@@ -233,9 +238,9 @@ class DatasetWriter:
         columns = {}
         for name, (dtype, fill) in METADATA.items():
             values = metadata.get(name)
-            if values is None:
-                values = [fill] * n
-            elif np.ndim(values) == 0 or isinstance(values, str):
+            if values is None:  # the dataset's fill value (strings: ""): only resized below
+                continue
+            if np.ndim(values) == 0 or isinstance(values, str):
                 values = [values] * n
             if len(values) != n:
                 raise ValueError(f"metadata {name!r} has {len(values)} values for {n} images")
@@ -244,9 +249,10 @@ class DatasetWriter:
         with self._writing():
             self._file["images"].resize(self.size, axis=0)
             self._file["images"][start:] = images
-            for name, values in columns.items():
+            for name in METADATA:
                 self._file[name].resize(self.size, axis=0)
-                self._file[name][start:] = values
+                if name in columns:
+                    self._file[name][start:] = columns[name]
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
