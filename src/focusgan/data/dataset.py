@@ -236,7 +236,7 @@ class DatasetWriter:
         if c == 4 and "fg_fraction" not in metadata:
             metadata["fg_fraction"] = (images[..., 3] > 127).mean(axis=(1, 2))
         columns = {}
-        for name, (dtype, fill) in METADATA.items():
+        for name, (dtype, _) in METADATA.items():
             values = metadata.get(name)
             if values is None:  # the dataset's fill value (strings: ""): only resized below
                 continue
