@@ -130,7 +130,10 @@ class RayCluster:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = f"--ray-address {address}" if address else "a local Ray instance"
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UserError(f"{where}: cannot start or join Ray ({first})") from None
+                hint = "; a cluster with token authentication needs its RAY_AUTH_TOKEN here too"
+                raise UserError(
+                    f"{where}: cannot start or join Ray ({first}{hint if address else ''})"
+                ) from None
             started = True
         resources = ray.cluster_resources()
         return cls(ray, max(1, int(resources.get("CPU", 1))), resources.get("GPU", 0), started)
