@@ -1,6 +1,6 @@
 """`prepare ... --executor ray`: the same file as the local pool, worker and driver deaths, an item
 that kills every worker, the classifier actor, bad input. One local Ray instance (2 CPUs) for the
-module; the driver-kill test starts its own in the command it kills."""
+module; the command whose driver is killed joins it by its address, as on a real cluster."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import ray  # the [dev] extra installs it: these tests run in `make test`, never skipped
 
 import focusgan.prepare.ray_executor as rx
 from focusgan.cli import main
 from focusgan.data.dataset import read_info, read_metadata
 from focusgan.prepare.coco import CocoOptions
 from focusgan.prepare.pipeline import RunOptions, parts_dir, prepare, prepare_dataset
-
-ray = pytest.importorskip("ray")  # the [dev] extra installs it: not skipped by `make test`
 
 
 @pytest.fixture(scope="module", autouse=True)
