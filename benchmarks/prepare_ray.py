@@ -106,7 +106,7 @@ def overhead(chunks: int, repeat: int) -> str:
                         progress=False, executor=executor)  # fmt: skip
         return 1000 * (time.perf_counter() - t) / chunks
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     with tempfile.TemporaryDirectory() as tmp:
         pool, rays = [], []
         for _ in range(repeat + 1):  # the first Ray run starts its workers
@@ -162,7 +162,7 @@ def main() -> None:
         if "1" in args.sections:
             # 1. overhead: pool and Ray runs alternate (the machine is shared), best of --repeat
             t = time.perf_counter()
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
             start_s = time.perf_counter() - t
             pool, rays = [], []
             for r in range(args.repeat):

@@ -29,7 +29,7 @@ def local_ray() -> str:
     """One small local Ray instance for the module (its address: other drivers join it); this
     module's functions travel by value."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

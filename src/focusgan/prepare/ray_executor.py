@@ -115,7 +115,7 @@ class RayCluster:
     @classmethod
     def connect(cls, address: str | None = None) -> RayCluster:
         """Join the cluster at `address` ("auto": the one `ray start` runs on this machine), or
-        start a local Ray instance; reuse the one this process already joined."""
+        start a new local Ray instance; reuse the one this process already joined."""
         ray = import_ray()
         started = False
         if address and address != "auto":
@@ -123,7 +123,7 @@ class RayCluster:
         if not ray.is_initialized():
             try:
                 ray.init(
-                    address=address,
+                    address=address or "local",  # a new instance, even where `ray start` ran
                     include_dashboard=False if address is None else None,
                     logging_level=logging.WARNING,
                 )
