@@ -132,9 +132,20 @@ def test_classifier_runs_in_an_actor(coco, tmp_path, monkeypatch):
         assert list(read_metadata(outs["local"], name)) == list(read_metadata(outs["ray"], name))
     conf = [read_metadata(p, "confidence") for p in outs.values()]
     np.testing.assert_allclose(*conf, atol=1e-5)
+    # the actor classifies the chunks finished together in one set of batches: the same results
+    job = coco.job(RunOptions(workers=0))
+    chunks = [job.items[:4], job.items[4:9], job.items[9:10]]
+    together = clf.many([job.work(c) for c in chunks])
+    assert sum(len(job.work(c)) > 0 for c in chunks) >= 2  # at least two chunks share batches
+    for chunk, r in zip(chunks, together, strict=True):
+        alone = job.work(chunk)
+        alone = clf(alone) if len(alone) else alone  # (an empty chunk is never classified)
+        assert r.summary == alone.summary and len(r) == len(alone)
+        assert r.images.tobytes() == alone.images.tobytes()
+        for name in ("confidence", "class_id") if len(alone) else ():
+            np.testing.assert_allclose(r.metadata[name], alone.metadata[name], atol=1e-5)
     # an item that kills every worker, while the chunks' results go to the actor
     monkeypatch.setattr(rx, "MAX_RETRIES", 1)
-    job = coco.job(RunOptions(workers=0))
     victim = next(item for item in job.items[9:] if len(job.work([item])))
     work = partial(dies_on, work=job.work, victim=victim, marker=None)
     report = run_job(coco, tmp_path / "dying.h5", "ray", work=work, postprocess=clf)

@@ -18,7 +18,9 @@ when `--executor ray` asks for it. The job is the same `Job` as with the local p
 - **Classifier filter** (`postprocess`): runs in one Ray actor, fed the chunks' results straight
   from the workers (they do not pass through the driver twice). The actor asks for one GPU
   (`num_gpus=1`) when the cluster has one, and moves the classifier there; otherwise one CPU.
-  It classifies each chunk's samples in batches (`ClassifierFilter.batch_size`).
+  The chunks finished when it is called (up to `ACTOR_BATCH_CHUNKS`) go in one call, their
+  samples classified together in batches of `ClassifierFilter.batch_size` (a video chunk alone
+  holds a few dozen samples: too few to keep a GPU busy).
 - **Backpressure**: at most `IN_FLIGHT_PER_CPU` chunks per cluster CPU are submitted at a time,
   so the object store and the driver hold a bounded number of finished chunks.
 """
@@ -40,6 +42,7 @@ from focusgan.prepare.pipeline import ChunkResult, _run_chunk
 INSTALL = "pip install 'focusgan[ray]'"
 MAX_RETRIES = 3  # Ray's re-runs of a task whose worker process died
 IN_FLIGHT_PER_CPU = 2
+ACTOR_BATCH_CHUNKS = 16  # finished chunks the classifier actor takes in one call, at most
 WORKER_DIED = "worker died on this item"
 
 
@@ -84,8 +87,13 @@ class _Postprocess:
             postprocess = postprocess.to_device("cuda")
         self.postprocess = postprocess
 
-    def run(self, result: ChunkResult) -> ChunkResult:
-        return self.postprocess(result) if len(result) else result
+    def run_many(self, *results: ChunkResult) -> list[ChunkResult]:
+        """Several chunks' results, classified together (`ClassifierFilter.many`: one set of
+        batches for all their samples), each filtered on its own."""
+        many = getattr(self.postprocess, "many", None)
+        if many is not None:
+            return many(list(results))
+        return [self.postprocess(r) if len(r) else r for r in results]
 
 
 def concat(results: list[ChunkResult], shape: tuple[int, int, int]) -> ChunkResult:
@@ -164,61 +172,90 @@ class RayCluster:
             if hasattr(ray.exceptions, name)
         )
         work = ray.put(todo[0][0]) if todo else None
-        pending: dict[Any, tuple] = {}  # ref -> (index, items, slot, the chunk task's ref)
+        tasks: dict[Any, tuple] = {}  # a chunk's task -> (index, items, slot)
+        calls: dict[Any, list[tuple]] = {}  # an actor call -> its tasks' (ref, index, items, slot)
         pieces: dict[int, list[ChunkResult | None]] = {}  # a split chunk's item results
         queue = iter(todo)
         limit = max(4, IN_FLIGHT_PER_CPU * self.cpus)
 
         def submit(index: int, items: list, slot: int | None = None) -> None:
-            ref = task_ref = task.remote(work, items)
-            if actor is not None:  # the worker's result goes to the actor, not through here
-                ref = actor.run.remote(task_ref)
-            pending[ref] = (index, items, slot, task_ref)
+            tasks[task.remote(work, items)] = (index, items, slot)
 
         def worker_died(task_ref: Any) -> bool:
-            """Whether the chunk's task failed because its worker process died (for a chained
-            actor call, asked of the task itself: the actor may have failed instead)."""
+            """Whether the chunk's task failed because its worker process died."""
             try:
                 ray.get(task_ref)
             except died:
                 return True
-            except Exception:  # noqa: BLE001 - another failure: raised as it is below
+            except Exception:  # noqa: BLE001 - another failure: raised by the caller
                 return False
             return False
 
+        def deliver(index: int, items: list, slot: int | None, result) -> Iterator[tuple]:
+            """A chunk's (or one of its items') result; None: its worker died every time."""
+            if result is None:
+                if slot is None and len(items) > 1:  # find the item that kills its worker
+                    pieces[index] = [None] * len(items)
+                    for j, item in enumerate(items):
+                        submit(index, [item], j)
+                    return
+                summary = FilterSummary()
+                for _ in items:
+                    summary.skip(WORKER_DIED)
+                result = ChunkResult(np.zeros((0, *shape), np.uint8), {}, summary, len(items))
+            if slot is None:
+                yield index, result
+                return
+            pieces[index][slot] = result
+            if all(r is not None for r in pieces[index]):
+                yield index, concat(pieces.pop(index), shape)
+
         try:
             while True:
-                while len(pending) < limit:
+                while len(tasks) + sum(map(len, calls.values())) < limit:
                     nxt = next(queue, None)
                     if nxt is None:
                         break
                     submit(nxt[1], nxt[2])
-                if not pending:
+                if not tasks and not calls:
                     return
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                index, items, slot, task_ref = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception:
-                    if not worker_died(task_ref):
-                        raise
-                    if slot is None and len(items) > 1:  # find the item that kills its worker
-                        pieces[index] = [None] * len(items)
-                        for j, item in enumerate(items):
-                            submit(index, [item], j)
-                        continue
-                    summary = FilterSummary()
-                    for _ in items:
-                        summary.skip(WORKER_DIED)
-                    result = ChunkResult(np.zeros((0, *shape), np.uint8), {}, summary, len(items))
-                if slot is None:
-                    yield index, result
+                (ref,), _ = ray.wait([*tasks, *calls], num_returns=1, fetch_local=False)
+                if ref in tasks and actor is not None:
+                    # finished chunks go to the actor together (one batch for the classifier);
+                    # their samples move from the workers to it, not through here
+                    done, _ = ray.wait(list(tasks), num_returns=len(tasks), timeout=0,
+                                       fetch_local=False)  # fmt: skip
+                    group = [ref, *(r for r in done if r != ref)][:ACTOR_BATCH_CHUNKS]
+                    call = actor.run_many.remote(*group)
+                    calls[call] = [(r, *tasks.pop(r)) for r in group]
                     continue
-                pieces[index][slot] = result
-                if all(r is not None for r in pieces[index]):
-                    yield index, concat(pieces.pop(index), shape)
+                if ref in tasks:
+                    index, items, slot = tasks.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception:
+                        if not worker_died(ref):
+                            raise
+                        result = None
+                    yield from deliver(index, items, slot, result)
+                    continue
+                group = calls.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except Exception:
+                    dead = [worker_died(g[0]) for g in group]
+                    if not any(dead):
+                        raise  # the actor's own failure
+                    for g, d in zip(group, dead, strict=True):
+                        if d:
+                            yield from deliver(*g[1:], None)
+                        else:  # classified again, without the dead one's
+                            calls[actor.run_many.remote(g[0])] = [g]
+                    continue
+                for g, result in zip(group, results, strict=True):
+                    yield from deliver(*g[1:], result)
         finally:
-            for ref in pending:  # a stopped job leaves no work behind on the cluster
+            for ref in [*tasks, *calls]:  # a stopped job leaves no work behind on the cluster
                 try:
                     ray.cancel(ref)
                 except Exception:  # noqa: BLE001 - already finished or gone
