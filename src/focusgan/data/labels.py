@@ -22,7 +22,6 @@ import numpy as np
 from focusgan.data.dataset import read_info, read_metadata
 from focusgan.errors import UserError
 
-
 LABEL_COLUMNS = ("category_id", "class_id")  # a dataset's own labels, in this order
 
 
