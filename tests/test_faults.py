@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,13 +25,16 @@ from killing import (
     assert_same_experiment,
     assert_same_run,
     child_env,
+    complete_files,
     dying_on_save,
     experiment_cmd,
     experiment_config,
     final_state,
     focusgan,
+    incomplete,
     incomplete_files,
     kill_and_rerun,
+    kind,
     losses,
     metrics_lines,
     prepare_coco_cmd,
@@ -125,12 +129,36 @@ def test_prepare_video_killed_then_rerun(tmp_path):
 
 def test_experiment_killed_then_rerun(toy_h5, tmp_path):
     """Killed at a random moment (0..3 s) after its work has started, run again: both runs and
-    their scores equal a clean run's."""
+    their scores equal a clean run's. Then the completeness check itself, on the clean run's
+    files: every kind the experiment and its report write is known, complete, and when cut
+    short (half of it, or its last byte), incomplete; a kind with no check is never complete."""
     config = experiment_config(tmp_path / "kill.yaml", toy_h5, initial=False)
     delays = [random.Random(8).uniform(0, 3.0)]
-    killed_equals_clean(lambda out: experiment_cmd(config, out), tmp_path / "clean" / "x",
+    clean = tmp_path / "clean" / "x"
+    killed_equals_clean(lambda out: experiment_cmd(config, out), clean,
                         tmp_path / "killed" / "x", delays,
                         lambda a, b: assert_same_experiment(a, b, initial=False))  # fmt: skip
+    assert incomplete_files(clean) == {}
+    files = {kind(p): p for p in sorted(clean.rglob("*")) if p.is_file()}
+    assert set(files) == {".pt", ".json", ".jsonl", ".yaml", ".png", ".npz", ".md", ".html",
+                          "tensorboard events"}  # (the dataset file is outside)  # fmt: skip
+    for k, path in files.items():
+        data = path.read_bytes()
+        for cut in (len(data) // 2, len(data) - 1):
+            path.write_bytes(data[:cut])
+            if k != ".json" or cut < len(data) - 1:  # (a JSON file's last byte is a line end)
+                assert incomplete(path), (k, cut, len(data))
+        path.write_bytes(data)
+    assert complete_files(clean) == {str(p.relative_to(clean)) for p in clean.rglob("*")
+                                     if p.is_file()}  # fmt: skip
+    (clean / "notes.txt").write_text("a kind with no check\n")
+    assert "no completeness check for a .txt file" in incomplete(clean / "notes.txt")
+    report = (clean / "report.md").read_text()
+    (clean / "report.md").write_text(report.replace("|---|", "|---|---|", 1))
+    assert "table cells" in incomplete(clean / "report.md")
+    shutil.rmtree(clean / "report-files")
+    (clean / "report.md").write_text(report)
+    assert "images missing" in incomplete(clean / "report.md")
 
 
 def test_training_on_a_dataset_without_images_is_a_one_line_error(toy_h5, tmp_path):
