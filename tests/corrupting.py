@@ -74,13 +74,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_cli(argv: list) -> tuple[int, str, str | None]:
-    """`focusgan ARGV` in this process: (exit status, stderr, the traceback if one escaped)."""
+def run_cli(argv: list, out: io.StringIO | None = None) -> tuple[int, str, str | None]:
+    """`focusgan ARGV` in this process: (exit status, stderr, the traceback if one escaped); its
+    standard output goes to `out` when given."""
     from focusgan.cli import main
 
     err = io.StringIO()
     try:
-        with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        with redirect_stderr(err), redirect_stdout(io.StringIO() if out is None else out):
             code = main([str(a) for a in argv])
     except SystemExit as e:  # argparse
         code = e.code if isinstance(e.code, int) else 2
@@ -133,10 +134,11 @@ class Watch:
         return out
 
 
-def run_and_watch(argv: list, folder: Path, expect) -> Outcome:
-    """Run `argv`; `expect(code, err)` says whether the outcome is a handled one."""
+def run_and_watch(argv: list, folder: Path, expect, out: io.StringIO | None = None) -> Outcome:
+    """Run `argv` (its standard output to `out`); `expect(code, err)` says whether the outcome
+    is a handled one."""
     watch = Watch(folder)
-    code, err, tb = run_cli(argv)
+    code, err, tb = run_cli(argv, out)
     lost = watch.lost(failed=code != 0)
     return Outcome(expect(code, err), tb, lost, why=f"exit {code}: {err}", code=code)
 
@@ -439,15 +441,19 @@ def damaged_dataset(inputs: Inputs, folder: Path, damage) -> Outcome:
             return False
         return True
 
-    outcome, steps = Outcome(True), []
+    def same_or_told() -> bool:  # the same grid, or a description that shows the damage
+        grid = same_bytes(folder / "grid.png", reference["grid"])
+        return grid or described(stdout.getvalue()) != reference["described"]
+
+    outcome, steps, stdout = Outcome(True), [], io.StringIO()
     for argv, went_on in (
-        (["inspect", path, "--grid", folder / "grid.png"], lambda: same_bytes(folder / "grid.png", reference["grid"])),
+        (["inspect", path, "--grid", folder / "grid.png"], same_or_told),
         (["train", "--data", path, "--out", run, *TINY, "--iters", "1"], same_run),
         (["sample", run, "--n", "4", "--out", folder / "s.png"], lambda: same_bytes(folder / "s.png", reference["sample"])),
     ):  # fmt: skip
         if argv[0] == "sample" and not (run / "checkpoints").exists():
             continue  # nothing was trained
-        step = run_and_watch(argv, folder, clean_exit(went_on))
+        step = run_and_watch(argv, folder, clean_exit(went_on), stdout)
         steps.append(step)
         outcome.handled &= step.handled
         outcome.traceback = outcome.traceback or step.traceback
@@ -485,12 +491,19 @@ def clean_results(inputs: Inputs, folder: Path) -> dict:
             (["sample", run, "--n", "4", "--out", run.with_name(run.name + ".png")], "sample"),
             (["inspect", inputs.toy, "--grid", run.with_name(run.name + "-grid.png")], "grid"),
         ):
-            code, err, tb = run_cli(argv)
+            out = io.StringIO()
+            code, err, tb = run_cli(argv, out)
             assert code == 0 and tb is None, err or tb
             if made:
                 inputs.cache[made] = Path(argv[-1]).read_bytes()
+        inputs.cache["described"] = described(out.getvalue())
         inputs.cache["run"] = run
     return inputs.cache
+
+
+def described(text: str) -> list[str]:
+    """What `inspect` says of a dataset file, less the lines that name files."""
+    return [x for x in text.splitlines() if not x.startswith(("dataset ", "grid "))]
 
 
 def same_bytes(path: Path, data: bytes) -> bool:

@@ -5,8 +5,9 @@ and benchmarks/faults.py (the campaign).
 "Complete" means read to its end by the library that reads it, with a check that can fail (see
 `CHECKS`); every file under a final name is checked, the chunks a job saves in `OUT.parts/` too
 (they are renamed into place and reused), and a kind with no check is reported, never passed.
-Only work files (`*.partial`) are not under a final name. Text kinds end with a line end: a cut
-exactly at one is invisible in YAML and Markdown (no end mark), visible in the others.
+Only work files (`*.partial`) are not under a final name. Text kinds end with a line end; a cut
+exactly at one is invisible in YAML, Markdown and JSON lines (no end mark: those are written
+whole, by a rename or one append, so only a torn write would cut them).
 A kill comes a chosen delay after the attempt's work has started (a file under the folder written
 during the attempt, or a progress count that grew), never before the work or at a fixed fraction
 of a clean run's time: reruns resume and reuse caches, so they are shorter than a clean run.
