@@ -20,7 +20,7 @@ benchmarks/RESULTS.md:
   the tried ones: handled (a counted skip, a one-line error), tracebacks, files lost.
 
 Run: `python benchmarks/faults.py [--train-series 3] [--kills 4] [--runs 2] [--photos 96]
-[--examples 60] [--seed 0] [--train-iters 30] [--only kills|train|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
+[--examples 60] [--seed 0] [--train-iters 30] [--only kills|train|commands|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=96, help="COCO photos to prepare (96)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-iters", type=int, default=30, help="steps of each train run (30)")
-    p.add_argument("--only", choices=["kills", "train", "corrupt"], help="one stage alone")
+    p.add_argument("--only", choices=["kills", "train", "commands", "corrupt"],
+                   help="one stage alone (commands: the kills of prepare and experiment)")  # fmt: skip
     args = p.parse_args()
     rng = random.Random(args.seed)
     t0 = time.monotonic()
@@ -217,7 +218,7 @@ def main() -> None:
             rows.append(campaign_train(tmp, toy, args.train_iters, args.train_series, args.kills,
                                        rng))  # fmt: skip
             rows.append(campaign_checkpoint_write(tmp, toy, args.train_iters, [2, 3, 5, 11]))
-        if args.only in (None, "kills"):
+        if args.only in (None, "kills", "commands"):
             rows.append(campaign_command(
                 f"`prepare coco --workers 2` ({args.photos} photos)",
                 lambda out: killing.prepare_coco_cmd(coco, out), killing.assert_same_dataset,

@@ -225,10 +225,15 @@ def incomplete_files(folder: Path) -> dict[str, str]:
 
 
 def complete_files(folder: Path) -> set[str]:
+    """The complete files a kill must not lose: not the chunks in `OUT.parts/`, which the job
+    removes once they are in `OUT` (they are checked for completeness all the same)."""
     return {
         str(p.relative_to(folder))
         for p in folder.rglob("*")
-        if p.is_file() and not is_work_file(p) and incomplete(p) is None
+        if p.is_file()
+        and not is_work_file(p)
+        and not any(q.name.endswith(".parts") for q in p.parents)
+        and incomplete(p) is None
     }
 
 
