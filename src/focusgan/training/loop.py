@@ -77,7 +77,7 @@ def initial_generator(cfg: TrainConfig) -> Generator:
 def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
     """The saved config, with the settings a resume may change (length, logging) taken from `cfg`."""
     mine, theirs = (cfg.label_source, cfg.label_sha256), (saved.label_source, saved.label_sha256)
-    if mine != theirs:  # a conditional run's labels: their source and values
+    if cfg.conditional and saved.conditional and mine != theirs:  # their source and values
         raise UserError(
             f"--resume: --labels: {run_dir} was trained on {_labels_text(saved)} but this "
             f"command's are {_labels_text(cfg)}; pass the run's --labels or start a new --out"
