@@ -103,7 +103,10 @@ def _dynamic_imports(name: str, tree: ast.Module) -> tuple[set[str], list[int]]:
             package = node.args[1] if len(node.args) > 1 else None
             package = next((k.value for k in node.keywords if k.arg == "package"), package)
             base = _text(package) if package is not None else _package(name)
-            out.add(importlib.util.resolve_name(target, base))
+            if base is None:  # a package named at run time
+                unreadable.append(node.lineno)
+            else:
+                out.add(importlib.util.resolve_name(target, base))
         elif target is None and not (isinstance(node.args[0], ast.Name) and out):
             unreadable.append(node.lineno)
     return out, unreadable
@@ -198,10 +201,13 @@ def test_the_layer_check_sees_import_module_strings():
         "    importlib.import_module(m)\n",
     ):
         assert layer_violations({name: ast.parse(code)}) == [f"{name} (data) imports report"], code
-    unreadable = "import importlib, sys\nimportlib.import_module(sys.argv[1])\n"
-    assert layer_violations({name: ast.parse(unreadable)}) == [
-        f"{name} line 2: a dynamic import of a module built at run time"
-    ]
+    for unreadable in (
+        "import importlib, sys\nimportlib.import_module(sys.argv[1])\n",
+        "import importlib, sys\nimportlib.import_module('.report', sys.argv[1])\n",
+    ):
+        assert layer_violations({name: ast.parse(unreadable)}) == [
+            f"{name} line 2: a dynamic import of a module built at run time"
+        ], unreadable
     ok = "import importlib\nimportlib.import_module('focusgan.utils.atomic')\n"
     assert not layer_violations({name: ast.parse(ok)})
 
