@@ -190,9 +190,9 @@ def _events(path: Path) -> None:
 # How each kind of file is read to its end: None (or nothing) when complete, else why not.
 CHECKS = {
     ".h5": _dataset, ".hdf5": _dataset, ".pt": _torch, ".safetensors": _safetensors,
-    ".json": _json, ".jsonl": _jsonl,
-    ".yaml": _yaml, ".yml": _yaml, ".png": _image, ".jpg": _image, ".jpeg": _image, ".npz": _npz,
-    ".md": _markdown, ".html": _html, "tensorboard events": _events,
+    ".json": _json, ".jsonl": _jsonl, ".yaml": _yaml, ".yml": _yaml, ".npz": _npz,
+    ".png": _image, ".jpg": _image, ".jpeg": _image, ".md": _markdown, ".html": _html,
+    "tensorboard events": _events,
 }  # fmt: skip
 
 
