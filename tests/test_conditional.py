@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from focusgan.models.resnet import Critic, Generator, count_parameters
 from focusgan.training.loss import critic_loss, generator_loss
@@ -183,6 +186,37 @@ def test_class_sampling_and_missing_labels(imbalanced_h5, toy_h5, tmp_path):
     assert np.array_equal(dogs, generate(G, 6, seed=1, cls=2))
     with pytest.raises(UserError, match=r"toy\.h5 has no labels"):
         train(_cfg(toy_h5, iters=1), tmp_path / "nolabels", progress=False)
+
+
+def test_resume_keeps_the_labels_a_run_was_trained_on(labelled_h5, tmp_path, capsys):
+    """Issue 19 item 7: a run started with --labels and resumed without it (or with other
+    labels: a/b/c in another order, the same classes and counts) stops with a one-line error
+    naming --labels; the same labels from a moved file resume, and the config records the move."""
+    from focusgan.cli import main
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\n" * 16)  # 3 classes, like the file's 1/3/18: only values differ
+    other = tmp_path / "other.txt"
+    other.write_text("b\na\nc\n" * 16)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(labelled_h5), "--out", str(run), "--preset", "tiny"]
+    args += ["--width", "8", "--batch-critic", "8", "--batch-gen", "8", "--n-critic", "1"]
+    args += ["--iters", "2", "--quiet", "--conditional"]
+    assert main([*args, "--labels", str(labels), "--stop-after", "1"]) == 0
+    for wrong, now in (([], "category_id"), (["--labels", str(other)], f"file {other}")):
+        capsys.readouterr()
+        assert main([*args, *wrong, "--resume"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--resume: --labels:" in err and "\n" not in err
+        assert f"trained on the labels of file {labels}" in err
+        assert f"this command's are the labels of {now}" in err
+    moved = tmp_path / "moved.txt"
+    moved.write_text(labels.read_text())
+    assert main([*args, "--labels", str(moved), "--resume"]) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["labels"] == str(moved) and cfg["label_source"] == "file"
+    assert cfg["classes"] == ["a", "b", "c"]
+    assert cfg["label_sha256"] == hashlib.sha256(("a\nb\nc\n" * 16)[:-1].encode()).hexdigest()
 
 
 def test_running_statistics_of_a_conditional_ema_generator(labelled_h5, tmp_path):

@@ -342,6 +342,7 @@ def _changes(base: dict, variant: dict) -> str:
     a = next((r["config"] for r in base.values() if r.get("config")), {}) or {}
     b = next((r["config"] for r in variant.values() if r.get("config")), {}) or {}
     skip = {"data", "channels", "classes", "class_names", "class_counts", "num_classes"}
+    skip |= {"label_source", "label_sha256"}  # follow from `conditional` and `labels`
     diff = [f"{k}: {a.get(k)} → {b[k]}" for k in b if k not in skip and a.get(k) != b[k]]
     if a.get("data") != b.get("data"):
         diff.append(f"data: {Path(str(b.get('data'))).name}")
