@@ -11,13 +11,16 @@ benchmarks/RESULTS.md:
   random moment after the attempt's work has started (a file written under its output), then the
   same command again; the result must equal the clean run's (images, metadata, counts;
   checkpoints and scores for the experiment).
-- after every kill: no file under a final name is incomplete, and no complete file is lost.
+- after every kill: no file under a final name is incomplete (every file read to its end by a
+  check of its kind, tests/killing.py `CHECKS`; a kind with no check counts as incomplete), and no
+  complete file is lost.
 - bad inputs, full disks and NaN gradients: every case of tests/corrupting.py with `--examples`
-  hypothesis examples each, counted per category: handled (a counted skip or a one-line error),
-  tracebacks, files lost.
+  hypothesis examples each, counted per category: no-ops apart (a damage after which every
+  command made what the undamaged input gives, or a full disk after the last write), then of
+  the tried ones: handled (a counted skip, a one-line error), tracebacks, files lost.
 
 Run: `python benchmarks/faults.py [--train-series 3] [--kills 4] [--runs 2] [--photos 96]
-[--examples 60] [--seed 0] [--train-iters 30] [--only kills|train|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
+[--examples 60] [--seed 0] [--train-iters 30] [--only kills|train|commands|corrupt]` (OMP_NUM_THREADS=1 is set for its commands).
 """
 
 from __future__ import annotations
@@ -170,17 +173,20 @@ def explore(case, strategies: dict, inputs, tmp: Path, examples: int, seed: int)
 
 def campaign_corrupt(inputs, tmp: Path, examples: int, seed: int) -> list:
     """Every case of tests/corrupting.py, `examples` hypothesis examples each: per category
-    (name, tried, handled, tracebacks, files lost, seconds, problems)."""
+    (name, no-ops, tried, handled, tracebacks, files lost, seconds, problems). A no-op is never
+    tried; tracebacks, lost files and problems are counted over every example."""
     rows = []
     for name, (case, strategies) in corrupting.CASES.items():
         t = time.monotonic()
-        tried = [o for o in explore(case, strategies, inputs, tmp, examples, seed) if o.injected]
-        problems = [o.why[:300] for o in tried if o.problem]
-        rows.append((name, len(tried), sum(o.handled and not o.traceback for o in tried),
-                     sum(o.traceback is not None for o in tried), sum(len(o.lost) for o in tried),
-                     time.monotonic() - t, problems))  # fmt: skip
-        print(f"  {name}: tried, handled, tracebacks, lost {rows[-1][1:5]} in "
-              f"{rows[-1][5]:.0f} s", flush=True)  # fmt: skip
+        outcomes = explore(case, strategies, inputs, tmp, examples, seed)
+        tried = [o for o in outcomes if o.injected]
+        problems = [o.why[:300] for o in outcomes if o.problem]
+        rows.append((name, len(outcomes) - len(tried), len(tried),
+                     sum(o.handled and not o.traceback for o in tried),
+                     sum(o.traceback is not None for o in outcomes),
+                     sum(len(o.lost) for o in outcomes), time.monotonic() - t, problems))  # fmt: skip
+        print(f"  {name}: no-ops, tried, handled, tracebacks, lost {rows[-1][1:6]} in "
+              f"{rows[-1][6]:.0f} s", flush=True)  # fmt: skip
         for p in problems[:3]:
             print(f"    PROBLEM {p}", flush=True)
     return rows
@@ -195,7 +201,8 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=96, help="COCO photos to prepare (96)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-iters", type=int, default=30, help="steps of each train run (30)")
-    p.add_argument("--only", choices=["kills", "train", "corrupt"], help="one stage alone")
+    p.add_argument("--only", choices=["kills", "train", "commands", "corrupt"],
+                   help="one stage alone (commands: the kills of prepare and experiment)")  # fmt: skip
     args = p.parse_args()
     rng = random.Random(args.seed)
     t0 = time.monotonic()
@@ -211,7 +218,7 @@ def main() -> None:
             rows.append(campaign_train(tmp, toy, args.train_iters, args.train_series, args.kills,
                                        rng))  # fmt: skip
             rows.append(campaign_checkpoint_write(tmp, toy, args.train_iters, [2, 3, 5, 11]))
-        if args.only in (None, "kills"):
+        if args.only in (None, "kills", "commands"):
             rows.append(campaign_command(
                 f"`prepare coco --workers 2` ({args.photos} photos)",
                 lambda out: killing.prepare_coco_cmd(coco, out), killing.assert_same_dataset,
@@ -249,11 +256,12 @@ def main() -> None:
             for x in r.log.incomplete + r.log.lost:
                 print(f"  {r.name}: {x}")
     if corrupt:
-        print(f"\n| bad input ({args.examples} hypothesis examples per category) | tried | "
+        print(f"\n| bad input ({args.examples} hypothesis examples per category) | no-op | tried | "
               "handled: counted skip or one-line error | tracebacks | files lost | seconds |")  # fmt: skip
-        print("|---|---|---|---|---|---|")
-        for name, tried, handled, tracebacks, lost, seconds, _ in corrupt:
-            print(f"| {name} | {tried} | {handled} | {tracebacks} | {lost} | {seconds:.0f} |")
+        print("|---|---|---|---|---|---|---|")
+        for name, noop, tried, handled, tracebacks, lost, seconds, _ in corrupt:
+            print(f"| {name} | {noop} | {tried} | {handled} | {tracebacks} | {lost} | "
+                  f"{seconds:.0f} |")  # fmt: skip
         for name, *_, problems in corrupt:
             for x in problems:
                 print(f"  {name}: {x}")

@@ -317,7 +317,7 @@ class DiskCache:
     def get(self, key: str, make):
         path = self.folder / key[:2] / f"{key}.npy"
         if path.exists():
-            return np.load(path)
+            return np.load(path, allow_pickle=False)
         value = make()
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")

@@ -26,7 +26,15 @@ import numpy as np
 from hypothesis import strategies as st
 
 from generated import CocoSource, DavisSource
-from killing import TINY, complete_files, final_state, incomplete_files
+from killing import (
+    STATE_KEYS,
+    TINY,
+    assert_same_state,
+    complete_files,
+    dataset_contents,
+    final_state,
+    incomplete_files,
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,12 @@ class Outcome:
     handled: bool  # a counted skip, or a one-line error that says what happened
     traceback: str | None = None  # the exception that escaped the command
     lost: list[str] = field(default_factory=list)  # finished files gone, damaged or changed
-    injected: bool = True  # False when the command ended before the fault was due
+    # False when the fault never reached the command: it ended before the fault was due, or the
+    # damage changed nothing it reads (every command exited 0 with what the undamaged input
+    # gives). Such examples are counted apart, never as tried.
+    injected: bool = True
     why: str = ""  # what was expected and what happened
+    code: int | None = None  # the exit status (of the last command run)
 
     @property
     def problem(self) -> str | None:
@@ -62,13 +74,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_cli(argv: list) -> tuple[int, str, str | None]:
-    """`focusgan ARGV` in this process: (exit status, stderr, the traceback if one escaped)."""
+def run_cli(argv: list, out: io.StringIO | None = None) -> tuple[int, str, str | None]:
+    """`focusgan ARGV` in this process: (exit status, stderr, the traceback if one escaped); its
+    standard output goes to `out` when given."""
     from focusgan.cli import main
 
     err = io.StringIO()
     try:
-        with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        with redirect_stderr(err), redirect_stdout(io.StringIO() if out is None else out):
             code = main([str(a) for a in argv])
     except SystemExit as e:  # argparse
         code = e.code if isinstance(e.code, int) else 2
@@ -82,9 +95,21 @@ def one_line(err: str) -> bool:
     return len(lines) == 1 and "error:" in lines[0]
 
 
-def clean_exit(code: int, err: str) -> bool:
-    """A run that went on (exit 0) or a one-line error about the input (exit 2)."""
-    return code == 0 or (code == 2 and one_line(err))
+def clean_exit(went_on):
+    """The expectation of a command given bad input: a one-line error about it (exit 2), or exit
+    0 where `went_on()` (the caller's check of what the command made of the damage: counted it,
+    or, where it is no matter to the command, made what the undamaged input gives) holds.
+    Exit 0 alone is never enough."""
+
+    def expect(code: int, err: str) -> bool:
+        return (code == 2 and one_line(err)) or (code == 0 and went_on())
+
+    return expect
+
+
+def unchanged(*steps: Outcome) -> bool:
+    """Every command exited 0 with what the undamaged input gives: the damage was a no-op."""
+    return all(step.code == 0 and step.handled for step in steps)
 
 
 class Watch:
@@ -109,11 +134,13 @@ class Watch:
         return out
 
 
-def run_and_watch(argv: list, folder: Path, expect) -> Outcome:
-    """Run `argv`; `expect(code, err)` says whether the outcome is a handled one."""
+def run_and_watch(argv: list, folder: Path, expect, out: io.StringIO | None = None) -> Outcome:
+    """Run `argv` (its standard output to `out`); `expect(code, err)` says whether the outcome
+    is a handled one."""
     watch = Watch(folder)
-    code, err, tb = run_cli(argv)
-    return Outcome(expect(code, err), tb, watch.lost(failed=code != 0), why=f"exit {code}: {err}")
+    code, err, tb = run_cli(argv, out)
+    lost = watch.lost(failed=code != 0)
+    return Outcome(expect(code, err), tb, lost, why=f"exit {code}: {err}", code=code)
 
 
 # ------------------------------------------------------------------------------ COCO images
@@ -140,14 +167,31 @@ def coco_counts(out: Path) -> tuple[int, Counter]:
     return sum(read_info(out).filter_summary.skipped.values()), kept
 
 
+def coco_output(out: Path) -> dict:
+    """Everything a prepared COCO dataset holds: images, metadata, counts, category names."""
+    from focusgan.data.dataset import read_info
+
+    return {**dataset_contents(out), "names": read_info(out).extra.get("category_names")}
+
+
+def same_output(a: dict, b: dict) -> bool:
+    def same(x, y) -> bool:  # (a column of NaN, e.g. no classifier's confidence, equals itself)
+        if isinstance(x, np.ndarray):
+            return np.array_equal(x, y, equal_nan=x.dtype.kind in "fc" and x.dtype == y.dtype)
+        return x == y
+
+    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+
+
 def clean_coco_counts(inputs: Inputs, folder: Path) -> tuple[int, Counter]:
-    """The counts of the undamaged sample (prepared once)."""
+    """The counts of the undamaged sample (prepared once; its output in `cache["coco output"]`)."""
     if "coco" not in inputs.cache:
         out = folder / "clean-coco.h5"
         code, err, tb = run_cli(prepare_coco(inputs.coco.annotations("val2017"),
                                              inputs.coco.images("val2017"), out))  # fmt: skip
         assert code == 0 and tb is None, err or tb
         inputs.cache["coco"] = coco_counts(out)
+        inputs.cache["coco output"] = coco_output(out)
         out.unlink()
     return inputs.cache["coco"]
 
@@ -199,19 +243,30 @@ def json_values():
     )  # fmt: skip
 
 
+# the keys of each section's entries (those the reader reads and some it does not: area,
+# license, supercategory); `counts` and `size` are an RLE segmentation's
+JSON_KEYS = {
+    "images": ["id", "file_name", "height", "width", "license"],
+    "annotations": ["id", "image_id", "category_id", "segmentation", "bbox", "iscrowd", "area",
+                    "counts", "size"],
+    "categories": ["id", "name", "supercategory"],
+}  # fmt: skip
 JSON_DAMAGE = dict(
-    section=st.sampled_from(["images", "annotations", "categories"]),
+    target=st.sampled_from([(section, key) for section, keys in JSON_KEYS.items() for key in keys]),
     index=st.integers(0, 50),
-    key=st.sampled_from(["id", "image_id", "category_id", "segmentation", "bbox", "iscrowd",
-                         "file_name", "height", "width", "name", "counts", "size"]),
     action=st.sampled_from(["delete", "replace"]),
     value=json_values(),
-)  # fmt: skip
+)
 
 
-def annotation_json(inputs: Inputs, folder: Path, section, index, key, action, value) -> Outcome:
-    """One key of the instances JSON deleted or given a value of another type: a counted skip
-    or a one-line error; the previous dataset under the output's name survives either way."""
+def annotation_json(inputs: Inputs, folder: Path, target, index, action, value) -> Outcome:
+    """One key of the instances JSON deleted or given a value of another type: a one-line error,
+    or a dataset that differs from the undamaged json's and still counts every instance (kept,
+    skipped or rejected); the previous dataset under the output's name survives either way. A
+    damage after which the dataset is the undamaged json's (a key the reader does not read, an
+    RLE key of a polygon, a value it reads as the same) is a no-op, counted apart."""
+    section, key = target
+    clean_coco_counts(inputs, folder)
     doc = json.loads(inputs.coco.annotations("val2017").read_text())
     entries = doc[section]
     entry = entries[index % len(entries)]
@@ -224,8 +279,22 @@ def annotation_json(inputs: Inputs, folder: Path, section, index, key, action, v
     ann, out = folder / "ann.json", folder / "out.h5"
     ann.write_text(json.dumps(doc))
     shutil.copy(inputs.toy, out)
-    argv = prepare_coco(ann, inputs.coco.images("val2017"), out)
-    return run_and_watch(argv, folder, clean_exit)
+    output = {}
+
+    def counted() -> bool:
+        from focusgan.data.dataset import read_info
+
+        output.update(coco_output(out))
+        s = read_info(out).filter_summary
+        every = s.kept + sum(s.skipped.values()) + sum(s.rejected.values())
+        return every == len(doc["annotations"]) and not same_output(output, clean)
+
+    clean = inputs.cache["coco output"]
+    outcome = run_and_watch(prepare_coco(ann, inputs.coco.images("val2017"), out), folder,
+                            clean_exit(counted))  # fmt: skip
+    if outcome.code == 0 and output and same_output(output, clean):
+        outcome.handled, outcome.injected = True, False  # the reader read the same data
+    return outcome
 
 
 # ------------------------------------------------------------------------------ masks
@@ -360,19 +429,37 @@ def damaged_dataset(inputs: Inputs, folder: Path, damage) -> Outcome:
                 "empty": images[:0],
             }[damage[1]]
             f.create_dataset("images", data=new, maxshape=(None, *new.shape[1:]))
-    outcome = Outcome(True)
-    for argv in (
-        ["inspect", path, "--grid", folder / "grid.png"],
-        ["train", "--data", path, "--out", folder / "run", *TINY, "--iters", "1"],
-        ["sample", folder / "run", "--n", "4", "--out", folder / "s.png"],
-    ):
-        if argv[0] == "sample" and not (folder / "run" / "checkpoints").exists():
+    reference = clean_results(inputs, folder)
+    run = folder / "run"
+
+    def same_run() -> bool:  # trained as on the undamaged file
+        a, b = final_state(reference["run"]), final_state(run)
+        try:
+            for key in STATE_KEYS:
+                assert_same_state(a[key], b[key], key)
+        except AssertionError:
+            return False
+        return True
+
+    def same_or_told() -> bool:  # the same grid, or a description that shows the damage
+        grid = same_bytes(folder / "grid.png", reference["grid"])
+        return grid or described(stdout.getvalue()) != reference["described"]
+
+    outcome, steps, stdout = Outcome(True), [], io.StringIO()
+    for argv, went_on in (
+        (["inspect", path, "--grid", folder / "grid.png"], same_or_told),
+        (["train", "--data", path, "--out", run, *TINY, "--iters", "1"], same_run),
+        (["sample", run, "--n", "4", "--out", folder / "s.png"], lambda: same_bytes(folder / "s.png", reference["sample"])),
+    ):  # fmt: skip
+        if argv[0] == "sample" and not (run / "checkpoints").exists():
             continue  # nothing was trained
-        step = run_and_watch(argv, folder, clean_exit)
+        step = run_and_watch(argv, folder, clean_exit(went_on), stdout)
+        steps.append(step)
         outcome.handled &= step.handled
         outcome.traceback = outcome.traceback or step.traceback
         outcome.lost += step.lost
         outcome.why += f"{argv[0]}: {step.why}; "
+    outcome.injected = not unchanged(*steps)
     return outcome
 
 
@@ -393,16 +480,39 @@ CHECKPOINT_DAMAGE = dict(
 )  # fmt: skip
 
 
-def trained_run(inputs: Inputs, folder: Path) -> Path:
-    """A copy of a 1-step run (trained once) in `folder`."""
+def clean_results(inputs: Inputs, folder: Path) -> dict:
+    """What the commands the cases damage make of undamaged input (made once): `run`, a 1-step
+    run of the toy dataset, `sample` the bytes of its 4-sample grid, `grid` those of the toy
+    dataset's `inspect` grid."""
     if "run" not in inputs.cache:
         run = folder.parent / f"{folder.name}-trained"
-        code, err, tb = run_cli(
-            ["train", "--data", inputs.toy, "--out", run, *TINY, "--iters", "1"]
-        )
-        assert code == 0 and tb is None, err or tb
+        for argv, made in (
+            (["train", "--data", inputs.toy, "--out", run, *TINY, "--iters", "1"], None),
+            (["sample", run, "--n", "4", "--out", run.with_name(run.name + ".png")], "sample"),
+            (["inspect", inputs.toy, "--grid", run.with_name(run.name + "-grid.png")], "grid"),
+        ):
+            out = io.StringIO()
+            code, err, tb = run_cli(argv, out)
+            assert code == 0 and tb is None, err or tb
+            if made:
+                inputs.cache[made] = Path(argv[-1]).read_bytes()
+        inputs.cache["described"] = described(out.getvalue())
         inputs.cache["run"] = run
-    shutil.copytree(inputs.cache["run"], folder / "run")
+    return inputs.cache
+
+
+def described(text: str) -> list[str]:
+    """What `inspect` says of a dataset file, less the lines that name files."""
+    return [x for x in text.splitlines() if not x.startswith(("dataset ", "grid "))]
+
+
+def same_bytes(path: Path, data: bytes) -> bool:
+    return path.is_file() and path.read_bytes() == data
+
+
+def trained_run(inputs: Inputs, folder: Path) -> Path:
+    """A copy of a 1-step run (trained once) in `folder`."""
+    shutil.copytree(clean_results(inputs, folder)["run"], folder / "run")
     return folder / "run"
 
 
@@ -441,7 +551,10 @@ def damaged_checkpoint(inputs: Inputs, folder: Path, damage) -> Outcome:
     outcome = run_and_watch(argv, folder, expect)
     if kind != "another config":
         sample = ["sample", run, "--n", "4", "--out", folder / "s.png"]  # (it needs G alone)
-        step = run_and_watch(sample, folder, clean_exit)
+        sampled = clean_results(inputs, folder)["sample"]  # exit 0: the grid of the intact run
+        step = run_and_watch(
+            sample, folder, clean_exit(lambda: same_bytes(folder / "s.png", sampled))
+        )
         outcome = Outcome(outcome.handled and step.handled, outcome.traceback or step.traceback,
                           outcome.lost + step.lost, why=f"{outcome.why}; sample: {step.why}")  # fmt: skip
     return outcome

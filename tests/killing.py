@@ -2,9 +2,12 @@
 left behind and that they end as a clean run does. Shared by tests/test_faults.py (a few kills)
 and benchmarks/faults.py (the campaign).
 
-"Complete" means readable to the end by the library that reads it: a dataset file opens and all
-its images load, a checkpoint loads, JSON and YAML parse, a PNG decodes. Work files (`*.partial`,
-`*.parts/` folders of saved chunks) are not under a final name and are not checked.
+"Complete" means read to its end by the library that reads it, with a check that can fail (see
+`CHECKS`); every file under a final name is checked, the chunks a job saves in `OUT.parts/` too
+(they are renamed into place and reused), and a kind with no check is reported, never passed.
+Only work files (`*.partial`) are not under a final name. Text kinds end with a line end; a cut
+exactly at one is invisible in YAML, Markdown and JSON lines (no end mark: those are written
+whole, by a rename or one append, so only a torn write would cut them).
 A kill comes a chosen delay after the attempt's work has started (a file under the folder written
 during the attempt, or a progress count that grew), never before the work or at a fixed fraction
 of a clean run's time: reruns resume and reuse caches, so they are shorter than a clean run.
@@ -36,37 +39,178 @@ def child_env() -> dict[str, str]:
 
 
 def is_work_file(path: Path) -> bool:
-    return path.name.endswith(".partial") or any(p.name.endswith(".parts") for p in path.parents)
+    """A temporary file of an atomic write (`X.partial`, `overlay.partial.mp4`)."""
+    return ".partial" in path.suffixes
+
+
+def _text(path: Path) -> str:
+    """The file as UTF-8 text that ends with a line end (or is empty), else a ValueError."""
+    text = path.read_bytes().decode("utf-8")
+    if text and not text.endswith("\n"):
+        raise ValueError("its last line is cut (no line end)")
+    return text
+
+
+def _dataset(path: Path) -> str | None:
+    from focusgan.data.dataset import load_images, read_info, read_metadata
+
+    info = read_info(path)
+    if len(load_images(path)) != info.size:
+        return "fewer images than its size"
+    short = [c for c in info.metadata if len(read_metadata(path, c)) != info.size]
+    return f"metadata columns {short} shorter than its size" if short else None
+
+
+def _torch(path: Path) -> None:
+    import torch
+
+    torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _safetensors(path: Path) -> None:
+    from safetensors.torch import load_file
+
+    load_file(path)
+
+
+def _json(path: Path) -> None:
+    json.loads(path.read_bytes().decode("utf-8"))
+
+
+def _jsonl(path: Path) -> str | None:
+    """An append-only log (metrics.jsonl): every line a JSON object."""
+    for i, line in enumerate(_text(path).splitlines(), 1):
+        if not isinstance(json.loads(line), dict):
+            return f"line {i} is not a JSON object"
+    return None
+
+
+def _yaml(path: Path) -> str | None:
+    import yaml
+
+    return None if isinstance(yaml.safe_load(_text(path)), dict) else "not a YAML mapping"
+
+
+def _image(path: Path) -> str | None:
+    """Decoded by Pillow, which refuses a cut JPEG (OpenCV decodes one, grey below the cut) and
+    checks a PNG's chunk CRCs; a PNG also ends with its whole IEND chunk."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        im.load()
+        png = im.format == "PNG"
+    end = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return "the PNG does not end with its IEND chunk" if png and not _ends_with(path, end) else None
+
+
+def _ends_with(path: Path, end: bytes) -> bool:
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - len(end)))
+        return f.read() == end
+
+
+def _npz(path: Path) -> None:
+    """Every array read (each zip member's CRC checked), none pickled."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        for name in z.files:
+            z[name]
+
+
+def _markdown(path: Path) -> str | None:
+    """The report: a title first, whole lines, tables whose rows have the header's cells, and
+    the images it shows present (each one checked as a file of its own)."""
+    import re
+
+    lines = _text(path).splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return "no title on its first line"
+    cells, where = None, 0
+    for i, line in enumerate(lines, 1):
+        if line.startswith("|"):
+            n = len(re.findall(r"(?<!\\)\|", line)) - 1
+            cells, where = (n, i) if cells is None else (cells, where)
+            if n != cells:
+                return f"line {i}: {n} table cells, the header at line {where} has {cells}"
+        else:
+            cells = None
+    missing = [
+        link
+        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", "\n".join(lines))
+        if not (path.parent / link).is_file()
+    ]
+    return f"images missing: {missing}" if missing else None
+
+
+def _html(path: Path) -> str | None:
+    """A whole document: parsed, every element closed (void ones aside), ending at </html>."""
+    from html.parser import HTMLParser
+
+    void = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+            "track", "wbr"}  # fmt: skip
+    open_tags: list[str] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                open_tags.append(tag)
+
+        def handle_endtag(self, tag):
+            if not open_tags or open_tags.pop() != tag:
+                raise ValueError(f"</{tag}> closes no open <{tag}>")
+
+    text = _text(path)
+    parser = Parser()
+    parser.feed(text)
+    parser.close()
+    if open_tags or not text.rstrip().endswith("</html>"):
+        return f"ends with <{'> <'.join(open_tags)}> open" if open_tags else "no </html> at its end"
+    return None
+
+
+def _events(path: Path) -> None:
+    """TensorBoard's event log: every record's length and data pass their CRC32C and parse as
+    an Event, up to the file's end (a record cut short is an error)."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.tensorflow_stub import errors
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
+
+    reader = PyRecordReader_New(str(path))
+    while True:
+        try:
+            reader.GetNext()
+        except errors.OutOfRangeError:  # the end, at a record boundary
+            return
+        Event.FromString(reader.record())
+
+
+# How each kind of file is read to its end: None (or nothing) when complete, else why not.
+CHECKS = {
+    ".h5": _dataset, ".hdf5": _dataset, ".pt": _torch, ".safetensors": _safetensors,
+    ".json": _json, ".jsonl": _jsonl, ".yaml": _yaml, ".yml": _yaml, ".npz": _npz,
+    ".png": _image, ".jpg": _image, ".jpeg": _image, ".md": _markdown, ".html": _html,
+    "tensorboard events": _events,
+}  # fmt: skip
+
+
+def kind(path: Path) -> str:
+    """The key of `CHECKS` for `path`: its suffix, or what its name says it is."""
+    return "tensorboard events" if path.name.startswith("events.out.tfevents.") else path.suffix
 
 
 def incomplete(path: Path) -> str | None:
-    """Why `path` is not a complete file of its kind (None when it is)."""
-    suffix = path.suffix
+    """Why `path` is not a complete file of its kind (None when it is; a kind with no check is
+    never complete)."""
+    check = CHECKS.get(kind(path).lower())
+    if check is None:
+        return f"no completeness check for a {kind(path) or 'suffix-less'} file in tests/killing.py"
     try:
-        if suffix == ".h5":
-            from focusgan.data.dataset import load_images, read_info
-
-            info = read_info(path)
-            if len(load_images(path)) != info.size:
-                return "fewer images than its size"
-        elif suffix == ".pt":
-            import torch
-
-            torch.load(path, map_location="cpu", weights_only=False)
-        elif suffix == ".json":
-            json.loads(path.read_text())
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            yaml.safe_load(path.read_text())
-        elif suffix == ".png":
-            import cv2
-
-            if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
-                return "PNG does not decode"
+        return check(path)
     except Exception as e:  # any failure to read it to the end
         return f"{type(e).__name__}: {e}"
-    return None
 
 
 def incomplete_files(folder: Path) -> dict[str, str]:
@@ -81,12 +225,16 @@ def incomplete_files(folder: Path) -> dict[str, str]:
 
 
 def complete_files(folder: Path) -> set[str]:
+    """The complete files a kill must not lose: not the chunks in `OUT.parts/`, which the job
+    removes once they are in `OUT` (they are checked for completeness all the same)."""
     return {
         str(p.relative_to(folder))
         for p in folder.rglob("*")
-        if p.is_file() and not is_work_file(p) and p.suffix in (".h5", ".pt", ".json", ".yaml")
+        if p.is_file()
+        and not is_work_file(p)
+        and not any(q.name.endswith(".parts") for q in p.parents)
         and incomplete(p) is None
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -257,7 +405,8 @@ def experiment_config(path: Path, data: Path, initial: bool) -> Path:
 
 
 def experiment_cmd(config: Path, out: Path) -> list[str]:
-    return focusgan("experiment", config, "--out", out, "--quiet")
+    """The experiment, its report written at the end (report.md, report.html, report-files/)."""
+    return focusgan("experiment", config, "--out", out, "--quiet", "--report")
 
 
 def final_state(run: Path) -> dict:

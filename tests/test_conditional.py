@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from focusgan.models.resnet import Critic, Generator, count_parameters
 from focusgan.training.loss import critic_loss, generator_loss
@@ -118,6 +121,19 @@ def labelled_h5(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def imbalanced_h5(tmp_path_factory):
+    """The toy shapes with imbalanced categories: 32 person, 12 car, 4 dog."""
+    from focusgan.data.dataset import DatasetWriter
+    from focusgan.data.toy import toy_images
+
+    cats = [1, 1, 3] * 12 + [1, 1, 18] * 4  # person 32, car 12, dog 4
+    path = tmp_path_factory.mktemp("imbalanced") / "imbalanced.h5"
+    with DatasetWriter(path, resolution=32, channels=4, mask_semantics="binary") as w:
+        w.append(toy_images(48, 32, seed=6), source="toy", category_id=cats)
+    return path
+
+
 def _cfg(data, **kw):
     from focusgan.training.config import make_config
 
@@ -147,19 +163,22 @@ def test_conditional_training_resumes_bit_for_bit(labelled_h5, tmp_path, head):
     assert ("ac_loss" in log) == (head == "ac")
 
 
-def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
+def test_class_sampling_and_missing_labels(imbalanced_h5, toy_h5, tmp_path):
     from focusgan.errors import UserError
     from focusgan.training.loop import train
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import generate, sample_labels
 
     run = tmp_path / "run"
-    train(_cfg(labelled_h5, iters=2), run, progress=False)
+    train(_cfg(imbalanced_h5, iters=2), run, progress=False)
     G, cfg, _ = load_generator(run)
-    assert G.num_classes == 3
-    labels = sample_labels(G, 300, seed=0)
-    assert sorted(set(labels.tolist())) == [0, 1, 2]  # drawn as often as the data has them
-    assert torch.equal(labels, sample_labels(G, 300, seed=0))
+    assert G.num_classes == 3 and cfg.classes == ["1", "3", "18"]
+    labels = sample_labels(G, 3000, seed=0)
+    # drawn as often as the data has them (32 : 12 : 4), not uniformly (1000 each); the binomial
+    # standard deviation of each share is below 0.009
+    shares = np.bincount(labels.numpy(), minlength=3) / 3000
+    assert shares == pytest.approx([32 / 48, 12 / 48, 4 / 48], abs=0.03)
+    assert torch.equal(labels, sample_labels(G, 3000, seed=0))
     assert (sample_labels(G, 5, seed=0, cls=2) == 2).all()
     dogs = generate(G, 6, seed=1, cls=2)
     cars = generate(G, 6, seed=1, cls=1)
@@ -167,6 +186,37 @@ def test_class_sampling_and_missing_labels(labelled_h5, toy_h5, tmp_path):
     assert np.array_equal(dogs, generate(G, 6, seed=1, cls=2))
     with pytest.raises(UserError, match=r"toy\.h5 has no labels"):
         train(_cfg(toy_h5, iters=1), tmp_path / "nolabels", progress=False)
+
+
+def test_resume_keeps_the_labels_a_run_was_trained_on(labelled_h5, tmp_path, capsys):
+    """Issue 19 item 7: a run started with --labels and resumed without it (or with other
+    labels: a/b/c in another order, the same classes and counts) stops with a one-line error
+    naming --labels; the same labels from a moved file resume, and the config records the move."""
+    from focusgan.cli import main
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\n" * 16)  # 3 classes, like the file's 1/3/18: only values differ
+    other = tmp_path / "other.txt"
+    other.write_text("b\na\nc\n" * 16)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(labelled_h5), "--out", str(run), "--preset", "tiny"]
+    args += ["--width", "8", "--batch-critic", "8", "--batch-gen", "8", "--n-critic", "1"]
+    args += ["--iters", "2", "--quiet", "--conditional"]
+    assert main([*args, "--labels", str(labels), "--stop-after", "1"]) == 0
+    for wrong, now in (([], "category_id"), (["--labels", str(other)], f"file {other}")):
+        capsys.readouterr()
+        assert main([*args, *wrong, "--resume"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--resume: --labels:" in err and "\n" not in err
+        assert f"trained on the labels of file {labels}" in err
+        assert f"this command's are the labels of {now}" in err
+    moved = tmp_path / "moved.txt"
+    moved.write_text(labels.read_text())
+    assert main([*args, "--labels", str(moved), "--resume"]) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["labels"] == str(moved) and cfg["label_source"] == "file"
+    assert cfg["classes"] == ["a", "b", "c"]
+    assert cfg["label_sha256"] == hashlib.sha256(("a\nb\nc\n" * 16)[:-1].encode()).hexdigest()
 
 
 def test_running_statistics_of_a_conditional_ema_generator(labelled_h5, tmp_path):

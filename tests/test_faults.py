@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,13 +25,16 @@ from killing import (
     assert_same_experiment,
     assert_same_run,
     child_env,
+    complete_files,
     dying_on_save,
     experiment_cmd,
     experiment_config,
     final_state,
     focusgan,
+    incomplete,
     incomplete_files,
     kill_and_rerun,
+    kind,
     losses,
     metrics_lines,
     prepare_coco_cmd,
@@ -125,12 +129,36 @@ def test_prepare_video_killed_then_rerun(tmp_path):
 
 def test_experiment_killed_then_rerun(toy_h5, tmp_path):
     """Killed at a random moment (0..3 s) after its work has started, run again: both runs and
-    their scores equal a clean run's."""
+    their scores equal a clean run's. Then the completeness check itself, on the clean run's
+    files: every kind the experiment and its report write is known, complete, and when cut
+    short (half of it, or its last byte), incomplete; a kind with no check is never complete."""
     config = experiment_config(tmp_path / "kill.yaml", toy_h5, initial=False)
     delays = [random.Random(8).uniform(0, 3.0)]
-    killed_equals_clean(lambda out: experiment_cmd(config, out), tmp_path / "clean" / "x",
+    clean = tmp_path / "clean" / "x"
+    killed_equals_clean(lambda out: experiment_cmd(config, out), clean,
                         tmp_path / "killed" / "x", delays,
                         lambda a, b: assert_same_experiment(a, b, initial=False))  # fmt: skip
+    assert incomplete_files(clean) == {}
+    files = {kind(p): p for p in sorted(clean.rglob("*")) if p.is_file()}
+    assert set(files) == {".pt", ".json", ".jsonl", ".yaml", ".png", ".npz", ".md", ".html",
+                          "tensorboard events"}  # (the dataset file is outside)  # fmt: skip
+    for k, path in files.items():
+        data = path.read_bytes()
+        for cut in (len(data) // 2, len(data) - 1):
+            path.write_bytes(data[:cut])
+            if k != ".json" or cut < len(data) - 1:  # (a JSON file's last byte is a line end)
+                assert incomplete(path), (k, cut, len(data))
+        path.write_bytes(data)
+    assert complete_files(clean) == {str(p.relative_to(clean)) for p in clean.rglob("*")
+                                     if p.is_file()}  # fmt: skip
+    (clean / "notes.txt").write_text("a kind with no check\n")
+    assert "no completeness check for a .txt file" in incomplete(clean / "notes.txt")
+    report = (clean / "report.md").read_text()
+    (clean / "report.md").write_text(report.replace("|---|", "|---|---|", 1))
+    assert "table cells" in incomplete(clean / "report.md")
+    shutil.rmtree(clean / "report-files")
+    (clean / "report.md").write_text(report)
+    assert "images missing" in incomplete(clean / "report.md")
 
 
 def test_training_on_a_dataset_without_images_is_a_one_line_error(toy_h5, tmp_path):
@@ -160,9 +188,10 @@ def inputs(small_coco, generated_davis, toy_h5) -> bad.Inputs:
     return bad.Inputs(small_coco, generated_davis, toy_h5)
 
 
-def check(case, inputs: bad.Inputs, folder: Path, **drawn) -> None:
+def check(case, inputs: bad.Inputs, folder: Path, **drawn) -> bad.Outcome:
     outcome = case(inputs, folder, **drawn)
     assert outcome.problem is None, outcome.problem
+    return outcome
 
 
 @pytest.mark.parametrize("category", list(bad.CASES))
@@ -219,8 +248,44 @@ def test_a_damaged_uncompressed_rle_is_a_counted_skip(inputs, tmp_path, key, act
     doc = json.loads(inputs.coco.annotations("val2017").read_text())
     index = next(i for i, a in enumerate(doc["annotations"])
                  if isinstance(a["segmentation"], dict) and isinstance(a["segmentation"]["counts"], list))  # fmt: skip
-    check(bad.annotation_json, inputs, tmp_path, section="annotations", index=index, key=key,
-          action=action, value=value)  # fmt: skip
+    outcome = check(bad.annotation_json, inputs, tmp_path, target=("annotations", key),
+                    index=index, action=action, value=value)  # fmt: skip
+    assert outcome.injected and outcome.code == 0  # a damage the reader read, and counted
+
+
+def test_a_damage_the_reader_does_not_read_is_a_no_op_not_a_handled_case(inputs, tmp_path):
+    """Issue 19 item 9: a license of another type, or RLE counts deleted from a polygon (which
+    has none), leave the dataset as the undamaged json's: counted apart, never as tried."""
+    doc = json.loads(inputs.coco.annotations("val2017").read_text())
+    polygon = next(
+        i for i, a in enumerate(doc["annotations"]) if isinstance(a["segmentation"], list)
+    )
+    for target, index, action in ((("images", "license"), 0, "replace"),
+                                  (("annotations", "counts"), polygon, "delete")):  # fmt: skip
+        folder = tmp_path / f"{index}-{action}"
+        folder.mkdir()
+        outcome = check(bad.annotation_json, inputs, folder, target=target, index=index,
+                        action=action, value="x")  # fmt: skip
+        assert not outcome.injected and outcome.code == 0, target
+
+
+def test_a_clean_exit_must_have_counted_the_damage(inputs, tmp_path):
+    """Issue 19 item 9: exit 0 is handled only when the damage shows in the counts. A reader
+    that drops the instance of a damaged segmentation without counting the skip (`skip` made a
+    no-op) exits 0 and is caught; with the real reader the same damage is a counted skip."""
+    from unittest import mock
+
+    from focusgan.data.summary import FilterSummary
+
+    args = dict(target=("annotations", "segmentation"), index=0, action="replace", value=7)
+    (tmp_path / "counted").mkdir()
+    outcome = check(bad.annotation_json, inputs, tmp_path / "counted", **args)
+    assert outcome.injected and outcome.code == 0
+    (tmp_path / "dropped").mkdir()
+    with mock.patch.object(FilterSummary, "skip", lambda self, reason, n=1: None):
+        outcome = bad.annotation_json(inputs, tmp_path / "dropped", **args)
+    assert outcome.code == 0 and not outcome.handled and outcome.injected
+    assert outcome.problem.startswith("not handled")
 
 
 @pytest.mark.parametrize("name", ["channels", "resolution", "format_version"])
@@ -233,7 +298,8 @@ def test_a_case_that_loses_a_file_is_reported(inputs, tmp_path):
     """The cases' own check can fail: a 'command' that deletes the finished output is caught."""
     out = tmp_path / "out.h5"
     out.write_bytes(inputs.toy.read_bytes())
-    outcome = bad.run_and_watch(["inspect", tmp_path / "missing.h5"], tmp_path, bad.clean_exit)
+    expect = bad.clean_exit(lambda: False)  # (exit 0 would not be handled)
+    outcome = bad.run_and_watch(["inspect", tmp_path / "missing.h5"], tmp_path, expect)
     assert outcome.problem is None
     watch = bad.Watch(tmp_path)
     out.unlink()

@@ -178,3 +178,19 @@ def test_interrupt_while_writing_resumes(src, reference, tmp_path, monkeypatch, 
     assert report.reused_chunks == 2  # the damaged part was computed again
     assert_same(contents(reference), contents(out))
     assert read_info(out).filter_summary == read_info(reference).filter_summary
+
+
+def test_the_final_line_says_what_was_measured():
+    from focusgan.data.summary import FilterSummary
+    from focusgan.prepare.pipeline import PrepareReport
+
+    # three real clips in 24.3 s: 7.41 a minute, not "0 items/s"
+    slow = PrepareReport(Path("v.h5"), 14, FilterSummary(), 3, 1, 0, 24.3, 1, "video", 3)
+    assert (
+        "14 samples from 3 source videos in 24.3 s (7.41 videos/min, 1 workers)" in slow.lines()[0]
+    )
+    # a resumed call: only the 50 images worked on in this call count toward the rate
+    resumed = PrepareReport(Path("c.h5"), 90, FilterSummary(), 100, 10, 5, 10.0, 2, "image", 50)
+    assert "(5 images/s, 2 workers)" in resumed.lines()[0]
+    done = PrepareReport(Path("c.h5"), 90, FilterSummary(), 100, 10, 10, 0.5, 2, "image", 0)
+    assert "(no images computed, 2 workers)" in done.lines()[0]

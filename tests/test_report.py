@@ -215,9 +215,12 @@ def test_report_renders_in_headless_chromium(experiment, tmp_path):
     assert shown >= 3
 
 
-def test_demo_end_to_end_at_reduced_size(tmp_path, capsys):
+def test_demo_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch):
     """`focusgan demo` itself (videos -> prepare video -> paired experiment -> report), small."""
+    from focusgan.cli import demo
     from focusgan.data.dataset import read_info
+
+    monkeypatch.setitem(demo.DEMO_EVAL, "segmenter_steps", 10)  # the measure, not its quality
 
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--videos", "3", "--iters", "2", "--n", "16"]
@@ -239,6 +242,14 @@ def test_demo_end_to_end_at_reduced_size(tmp_path, capsys):
         assert final["provenance"]["source"]["step"] == 2 and final["provenance"]["n"] == 16
         verdict = expected_verdict(run, f"moving-objects, {c}-channel")
         assert any(line.endswith(verdict) for line in printed), verdict
+    # the demo computes the generated-pairs measure that its report explains, and only that
+    pairs = final["focus"]["generated_pairs"]  # (the 4-channel run's)
+    assert set(pairs) >= {"iou", "ceiling_iou", "floor_iou", "all_foreground_iou", "mean_mask_iou"}
+    md = (out / "report.md").read_text()
+    assert "generated-pairs baseline: all foreground" in md
+    verdict = f"moving-objects, 4-channel: generated-pairs IoU {pairs['iou']:.3f}: "
+    assert verdict in md and any(verdict in line for line in printed)
+    assert "consistency IoU" not in md  # not computed by the demo, so not explained
     # a second call finds everything done and recomputes nothing
     stamp = (out / "moving-objects" / "run-4ch" / "evaluation-efficientnet-lite0.json").stat()
     assert main([*argv, "--workers", "1"]) == 0

@@ -89,6 +89,16 @@ def test_variants_train_beside_the_baseline_and_the_report_compares_them(labelle
     assert "baseline 4-channel | conditional 4-channel" in md
     assert "conditional 4-channel generator, class person (1)" in md
     assert "foreground 4-channel generator, step 2" in md
+    # the foreground-only variant is compared with the baseline on one reference: its own data,
+    # with the baseline's samples painted the same way; no generated-pairs number for it
+    painted = json.loads((out / variants["foreground"]["painted_baseline"]["4"]).read_text())
+    assert painted["provenance"]["source"]["background"] == "noise"
+    assert painted["reference"]["data"] == str(fg.resolve())
+    kid = painted["scores"]["kid/efficientnet-lite0"]
+    assert "Reference of every number below: the variant's foreground-only data" in md
+    assert "baseline 4-channel, background noise | foreground 4-channel" in md
+    assert f"| KID (efficientnet-lite0) | lower | variant's data | {kid:.4g} ± " in md
+    assert "No generated-pairs IoU" in md
 
 
 def test_shipped_variant_configs_are_valid_experiments():

@@ -19,6 +19,7 @@ from focusgan.errors import UserError, WorkError
 COMMAND_MODULES = (
     "focusgan.cli.prepare",  # prepare, merge, inspect
     "focusgan.cli.train",  # train, sample
+    "focusgan.cli.export",  # export, convert-checkpoint
     "focusgan.cli.evaluate",  # evaluate
     "focusgan.cli.demo",  # demo
     "focusgan.cli.video",  # segment, bench-motion

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         nargs="?",
         type=Path,
-        help="a run directory (omit with --samples or to score --data itself)",
+        help="a run directory or a generator from `focusgan export` (omit with --samples or "
+        "to score --data itself)",
     )
     p.add_argument("--samples", type=Path, help="a samples file from `focusgan sample`")
     p.add_argument(
@@ -58,8 +59,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UserError("give a run directory or --samples, not both")
     if args.run is None and args.samples is None and args.data is None:
         raise UserError("nothing to evaluate: give a run directory, --samples FILE or --data FILE")
-    if args.run is not None and not args.run.is_dir():
-        raise UserError(f"run directory not found: {args.run}")
+    if args.run is not None and not args.run.exists():
+        raise UserError(f"run directory (or exported generator) not found: {args.run}")
     device = resolve_device(opts.device)
     backbone = ev.get_backbone(opts.backbone, opts.inception_weights, device)
     seg = opts.segmenter()
@@ -76,7 +77,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = ev.evaluate_run(
             args.run, args.data, backbone, n=opts.n, ref_n=opts.ref_n, **run, **scoring
         )
-        default_out = RunDir(args.run).evaluation(backbone.name)
+        default_out = (
+            evaluation_beside(args.run, backbone.name)  # an exported generator
+            if args.run.is_file()
+            else RunDir(args.run).evaluation(backbone.name)
+        )
     elif args.samples is not None:
         result = ev.evaluate_samples(
             args.samples, args.data, backbone, n=opts.n, ref_n=opts.ref_n, **scoring

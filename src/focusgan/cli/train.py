@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sample", help="draw samples from a run: a grid image or a dataset file")
-    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("run", type=Path, help="run directory, or a generator from `focusgan export`")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument(
         "--out",

@@ -50,7 +50,12 @@ METADATA: dict[str, tuple[Any, Any]] = {
     "fg_fraction": (np.float32, np.nan),  # fraction of pixels with mask > 0.5 (NaN without mask)
     "confidence": (np.float32, np.nan),  # classifier filter's top probability, NaN if not run
     "class_id": (np.int32, -1),  # classifier filter's top-1 ImageNet class, -1 if not run
+    "key": (h5py.string_dtype(), ""),  # a WebDataset shard member's key (source = the shard)
+    "url": (h5py.string_dtype(), ""),  # ... and from its .json: the video's url,
+    "caption": (h5py.string_dtype(), ""),  # its caption (or the .txt member),
+    "source_id": (h5py.string_dtype(), ""),  # the id the source gave it (e.g. videoID)
 }
+TEXT = {name for name, (dtype, _) in METADATA.items() if h5py.check_string_dtype(np.dtype(dtype))}
 
 
 def command_line() -> str:
@@ -193,9 +198,14 @@ class DatasetWriter:
             dtype=np.uint8,
             chunks=(chunk_samples, r, r, channels),
         )
-        for name, (dtype, _) in METADATA.items():
+        for name, (dtype, fill) in METADATA.items():  # a column not given reads as its fill
             self._file.create_dataset(
-                name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,)
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(4096,),
+                fillvalue=None if name in TEXT else fill,
             )
         a = self._file.attrs
         a["format"] = FORMAT
@@ -226,22 +236,23 @@ class DatasetWriter:
         if c == 4 and "fg_fraction" not in metadata:
             metadata["fg_fraction"] = (images[..., 3] > 127).mean(axis=(1, 2))
         columns = {}
-        for name, (dtype, fill) in METADATA.items():
+        for name, (dtype, _) in METADATA.items():
             values = metadata.get(name)
-            if values is None:
-                values = [fill] * n
-            elif np.ndim(values) == 0 or isinstance(values, str):
+            if values is None:  # the dataset's fill value (strings: ""): only resized below
+                continue
+            if np.ndim(values) == 0 or isinstance(values, str):
                 values = [values] * n
             if len(values) != n:
                 raise ValueError(f"metadata {name!r} has {len(values)} values for {n} images")
-            columns[name] = np.asarray(values, dtype=object if name == "source" else dtype)
+            columns[name] = np.asarray(values, dtype=object if name in TEXT else dtype)
         start, self.size = self.size, self.size + n
         with self._writing():
             self._file["images"].resize(self.size, axis=0)
             self._file["images"][start:] = images
-            for name, values in columns.items():
+            for name in METADATA:
                 self._file[name].resize(self.size, axis=0)
-                self._file[name][start:] = values
+                if name in columns:
+                    self._file[name][start:] = columns[name]
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -300,12 +311,12 @@ def load_images(path: str | os.PathLike, channels: int | None = None) -> np.ndar
 
 
 def read_metadata(path: str | os.PathLike, name: str) -> np.ndarray:
-    """One per-sample metadata column (strings decoded for `source`)."""
+    """One per-sample metadata column (strings decoded for the `TEXT` columns)."""
     with open_h5(path) as f:
         if name not in f:
             raise UserError(f"{path} has no metadata {name!r}")
         ds = f[name]
-        return ds.asstr()[()] if name == "source" else ds[()]
+        return ds.asstr()[()] if name in TEXT else ds[()]
 
 
 class FocusDataset:
@@ -376,6 +387,6 @@ def merge(inputs: list[str | os.PathLike], out: str | os.PathLike, batch: int = 
                     for name in METADATA:
                         if name in f:
                             col = f[name]
-                            meta[name] = (col.asstr() if name == "source" else col)[start:end]
+                            meta[name] = (col.asstr() if name in TEXT else col)[start:end]
                     w.append(f["images"][start:end], **meta)
     return Path(out)

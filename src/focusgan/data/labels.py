@@ -12,6 +12,7 @@ record both and `sample --class person` or `--class 1` can find the index.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import numpy as np
 
 from focusgan.data.dataset import read_info, read_metadata
 from focusgan.errors import UserError
+
+LABEL_COLUMNS = ("category_id", "class_id")  # a dataset's own labels, in this order
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,16 @@ class Labels:
     def counts(self) -> np.ndarray:
         """Samples per class index (K,)."""
         return np.bincount(self.index, minlength=self.num_classes)
+
+    @property
+    def kind(self) -> str:
+        """Where the labels come from: "category_id", "class_id" or "file" (a file may move)."""
+        return self.source if self.source in LABEL_COLUMNS else "file"
+
+    def sha256(self) -> str:
+        """Hex sha256 of every sample's label as stored, in file order: what a run trains on."""
+        text = "\n".join(self.classes[i] for i in self.index.tolist())
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sort_key(label: str) -> tuple:
@@ -64,10 +77,8 @@ def load_labels(data: str | os.PathLike, labels_file: str | os.PathLike | None =
                 + (f", {tokens.count('')} of them empty" if "" in tokens else "")
             )
         return _from_tokens(tokens, str(path), {})
-    for column, names in (
-        ("category_id", info.extra.get("category_names", {})),
-        ("class_id", {}),
-    ):
+    for column in LABEL_COLUMNS:
+        names = info.extra.get("category_names", {}) if column == "category_id" else {}
         if column in info.metadata:
             values = read_metadata(data, column)
             if len(values) and (values >= 0).all():

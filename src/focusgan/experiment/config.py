@@ -163,6 +163,7 @@ def _check_train(train: Any, where: str = "train", default_preset: bool = True) 
         raise UserError(f"{where} must be a mapping of training settings")
     known = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "channels", "resolution"}
     known -= {"num_classes", "classes", "class_names", "class_counts"}  # from the data
+    known -= {"label_source", "label_sha256"}  # from the labels
     unknown = sorted(set(train) - known)
     if unknown:
         raise UserError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")

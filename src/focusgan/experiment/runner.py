@@ -172,6 +172,11 @@ def run_experiment(
                 **ctx,
             )
             variants[v.name] = {"file": str(vdata.resolve()), "runs": runs}
+            if v.background is not None and done:
+                variants[v.name]["background"] = v.background
+                variants[v.name]["painted_baseline"] = _painted_baseline(
+                    spec.name, entry["runs"], v, vdata, **ctx
+                )
             all_done &= done
         if variants:
             entry["variants"] = variants
@@ -264,7 +269,7 @@ def _train_and_evaluate(
                     "step": 0,
                     "generator": "initial",
                 }
-                G0 = initial_generator(tcfg).to(bb.device)
+                G0 = ev.step0_generator(tcfg, e.bn, bb.device)  # sampled as the trained one
                 metrics = tuple(m for m in e.metrics if m != "pairs")  # it is their floor
                 ev.evaluate_generator_samples(
                     G0, data, bb, source, bn=e.bn, **{**sampling, "metrics": metrics}
@@ -272,6 +277,56 @@ def _train_and_evaluate(
             r["initial_evaluation"] = folder.relative(ipath)
         runs[str(channels)] = r
     return runs, all_done
+
+
+def _painted_baseline(
+    name: str,
+    runs: dict[str, Any],
+    v: Any,
+    vdata: Path,
+    *,
+    cfg: ExperimentConfig,
+    folder: ExperimentDir,
+    bb: Any,
+    scoring: dict[str, Any],
+    progress: bool,
+    log: Log,
+    **_: Any,
+) -> dict[str, str]:
+    """A foreground-only variant's common reference: the baseline's 4-channel generator with
+    its samples' backgrounds replaced as the variant's data has them, scored against that data
+    (IS, FID, KID, precision/recall), so both generators are compared on one reference."""
+    from focusgan.metrics import evaluate as ev
+
+    e = cfg.evaluate
+    out = {}
+    r = runs.get("4")
+    if not r or r.get("status") != "finished":
+        return out
+    run = RunDir(folder.resolve(r["dir"]))
+    path = folder.run(name, 4, v.name).path.parent / f"baseline-4ch.evaluation-{bb.name}.json"
+    metrics = tuple(m for m in e.metrics if m in ("is", "fid", "kid", "pr"))
+    if _done(path, e.n, e.seed, e.splits, r["step"]):
+        log(f"  evaluate  baseline 4-channel, background {v.background}: {path} (done)")
+    elif metrics:
+        log(f"  evaluate  baseline 4-channel with background {v.background} against {vdata}")
+        ev.evaluate_run(
+            run.path,
+            vdata,
+            bb,
+            ema=e.ema,
+            bn=e.bn,
+            device=bb.device,
+            background=v.background,
+            n=e.n,
+            splits=e.splits,
+            seed=e.seed,
+            progress=progress,
+            **{**scoring, "metrics": metrics},
+        ).write(path)
+    if path.is_file():
+        out["4"] = folder.relative(path)
+    return out
 
 
 def _variant_data(
@@ -349,7 +404,7 @@ def _class_rows(G: Any, run: RunDir) -> dict[str, np.ndarray]:
 
 def _samples_made(path: Path, step: int | None, n: int) -> bool:
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return int(z["n"]) == n and (int(z["step"]) if "step" in z else None) == step
     except (OSError, ValueError, KeyError):
         return False

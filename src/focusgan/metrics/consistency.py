@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from tqdm import tqdm
 from focusgan.data.dataset import open_h5, read_info
 from focusgan.errors import UserError
 from focusgan.metrics.cache import cache_file, read_rows
-from focusgan.metrics.options import SegmenterConfig
+from focusgan.metrics.options import SPLIT_SEED, SegmenterConfig
 from focusgan.utils.atomic import atomic_path
 from focusgan.utils.device import to_device
 from focusgan.utils.hashing import sha256_file
@@ -88,6 +88,7 @@ class Segmenter:
     n_heldout: int
     path: str
     dataset_sha256: str
+    n_heldout_groups: int = 0  # the photos / videos the held-out pairs come from
 
     def predict(self, rgb: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Foreground (mask > 0.5) predicted from uint8 RGB (N, H, W, 3), boolean (N, H, W)."""
@@ -109,13 +110,80 @@ def predict(model: SmallUNet, rgb: np.ndarray, batch_size: int = 256) -> np.ndar
     return np.concatenate(out) if out else np.zeros(rgb.shape[:3], bool)
 
 
-def split_pairs(size: int, cfg: SegmenterConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the real pairs to train on and of the held-out ones (seeded, sorted)."""
-    rng = np.random.default_rng(cfg.seed)
+HELDOUT_RULE = (
+    "held-out real pairs are whole groups, none of which has a sample among the training pairs: "
+    "a COCO photo (image_id), a video (the source of samples with a frame index; a numbered "
+    "frame file's folder), else one sample; the groups are drawn with the fixed split seed "
+    f"{SPLIT_SEED}, whatever the evaluation seed"
+)
+
+
+def sample_groups(data_path: str | os.PathLike) -> np.ndarray:
+    """One group id per sample of a dataset file: samples of one COCO photo (`image_id`) or of
+    one video (`source` of samples with a `frame`; a numbered frame file stands for its folder,
+    the sequence) share a group; any other sample is a group of its own (see `HELDOUT_RULE`)."""
+    with open_h5(data_path) as f:
+        n = int(f["images"].shape[0])
+        image_id = f["image_id"][()] if "image_id" in f else np.full(n, -1)
+        frame = f["frame"][()] if "frame" in f else np.full(n, -1)
+        source = f["source"].asstr()[()] if "source" in f else np.full(n, "", object)
+    keys = []
+    for i in range(n):
+        if image_id[i] >= 0:
+            keys.append(f"image:{int(image_id[i])}")
+        elif frame[i] >= 0 and source[i]:
+            path = PurePosixPath(str(source[i]).replace("\\", "/"))
+            keys.append(f"video:{path.parent if path.stem.isdigit() else path}")
+        else:
+            keys.append(f"sample:{i}")
+    _, first, inverse = np.unique(np.array(keys, dtype=object), True, True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse]  # numbered in order of first sample: each sample alone -> 0..n-1
+
+
+def split_pairs(
+    size: int, cfg: SegmenterConfig, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the real pairs to train on and of the held-out ones (sorted).
+
+    At most `cfg.max_pairs` samples are used; about `cfg.heldout` of them (at most 10%, at least
+    one group) are held out as whole `groups` (default: each sample its own), so no group has
+    samples on both sides. Drawn with `SPLIT_SEED`, not `cfg.seed`: every evaluation of a
+    dataset holds out the same pairs, for the consistency and the generated-pairs measure alike.
+    """
+    groups = np.arange(size) if groups is None else np.asarray(groups)
+    if len(groups) != size:
+        raise ValueError(f"{len(groups)} group ids for {size} samples")
+    rng = np.random.default_rng(SPLIT_SEED)
     used = np.sort(rng.permutation(size)[: min(size, cfg.max_pairs)])
-    n_held = min(cfg.heldout, len(used) // 10)
-    held = np.sort(rng.choice(used, n_held, replace=False)) if n_held else used[:0]
+    want = min(cfg.heldout, len(used) // 10)
+    order = rng.permutation(np.unique(groups[used]))
+    held_groups: list[int] = []
+    count = 0
+    for g in order[:-1]:  # at least one group stays for training
+        if count >= want:
+            break
+        held_groups.append(int(g))
+        count += int((groups[used] == g).sum())
+    held = used[np.isin(groups[used], held_groups)] if want else used[:0]
     return np.setdiff1d(used, held), held
+
+
+def heldout_split(
+    data_path: str | os.PathLike, size: int, cfg: SegmenterConfig, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`split_pairs` by the file's `sample_groups` (returned third), or a one-line error when
+    too few are left."""
+    groups = sample_groups(data_path)
+    train_idx, held_idx = split_pairs(size, cfg, groups)
+    if len(train_idx) < 2 or len(held_idx) < 1:
+        raise UserError(
+            f"{data_path} has {size} samples in {len(np.unique(groups))} groups (photos, videos, "
+            f"other samples); {what} needs at least 20 samples in 2 groups, so that held-out "
+            "real pairs share no photo or video with the training pairs"
+        )
+    return train_idx, held_idx, groups
 
 
 def train_segmenter(
@@ -128,9 +196,7 @@ def train_segmenter(
         raise UserError(f"{data_path} has no focus channel: the consistency measure needs one")
     digest = sha256_file(data_path)
     path = cache_file(data_path, "segmenter", f"{cfg.key()}-{digest[:16]}", ".pt")
-    train_idx, held_idx = split_pairs(info.size, cfg)
-    if len(train_idx) < 2 or len(held_idx) < 1:
-        raise UserError(f"{data_path} has {info.size} samples; the segmenter needs at least 20")
+    train_idx, held_idx, groups = heldout_split(data_path, info.size, cfg, "the segmenter")
     with open_h5(data_path) as f:
         train = read_rows(f["images"], train_idx)
         held = read_rows(f["images"], held_idx)
@@ -145,6 +211,7 @@ def train_segmenter(
         with atomic_path(path) as tmp:
             torch.save({"model": model.state_dict(), "config": asdict(cfg)}, tmp)
     seg = Segmenter(model, cfg, 0.0, len(train_idx), len(held_idx), str(path), digest)
+    seg.n_heldout_groups = len(np.unique(groups[held_idx]))
     seg.heldout_iou = seg.consistency(held)
     return seg
 
@@ -181,5 +248,7 @@ def describe(seg: Segmenter) -> dict:
         "config": asdict(seg.config),
         "n_train": seg.n_train,
         "n_heldout": seg.n_heldout,
+        "n_heldout_groups": seg.n_heldout_groups,
+        "heldout_rule": HELDOUT_RULE,
         "dataset_sha256": seg.dataset_sha256,
     }

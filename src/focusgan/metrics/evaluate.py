@@ -172,7 +172,7 @@ def reference(
         return _REFERENCES[memo]
     path = cache_file(data, "refstats", key, ".npz")
     if path.exists():
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             feats, probs = z["features"], z["probs"]
             stats = Stats(mu=z["mu"], sigma=z["sigma"], n=len(feats))
     else:
@@ -272,12 +272,15 @@ def evaluate_images(
     batch_size: int | None = None,
     segmenter: Any = None,
     progress: bool = False,
+    initial: np.ndarray | None = None,
 ) -> Evaluation:
     """Evaluate uint8 images (N, H, W, C) against a dataset file (if given).
 
     `ref_n` is the number of dataset samples in the reference (default: as many as images).
-    `segmenter` is a `SegmenterConfig` (or None for the default) for the consistency measure.
-    The result has no provenance yet: the caller knows what the images are (`_finish`).
+    `segmenter` is a `SegmenterConfig` (or None for the default) for the consistency and the
+    generated-pairs measure; `initial` (samples of the step-0 generator) is the latter's floor.
+    The result's provenance holds only the generated-pairs measure's: the caller knows what
+    the images are (`_finish`).
     """
     bb = get_backbone(backbone)
     images = np.asarray(images)
@@ -296,8 +299,17 @@ def evaluate_images(
     if data is not None and images.shape[-1] == 4 and {"focus", "consistency"} & set(metrics):
         focus, more = _focus(images, data, metrics, ref_n or n, seed, segmenter, progress)
         notes += more
+    pairs = None
+    if data is not None and images.shape[-1] == 4 and "pairs" in metrics:
+        pairs, more = _generated_pairs(images, data, initial, segmenter, seed, progress)
+        notes += more
+    if pairs is not None:
+        focus = {**(focus or {}), "generated_pairs": pairs.scores()}
     settings["seconds"] = round(time.perf_counter() - t0, 2)
-    return Evaluation(scores, focus, notes, settings, ref.provenance() if ref else None)
+    result = Evaluation(scores, focus, notes, settings, ref.provenance() if ref else None)
+    if pairs is not None:
+        result.provenance = {"generated_pairs": pairs.provenance()}
+    return result
 
 
 def _finish(
@@ -305,7 +317,7 @@ def _finish(
 ) -> Evaluation:
     """The result with its provenance, and notes on numbers not comparable with published ones."""
     result.notes = quick_notes(n, splits, backbone.name) + result.notes
-    result.provenance = provenance(backbone, n, splits, seed, source)
+    result.provenance = {**provenance(backbone, n, splits, seed, source), **result.provenance}
     return result
 
 
@@ -321,7 +333,10 @@ def _focus(images, data, metrics, ref_n, seed, seg_cfg, progress) -> tuple[dict 
     if "consistency" in metrics:
         from focusgan.metrics.consistency import describe, train_segmenter
 
-        seg = train_segmenter(data, seg_cfg, progress)
+        try:
+            seg = train_segmenter(data, seg_cfg, progress)
+        except UserError as e:  # too few samples or groups: the other scores still stand
+            return out or None, [*notes, f"consistency: not measured: {e}"]
         out["consistency"] = {
             "generated_iou": seg.consistency(images),
             "heldout_real_iou": seg.heldout_iou,
@@ -378,9 +393,16 @@ def evaluate_dataset(
         if "consistency" in metrics:
             from focusgan.metrics.consistency import describe, train_segmenter
 
-            seg = train_segmenter(data, segmenter, progress)
-            focus["consistency"] = {"heldout_real_iou": seg.heldout_iou, "segmenter": describe(seg)}
-            notes += segmenter_notes(seg)
+            try:
+                seg = train_segmenter(data, segmenter, progress)
+            except UserError as e:  # too few samples or groups: the other scores still stand
+                notes.append(f"consistency: not measured: {e}")
+            else:
+                focus["consistency"] = {
+                    "heldout_real_iou": seg.heldout_iou,
+                    "segmenter": describe(seg),
+                }
+                notes += segmenter_notes(seg)
     src = {"kind": "data", "path": str(data), "sha256": ref.sha256, "made_by": info.command}
     result = Evaluation(scores, focus, notes, settings, ref.provenance())
     return _finish(result, bb, ref.n, splits, seed, src)
@@ -459,21 +481,23 @@ def evaluate_run(
     device: str | torch.device | None = None,
     **kwargs: Any,
 ) -> Evaluation:
-    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats);
-    `kwargs` as `evaluate_generator_samples`."""
-    from focusgan.training.loop import initial_generator
+    """Evaluate fresh samples of a run's generator (EMA or raw; BN batch or running stats), or
+    of a generator file from `focusgan export` given as `run_dir`; `kwargs` as
+    `evaluate_generator_samples`."""
     from focusgan.training.rundir import load_generator
     from focusgan.training.sample import BN_STATS_NOTE
 
     dev = resolve_device(device)
     G, cfg, step = load_generator(run_dir, checkpoint, ema=ema, device=dev, bn=bn)
     if "pairs" in kwargs.get("metrics", METRICS) and cfg.channels == 4:
-        kwargs["initial"] = initial_generator(cfg).to(dev)  # the generated-pairs floor
+        kwargs["initial"] = step0_generator(cfg, bn, dev)  # the generated-pairs floor
     if data is None:
         data = run_data_path(run_dir, getattr(cfg, "data", ""))
+    exported = Path(run_dir).is_file()  # a generator from `focusgan export`
     source = {
         "run": str(run_dir),
-        "checkpoint": checkpoint or "latest",
+        "checkpoint": "exported generator" if exported else checkpoint or "latest",
+        **({"sha256": sha256_file(run_dir)} if exported else {}),
         "step": step,
         "generator": "ema" if ema else "raw",
         **({"bn_statistics": BN_STATS_NOTE} if ema and bn == "running" else {}),
@@ -497,6 +521,19 @@ def evaluate_run(
         )
         result.notes.append(note)
     return result
+
+
+def step0_generator(cfg: TrainConfig, bn: str, device: str | torch.device) -> torch.nn.Module:
+    """The run's step-0 generator, ready to sample with `bn` as the trained EMA generator is:
+    for `running`, its running statistics are recomputed over its own samples (they were never
+    updated: mean 0, variance 1), as `load_generator` recomputes the EMA generator's."""
+    from focusgan.training.loop import initial_generator
+    from focusgan.training.sample import recompute_bn_statistics
+
+    G0 = initial_generator(cfg).to(resolve_device(device))
+    if bn == "running":
+        recompute_bn_statistics(G0)
+    return G0
 
 
 def per_class_scores(
@@ -554,29 +591,30 @@ def evaluate_generator_samples(
     sample_batch: int = 256,
     progress: bool = False,
     initial: torch.nn.Module | None = None,
+    background: str | None = None,
     **kwargs: Any,
 ) -> Evaluation:
     """Evaluate `n` samples of generator G (latents seeded with `seed`) against `data`;
     `source` says which generator it is (run, step, ...) for the provenance. `initial` (the
-    run's step-0 generator) is the floor of the generated-pairs measure (metric `pairs`)."""
+    run's step-0 generator, `step0_generator`) is the floor of the generated-pairs measure
+    (metric `pairs`). `background` (black, mean, noise) replaces the samples' backgrounds
+    before scoring, as a foreground-only copy of the data has them (a common reference)."""
+    from focusgan.prepare.background import replace_background
     from focusgan.training.sample import generate
 
     t0 = time.perf_counter()
     images = generate(G, n, batch_size=sample_batch, seed=seed, bn=bn)
+    floor = None
+    if initial is not None and "pairs" in kwargs.get("metrics", METRICS):
+        floor = generate(initial, min(n, GENERATED_PAIRS_N), seed=seed, bn=bn)
+    if background is not None:
+        images = replace_background(images, background)
+        floor = None if floor is None else replace_background(floor, background)
     gen_s = time.perf_counter() - t0
     bb = get_backbone(backbone)
     result = evaluate_images(
-        images, data, bb, splits=splits, seed=seed, progress=progress, **kwargs
+        images, data, bb, splits=splits, seed=seed, progress=progress, initial=floor, **kwargs
     )
-    pairs = None
-    if "pairs" in kwargs.get("metrics", METRICS) and images.shape[-1] == 4:
-        floor = None
-        if initial is not None:
-            floor = generate(initial, min(n, GENERATED_PAIRS_N), seed=seed, bn=bn)
-        pairs, notes = _generated_pairs(
-            images, data, floor, kwargs.get("segmenter"), seed, progress
-        )
-        result.notes += notes
     source = {
         "kind": "run",
         **source,
@@ -586,25 +624,35 @@ def evaluate_generator_samples(
         "resolution": G.resolution,
         "data": str(data),
         "sampling_seconds": round(gen_s, 2),
+        **({"background": background} if background is not None else {}),
     }
-    result = _finish(result, bb, n, splits, seed, source)
-    if pairs is not None:
-        result.focus = {**(result.focus or {}), "generated_pairs": pairs.scores()}
-        result.provenance["generated_pairs"] = pairs.provenance()
-    return result
+    return _finish(result, bb, n, splits, seed, source)
 
 
 def _generated_pairs(images, data, floor, seg_cfg, seed, progress):
     """The generated-pairs measure of (the first GENERATED_PAIRS_N of) 4-channel `images`."""
-    from focusgan.metrics.generated_pairs import generated_pairs
+    from focusgan.metrics.generated_pairs import (
+        FOREGROUND_ONLY_NOTE,
+        foreground_only,
+        generated_pairs,
+    )
 
-    if read_info(data).channels != 4:
+    info = read_info(data)
+    if info.channels != 4:
         return None, [f"{data} has no focus channel: the generated-pairs measure is skipped"]
+    if foreground_only(info.extra):
+        return None, ["generated pairs: " + FOREGROUND_ONLY_NOTE.format(info.extra["background"])]
     cfg = dataclasses.replace(seg_cfg or SegmenterConfig(), seed=seed)
-    pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    try:
+        pairs = generated_pairs(images[:GENERATED_PAIRS_N], data, floor, cfg, progress)
+    except UserError as e:  # too few samples or groups: the other scores still stand
+        return None, [f"generated pairs: not measured: {e}"]
     notes = []
     if floor is None:
-        notes.append("generated pairs: no step-0 generator given, so no floor")
+        notes.append(
+            "generated pairs: no step-0 generator given, so no floor; the trivial baselines "
+            "(all foreground, mean mask) stand for masks without object information"
+        )
     if pairs.n < SEGMENTER_MIN_TRAIN:
         notes.append(
             f"generated pairs: each segmenter learned from only {pairs.n} pairs "

@@ -147,7 +147,7 @@ class Evaluation:
             lines.append(f"  {'segmenter IoU real (ceiling)':<28} {c['heldout_real_iou']:>10.3f}")
         if "generated_pairs" in focus:
             p = focus["generated_pairs"]
-            for k in ("iou", "ceiling_iou", "floor_iou"):
+            for k in ("iou", "ceiling_iou", "floor_iou", "all_foreground_iou", "mean_mask_iou"):
                 if p.get(k) is not None:
                     lines.append(f"  {'generated pairs ' + k:<28} {p[k]:>10.3f}")
         for label, c in (self.per_class or {}).items():

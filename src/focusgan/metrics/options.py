@@ -16,6 +16,8 @@ METRICS = ("is", "fid", "kid", "pr", "focus", "consistency", "pairs")
 # "pairs": the generated-pairs measure (`metrics.generated_pairs`) of a 4-channel generator, with
 # segmenters trained on at most this many pairs each (generated, real, step-0 generator's)
 GENERATED_PAIRS_N = 2000
+# which real pairs are held out (`consistency.split_pairs`) does not depend on the evaluation seed
+SPLIT_SEED = 0
 
 
 @dataclass
@@ -33,7 +35,7 @@ class SegmenterConfig:
     def key(self) -> str:
         return (
             f"w{self.width}-s{self.steps}-b{self.batch_size}-lr{self.lr:g}-n{self.max_pairs}"
-            f"-h{self.heldout}-seed{self.seed}"
+            f"-h{self.heldout}-seed{self.seed}-groups{SPLIT_SEED}"
         )
 
 

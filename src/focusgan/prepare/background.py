@@ -59,7 +59,7 @@ def write_foreground_only(
     """A copy of the 4-channel dataset file `src` with its backgrounds replaced (`mode`):
     the same samples, metadata and filter summary; `extra` records the choice and the source.
     Written under a temporary name and renamed when complete, as every dataset file."""
-    from focusgan.data.dataset import METADATA, DatasetWriter, open_h5, read_info
+    from focusgan.data.dataset import METADATA, TEXT, DatasetWriter, open_h5, read_info
 
     info = read_info(src)
     if info.channels != 4:
@@ -81,7 +81,7 @@ def write_foreground_only(
         for start in range(0, info.size, batch):
             end = min(start + batch, info.size)
             meta = {
-                name: (f[name].asstr() if name == "source" else f[name])[start:end]
+                name: (f[name].asstr() if name in TEXT else f[name])[start:end]
                 for name in METADATA
                 if name in f
             }

@@ -109,6 +109,18 @@ class ClassifierFilter:
     def reason(self) -> str:
         return f"classifier confidence < {self.min_confidence:g}"
 
+    def to_device(self, device: str) -> ClassifierFilter:
+        """The same filter on another device (a Ray actor's GPU: `focusgan.prepare.ray_executor`);
+        its convolutions are exact fp32 there too."""
+        import dataclasses
+
+        import torch
+
+        dev = torch.device(device)
+        b = self.backbone
+        backbone = dataclasses.replace(b, device=dev, model=b.model.to(dev))
+        return ClassifierFilter(self.min_confidence, backbone, self.batch_size)
+
     def config(self) -> dict:
         """What identifies this filter (stored in the dataset's `extra`)."""
         b = self.backbone
@@ -140,7 +152,24 @@ class ClassifierFilter:
     def __call__(self, result: ChunkResult) -> ChunkResult:
         """Drop the unconfident samples of a chunk; record every kept sample's confidence and
         top-1 class (the label of class-conditional training)."""
-        conf, cls = self.top1(result.images)
+        return self._filter(result, *self.top1(result.images))
+
+    def many(self, results: list[ChunkResult]) -> list[ChunkResult]:
+        """`self(r)` for each of `results`, their samples classified together (fuller batches)."""
+        full = [r for r in results if len(r)]
+        if not full:
+            return results
+        conf, cls = self.top1(np.concatenate([r.images for r in full]))
+        out, start = [], 0
+        for r in results:
+            if len(r):
+                end = start + len(r)
+                r = self._filter(r, conf[start:end], cls[start:end])
+                start = end
+            out.append(r)
+        return out
+
+    def _filter(self, result: ChunkResult, conf: np.ndarray, cls: np.ndarray) -> ChunkResult:
         keep = conf >= self.min_confidence
         dropped = int((~keep).sum())
         if dropped:  # they were counted as kept by the source's own filters

@@ -33,7 +33,9 @@ source's options describe (`CocoOptions`, `PairOptions`, `VideoOptions`: `option
   rest. A different fingerprint discards the old parts.
 
 The samples of a chunk are in item order and chunks are written in order, so the output does
-not depend on the number of workers.
+not depend on the number of workers, nor on where they run: `executor="ray"` (`--executor ray`)
+runs the same chunks as Ray tasks on a cluster (`focusgan.prepare.ray_executor`, the optional
+extra), returning each chunk to this process, which saves the parts and writes the file.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from focusgan.utils.atomic import atomic_path, partial_path
 from focusgan.utils.options import option
 
 PARTS_VERSION = 1
+EXECUTORS = ("local", "ray")  # `ray`: focusgan.prepare.ray_executor (the optional extra)
 
 
 @dataclass
@@ -165,6 +168,19 @@ class RunOptions:
         show=lambda shard: f"{shard[0]}/{shard[1]}",
     )
     progress: bool = option(True, "no progress bar", flag="--quiet")
+    executor: str = option(
+        "local",
+        "where chunks run: local (worker processes, default) or ray (Ray tasks on the cluster "
+        "of --ray-address, else a local Ray instance; pip install 'focusgan[ray]')",
+        choices=EXECUTORS,
+    )
+    ray_address: str | None = option(
+        None, "the Ray cluster to join (HEAD:6379, ray://HEAD:10001 or auto)", metavar="ADDR"
+    )
+
+
+# What one work item of each source is, for the progress bar and the rate
+ITEM_UNITS = {"coco": "image", "pairs": "pair", "video": "video"}
 
 
 @dataclass
@@ -193,13 +209,26 @@ class PrepareReport:
     reused_chunks: int
     seconds: float
     workers: int
+    unit: str = "item"  # what one source item is (image, pair, video)
+    computed_items: int | None = None  # items worked on in this call (not reused); None: all
+
+    def rate(self) -> str:
+        """Items worked on in this call per second, or per minute below one a second (3
+        significant digits: a few slow videos do not round to 0)."""
+        done = self.items if self.computed_items is None else self.computed_items
+        if self.seconds <= 0 or done == 0:
+            return f"no {self.unit}s computed"
+        per_s = done / self.seconds
+        if per_s >= 1:
+            return f"{per_s:.3g} {self.unit}s/s"
+        return f"{per_s * 60:.3g} {self.unit}s/min"
 
     def lines(self) -> list[str]:
-        rate = self.items / self.seconds if self.seconds > 0 else float("nan")
         done = self.chunks - self.reused_chunks
         out = [
-            f"wrote {self.path}: {self.samples} samples from {self.items} source items "
-            f"in {self.seconds:.1f} s ({rate:.0f} items/s, {self.workers} workers)"
+            f"wrote {self.path}: {self.samples} samples from {self.items} source "
+            f"{self.unit}{'s' * (self.items != 1)} in {self.seconds:.1f} s ({self.rate()}, "
+            f"{self.workers} workers)"
         ]
         if self.reused_chunks:
             out.append(f"resumed: reused {self.reused_chunks} saved chunks, computed {done}")
@@ -390,27 +419,42 @@ def prepare_dataset(
     desc: str = "prepare",
     item_key: Callable[[Any], Any] = repr,
     background: str = "keep",
+    unit: str = "item",
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> PrepareReport:
     """Run `work` over `items` (see the module docstring) and write the dataset file `out`.
 
     `background` (`focusgan.prepare.background`) replaces the pixels outside each sample's mask
-    as the samples are written (after any `postprocess`, so a classifier sees whole samples)."""
+    as the samples are written (after any `postprocess`, so a classifier sees whole samples).
+    `executor="ray"` runs the chunks as Ray tasks (`focusgan.prepare.ray_executor`; the
+    driver, this process, writes the parts and the file, as here)."""
     from tqdm import tqdm
 
     from focusgan.data.dataset import DatasetWriter
 
     start_time = time.perf_counter()
+    cluster = None
+    if executor == "ray":  # the optional extra: imported only when asked for
+        from focusgan.prepare.ray_executor import RayCluster
+
+        cluster = RayCluster.connect(ray_address)
+        workers = cluster.cpus
+    elif executor != "local":
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     out = Path(out)
     items = shard_items(items, shard)
-    workers = default_workers() if workers is None else max(0, int(workers))
+    if cluster is None:
+        workers = default_workers() if workers is None else max(0, int(workers))
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
     parts = parts_dir(out)
     key = fingerprint(config, items, shard, chunk_size, item_key)
     done = _open_parts(parts, key, len(chunks))
-    reused = len(done)
+    reused, reused_chunks = len(done), set(done)
     part = [parts / f"chunk-{i:06d}.npz" for i in range(len(chunks))]
+    driver_saves = postprocess is not None or cluster is not None
     todo = [
-        (work, i, chunks[i], None if postprocess is not None else part[i])
+        (work, i, chunks[i], None if driver_saves else part[i])
         for i in range(len(chunks))
         if i not in done
     ]
@@ -425,7 +469,7 @@ def prepare_dataset(
     bar = tqdm(
         total=len(items),
         desc=desc,
-        unit="img",
+        unit=unit,
         disable=not progress,
         file=sys.stderr,
         initial=sum(len(chunks[i]) for i in done),
@@ -443,8 +487,8 @@ def prepare_dataset(
             written += 1
 
     def finish(index: int, result: ChunkResult, w: DatasetWriter) -> None:
-        if postprocess is not None:  # the parent has the samples: postprocess and save them
-            if len(result):
+        if driver_saves:  # the parent has the samples: postprocess (here or on Ray) and save
+            if len(result) and postprocess is not None and cluster is None:
                 result = postprocess(result)
             _save_chunk(part[index], result)
         done.add(index)
@@ -462,7 +506,11 @@ def prepare_dataset(
             extra=extra,
         ) as w:
             drain(w)  # chunks saved by an interrupted run
-            if todo and (workers <= 1 or len(todo) == 1):
+            if todo and cluster is not None:
+                shape = (resolution, resolution, channels)
+                for index, result in cluster.run(todo, postprocess, shape):
+                    finish(index, result, w)
+            elif todo and (workers <= 1 or len(todo) == 1):
                 threads = cv2.getNumThreads()
                 cv2.setNumThreads(1)
                 try:
@@ -486,6 +534,8 @@ def prepare_dataset(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if cluster is not None:
+            cluster.close()
         bar.close()
     shutil.rmtree(parts, ignore_errors=True)
     return PrepareReport(
@@ -497,6 +547,8 @@ def prepare_dataset(
         reused,
         time.perf_counter() - start_time,
         max(1, workers),
+        unit,
+        len(items) - sum(len(chunks[i]) for i in reused_chunks),
     )
 
 
@@ -534,4 +586,7 @@ def prepare(
         desc=f"prepare {config['source']}",
         item_key=job.item_key,
         background=opts.background,
+        unit=ITEM_UNITS.get(config["source"], "item"),
+        executor=run.executor,
+        ray_address=run.ray_address,
     )

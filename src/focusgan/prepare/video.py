@@ -34,8 +34,9 @@ from focusgan.errors import UserError
 from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import to_square
+from focusgan.prepare.video_items import FIELDS, VideoItem, item_shots, video_items
 from focusgan.utils.options import option
-from focusgan.video.io import BadVideo, find_videos, iter_frames
+from focusgan.video.io import BadVideo
 from focusgan.video.options import SegmenterOptions
 from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
 from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD
@@ -46,7 +47,12 @@ class VideoOptions(SampleOptions):
     """Everything that decides a video dataset's samples (recorded in the resume fingerprint)."""
 
     paths: list[Path] = option(
-        help="video files, folders of frames, or folders holding them", positional=True
+        help="video files, folders of frames, folders holding them, or WebDataset shards "
+        "(.tar, globs, brace patterns such as 'shards/{00000..00127}.tar')",
+        positional=True,
+    )
+    split_mb: float = option(
+        32.0, "run a video larger than this many MB as parts of about this size (0 = never)"
     )
     min_shot: int = option(10, "skip shots shorter than this many frames")
     frames_per_shot: int = option(8, "candidate samples per shot, evenly spaced")
@@ -125,17 +131,16 @@ def shot_samples(
     return samples, frames, fgs
 
 
-def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
+def process_videos(chunk: list[VideoItem], opts: VideoOptions) -> ChunkResult:
     """The work function: samples for a chunk of videos (runs in worker processes)."""
-    from focusgan.video.shots import iter_shots
-
     summary = FilterSummary()
     params = opts.segmenter.params()
-    samples, meta = [], {"source": [], "frame": [], "fg_fraction": []}
-    for path in chunk:
+    samples, meta = [], {"source": [], "frame": [], "fg_fraction": [], **{k: [] for k in FIELDS}}
+    for item in chunk:
+        path = item.path
         video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
         try:
-            for shot in iter_shots(iter_frames(path), opts.cut_threshold, opts.cut_ratio):
+            for shot in item_shots(item, opts.cut_threshold, opts.cut_ratio):
                 s, fr, fg = shot_samples(shot, opts, params, summary)
                 video_samples += s
                 video_meta["source"] += [str(path)] * len(s)
@@ -145,8 +150,10 @@ def process_videos(chunk: list[str], opts: VideoOptions) -> ChunkResult:
             summary.skip(e.reason)
             continue  # nothing of a bad video is kept
         samples += video_samples
-        for k in meta:
+        for k in video_meta:
             meta[k] += video_meta[k]
+        for k, value in item.fields().items():
+            meta[k] += [value] * len(video_samples)
     return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 
@@ -159,16 +166,24 @@ def video_job(opts: VideoOptions, run: RunOptions) -> Job:
         raise UserError("need --min-shot >= 2, --frames-per-shot >= 1, --segment-frames >= 2")
     if not (opts.cut_threshold >= 0 and opts.cut_ratio > 0):
         raise UserError("need --cut-threshold >= 0 and --cut-ratio > 0")
-    videos = [str(p) for p in find_videos(opts.paths)]
-    if not videos:
+    found = FilterSummary()  # shard problems
+    items = video_items(opts.paths, opts.split_mb, found)
+    videos = sorted({str(Path(i.path).resolve()) for i in items})
+    if not items:
         raise UserError("no videos or folders of frames found in the given paths")
     record = opts.record()
-    config = {"source": "video", **record, "videos": [str(Path(v).resolve()) for v in videos]}
-    extra = {"source": "video", "videos": len(videos), **record}
+    config = {"source": "video", **record, "videos": videos}
+    extra = {"source": "video", "videos": len({(i.path, i.member) for i in items}), **record}
     if run.workers is None or run.workers > 1:  # one process per core; one superpixel thread each
         opts = replace(opts, segmenter=replace(opts.segmenter, threads=1))
     return Job(
-        videos, partial(process_videos, opts=opts), "probability", config, extra, chunk_size=1
+        items,
+        partial(process_videos, opts=opts),
+        "probability",
+        config,
+        extra,
+        found,
+        chunk_size=1,
     )
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from focusgan import __version__
+from focusgan.data.dataset import read_info
 from focusgan.errors import UserError
 from focusgan.experiment.folder import ExperimentDir
 from focusgan.metrics.evaluation import Evaluation
@@ -100,6 +101,12 @@ def load_experiment(out: Path) -> dict[str, Any]:
             r["eval"] = evaluation(r.get("evaluation"))
             r["initial_eval"] = evaluation(r.get("initial_evaluation"))
             r["config"] = yaml.safe_load(RunDir(folder.resolve(r["dir"])).config.read_text())
+        for v in d.get("variants", {}).values():
+            v["painted_eval"] = {c: evaluation(p) for c, p in v.get("painted_baseline", {}).items()}
+            copy = v["file"] != d["file"] and Path(v["file"]).is_file()
+            if not v.get("background") and copy:  # a foreground-only copy, older experiment.json
+                mode = read_info(v["file"]).extra.get("background")
+                v["background"] = mode if mode not in (None, "keep") else None
     return summary
 
 
@@ -234,14 +241,17 @@ def _variants(doc: Doc, exp: dict, bb: str) -> None:
     doc.h(2, "Variants beside the baseline")
     doc.p(
         "Each variant trains beside the baseline runs with the same data, seed and settings "
-        "except the ones named, and is scored the same way (a foreground-only variant against "
-        "its own foreground-only data). Generated-pairs IoU: a segmenter trained only on the "
-        "generator's (image, mask) pairs, tested on held-out real images (higher is better)."
+        "except the ones named, and is scored the same way, against the reference each table "
+        "names. Generated-pairs IoU: a segmenter trained only on the generator's (image, mask) "
+        "pairs, tested on held-out real images (higher is better)."
     )
     for d in exp["datasets"]:
         for name, v in d.get("variants", {}).items():
-            channels = sorted(set(d["runs"]) | set(v["runs"]))
             changes = _changes(d["runs"], v["runs"])
+            if v.get("background"):
+                _foreground_only_variant(doc, d, name, v, changes, bb)
+                continue
+            channels = sorted(set(d["runs"]) | set(v["runs"]))
             header = ["score", "better is"]
             for c in channels:
                 header += [f"baseline {c}-channel", f"{name} {c}-channel"]
@@ -252,7 +262,20 @@ def _variants(doc: Doc, exp: dict, bb: str) -> None:
                     for runs in (d["runs"], v["runs"]):
                         row.append(_fmt(_score(runs.get(c, {}).get("eval"), key, bb)))
                 rows.append(row)
-            row = ["generated-pairs IoU", "higher"]
+            found = [
+                e.focus["generated_pairs"]
+                for r in (*d["runs"].values(), *v["runs"].values())
+                if (e := r.get("eval")) and "generated_pairs" in (e.focus or {})
+            ]
+            label = "generated-pairs IoU"
+            if found:  # the same data: the same ceiling and trivial baselines for every run
+                g = found[0]
+                label += (
+                    f" (ceiling {_fmt(g.get('ceiling_iou'), 3)}; without objects: all foreground "
+                    f"{_fmt(g.get('all_foreground_iou'), 3)}, mean mask "
+                    f"{_fmt(g.get('mean_mask_iou'), 3)})"
+                )
+            row = [label, "higher"]
             for c in channels:
                 for runs in (d["runs"], v["runs"]):
                     e = runs.get(c, {}).get("eval")
@@ -260,22 +283,58 @@ def _variants(doc: Doc, exp: dict, bb: str) -> None:
                     row.append(_fmt(pairs.get("iou")))
             rows.append(row)
             doc.h(3, f"{d['name']}: {name} ({changes})")
+            doc.p(f"FID, KID and generated-pairs IoU here are all against `{d['file']}`.")
             doc.table(header, rows)
-            for c, r in sorted(v["runs"].items()):
-                per_class = r["eval"].per_class if r.get("eval") else None
-                if per_class:
-                    doc.p(f"{name}, {c}-channel: scores of each class against its own data.")
-                    doc.table(
-                        ["class", "samples (data)", f"IS ({bb})", f"FID ({bb})", f"KID ({bb})"],
-                        [
-                            [
-                                f"{s['name']} ({label})",
-                                f"{s['n']} ({s['data_samples']})",
-                                *(_fmt(s.get(f"{m}/{bb}")) for m in ("is", "fid", "kid")),
-                            ]
-                            for label, s in per_class.items()
-                        ],
-                    )
+            _per_class(doc, name, v, bb)
+
+
+def _foreground_only_variant(doc: Doc, d: dict, name: str, v: dict, changes: str, bb: str) -> None:
+    """A foreground-only variant beside the baseline on one common reference: the variant's
+    data, with the baseline's samples painted the same way; no generated-pairs number."""
+    mode = v["background"]
+    doc.h(3, f"{d['name']}: {name} ({changes})")
+    doc.p(
+        f"Reference of every number below: the variant's foreground-only data "
+        f"`{Path(v['file']).name}` (background {mode}). The baseline's 4-channel samples are "
+        f"scored with their background replaced the same way ({mode}), so both generators "
+        "are measured against the same images; the baseline's scores against its own data are "
+        "in the first table and are not comparable with the variant's. A 3-channel baseline "
+        "has no mask to paint its background with: no number. No generated-pairs IoU: in "
+        f"foreground-only data the background ({mode}) gives every mask away, so a generator "
+        "with no objects at all would score near the ceiling."
+    )
+    header = ["score", "better is", "reference"]
+    channels = sorted(v["runs"])
+    for c in channels:
+        header += [f"baseline {c}-channel, background {mode}", f"{name} {c}-channel"]
+    rows = []
+    for key, label, better in IMAGE_SCORES[:3]:
+        row = [f"{label} ({bb})", better, "none" if key == "is" else "variant's data"]
+        for c in channels:
+            row.append(_fmt(_score(v.get("painted_eval", {}).get(c), key, bb)))
+            row.append(_fmt(_score(v["runs"][c].get("eval"), key, bb)))
+        rows.append(row)
+    doc.table(header, rows)
+    _per_class(doc, name, v, bb)
+
+
+def _per_class(doc: Doc, name: str, v: dict, bb: str) -> None:
+    """A conditional variant's scores of each class against its own data."""
+    for c, r in sorted(v["runs"].items()):
+        per_class = r["eval"].per_class if r.get("eval") else None
+        if per_class:
+            doc.p(f"{name}, {c}-channel: scores of each class against its own data.")
+            doc.table(
+                ["class", "samples (data)", f"IS ({bb})", f"FID ({bb})", f"KID ({bb})"],
+                [
+                    [
+                        f"{s['name']} ({label})",
+                        f"{s['n']} ({s['data_samples']})",
+                        *(_fmt(s.get(f"{m}/{bb}")) for m in ("is", "fid", "kid")),
+                    ]
+                    for label, s in per_class.items()
+                ],
+            )
 
 
 def _changes(base: dict, variant: dict) -> str:
@@ -283,24 +342,45 @@ def _changes(base: dict, variant: dict) -> str:
     a = next((r["config"] for r in base.values() if r.get("config")), {}) or {}
     b = next((r["config"] for r in variant.values() if r.get("config")), {}) or {}
     skip = {"data", "channels", "classes", "class_names", "class_counts", "num_classes"}
+    skip |= {"label_source", "label_sha256"}  # follow from `conditional` and `labels`
     diff = [f"{k}: {a.get(k)} → {b[k]}" for k in b if k not in skip and a.get(k) != b[k]]
     if a.get("data") != b.get("data"):
         diff.append(f"data: {Path(str(b.get('data'))).name}")
     return "; ".join(diff) or "no setting differs"
 
 
-def _focus(doc: Doc, exp: dict) -> None:
+def _focus(doc: Doc, exp: dict) -> list[str]:
+    """The focus-channel tables; returns the generated-pairs verdict of each 4-channel run."""
+    from focusgan.metrics.generated_pairs import best_baseline
+
     doc.h(2, "The focus channel, with the real data as reference")
-    doc.p(
+    shown: set[str] = set()  # the measures some 4-channel run's table shows
+    for d in exp["datasets"]:
+        e = (d["runs"].get("4") or {}).get("eval")
+        shown |= set((e.focus or {}) if e else {})
+    text = (
         "Measures of the generated masks (4-channel runs) beside the same measures of the "
-        "training data's masks; closer to the data is better. The consistency IoU applies a small "
-        "segmenter trained on the real image→mask pairs to the generated RGB and compares its "
-        "output with the generated mask; the real held-out IoU is its ceiling. The "
-        "generated-pairs IoU answers whether the channel learned objects: the same segmenter "
-        "trained only on generated (image, mask) pairs is tested on held-out real images with "
-        "their true masks; near its ceiling (trained on as many real pairs) the generated "
-        "masks outline real objects, near its floor (pairs of the step-0 generator) they do not."
+        "training data's masks; closer to the data is better."
     )
+    if "consistency" in shown:
+        text += (
+            " The consistency IoU applies a small segmenter trained on the real image→mask "
+            "pairs to the generated RGB and compares its output with the generated mask; the "
+            "real held-out IoU is its ceiling."
+        )
+    if "generated_pairs" in shown:
+        text += (
+            " The generated-pairs IoU answers whether the channel learned objects: a small "
+            "segmenter trained only on generated (image, mask) pairs is tested on held-out "
+            "real images with their true masks (whole photos or videos that no training pair "
+            "comes from). Near its ceiling (the same segmenter trained on as many real pairs) "
+            "the generated masks outline real objects. Masks without object information score "
+            "about the best of three baselines: the floor (pairs of the step-0 generator), "
+            "predicting every pixel foreground, and predicting the real training masks' mean "
+            "mask. An IoU of an empty prediction with an empty mask counts 1."
+        )
+    doc.p(text)
+    verdicts: list[str] = []
     for d in exp["datasets"]:
         r = d["runs"].get("4")
         if not r or not r.get("eval") or not r["eval"].focus:
@@ -333,8 +413,8 @@ def _focus(doc: Doc, exp: dict) -> None:
                     "—",
                 ]
             )
-        if "generated_pairs" in fin:
-            gp = fin["generated_pairs"]
+        gp = fin.get("generated_pairs")
+        if gp:
             rows.append(
                 [
                     "generated-pairs IoU (trained on generated pairs, tested on real)",
@@ -344,10 +424,34 @@ def _focus(doc: Doc, exp: dict) -> None:
                     "—",
                 ]
             )
+            for key, name in (
+                ("all_foreground_iou", "all foreground"),
+                ("mean_mask_iou", "mean training mask"),
+            ):
+                if gp.get(key) is not None:
+                    rows.append([f"generated-pairs baseline: {name}", _fmt(gp[key]), "", "", "—"])
         doc.h(3, f"{d['name']}, 4-channel (step {r.get('step')})")
         doc.table(
             ["measure", "training data", "trained", "initial (step 0)", "trained closer"], rows
         )
+        best = best_baseline(gp) if gp else None
+        if best and gp.get("iou") is not None:
+            name, value = best
+            above = gp["iou"] > value
+            verdicts.append(
+                f"{d['name']}, 4-channel: generated-pairs IoU {gp['iou']:.3f}: "
+                + ("above" if above else "not above")
+                + f" the best baseline without object information ({name}, {value:.3f}); "
+                f"ceiling {gp['ceiling_iou']:.3f}."
+                + (
+                    f" It closes {(gp['iou'] - value) / (gp['ceiling_iou'] - value):.0%} of the "
+                    "gap from that baseline to the ceiling."
+                    if above and gp["ceiling_iou"] > value
+                    else ""
+                )
+            )
+            doc.p(verdicts[-1])
+    return verdicts
 
 
 def _samples_and_curves(doc: Doc, exp: dict, out: Path, bb: str, n_hist: int) -> None:
@@ -463,6 +567,12 @@ def _provenance(doc: Doc, exp: dict, out: Path) -> None:
             items.append(
                 (f"{c}-channel step 0", r.get("initial_evaluation"), r.get("initial_eval"))
             )
+        for name, v in d.get("variants", {}).items():
+            for c, r in sorted(v["runs"].items()):
+                items.append((f"{name} {c}-channel trained", r.get("evaluation"), r.get("eval")))
+            for c, path in v.get("painted_baseline", {}).items():
+                what = f"{c}-channel trained, background {v.get('background')}, against {name}"
+                items.append((what, path, v["painted_eval"].get(c)))
         for what, path, res in items:
             if not res:
                 continue
@@ -475,6 +585,12 @@ def _provenance(doc: Doc, exp: dict, out: Path) -> None:
                 if src.get("kind") == "run"
                 else f"dataset sha256 {str(src.get('sha256'))[:12]}"
             )
+            gp = p.get("generated_pairs")
+            if gp:
+                origin += (
+                    f"; generated pairs: N={gp.get('n')}, {gp.get('n_heldout')} held-out real "
+                    f"pairs from {gp.get('n_heldout_groups')} photos/videos"
+                )
             rows.append(
                 [
                     f"{d['name']}: {what}",
@@ -548,7 +664,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
     _cuadro(doc, exp, bb)
     verdicts = _versus_initial(doc, exp, bb)
     _variants(doc, exp, bb)
-    _focus(doc, exp)
+    verdicts += _focus(doc, exp)
     _samples_and_curves(doc, exp, out, bb, n_hist)
     _provenance(doc, exp, out)
     return doc, verdicts
@@ -560,7 +676,7 @@ def build(out: Path, n_hist: int = 256) -> tuple[Doc, list[str]]:
 def _report_samples(path: Path) -> dict[str, Any]:
     """The samples the experiment stored for the report (`trained`, `initial`, `step`)."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             keys = ("trained", "initial", "class_rows", "class_names")
             out: dict[str, Any] = {k: z[k] for k in keys if k in z.files}
             if "step" in z.files:

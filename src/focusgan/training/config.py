@@ -58,8 +58,13 @@ class TrainConfig:
         resume="identity",
     )
     labels: str = option(  # a file of one label per line, one line per sample, in file order
-        "", "labels file for --conditional instead of the dataset's own", metavar="FILE"
+        "",
+        "labels file for --conditional instead of the dataset's own",
+        metavar="FILE",
+        resume="new",  # where the file is now: the labels' identity below must still match
     )
+    label_source: str = option("", cli=False, resume="identity")  # Labels.kind (with_labels)
+    label_sha256: str = option("", cli=False, resume="identity")  # of every sample's label
     critic_head: str = option(
         "ac",
         "conditional critic: ac (auxiliary classifier, the reference) or projection",
@@ -194,4 +199,6 @@ def with_labels(cfg: TrainConfig, labels: Labels) -> TrainConfig:
         classes=labels.classes,
         class_names=labels.names,
         class_counts=[int(c) for c in labels.counts()],
+        label_source=labels.kind,
+        label_sha256=labels.sha256(),
     )

@@ -76,6 +76,12 @@ def initial_generator(cfg: TrainConfig) -> Generator:
 
 def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> TrainConfig:
     """The saved config, with the settings a resume may change (length, logging) taken from `cfg`."""
+    mine, theirs = (cfg.label_source, cfg.label_sha256), (saved.label_source, saved.label_sha256)
+    if cfg.conditional and saved.conditional and mine != theirs:  # their source and values
+        raise UserError(
+            f"--resume: --labels: {run_dir} was trained on {_labels_text(saved)} but this "
+            f"command's are {_labels_text(cfg)}; pass the run's --labels or start a new --out"
+        )
     for name in IDENTITY_FIELDS:
         if getattr(cfg, name) != getattr(saved, name):
             raise UserError(
@@ -85,6 +91,13 @@ def _resume_config(cfg: TrainConfig, saved: TrainConfig, run_dir: Path) -> Train
     return TrainConfig.from_dict(
         {**saved.to_dict(), **{k: getattr(cfg, k) for k in RESUMABLE_FIELDS}}
     )
+
+
+def _labels_text(cfg: TrainConfig) -> str:
+    if not cfg.label_source:
+        return "no recorded labels"
+    where = f"file {cfg.labels}" if cfg.label_source == "file" else cfg.label_source
+    return f"the labels of {where} (sha256 {cfg.label_sha256[:12]})"
 
 
 class _Stop:

@@ -79,22 +79,54 @@ def load_generator(
     device: str | torch.device = "cpu",
     bn: str = "batch",
 ) -> tuple[Generator, TrainConfig, int]:
-    """The (EMA or raw) generator of a run's checkpoint, its config and its step.
+    """The (EMA or raw) generator of a run's checkpoint, its config and its step; `run_dir` may
+    also be a generator file written by `focusgan export` (`focusgan.training.export`).
 
     `bn` is how it will sample (see `sample.bn_mode`): for `running` the EMA generator's
     running statistics are recomputed for its weights (training copies the raw generator's).
     """
+    from focusgan.training.export import read_generator
+
     if bn not in BN_MODES:
         raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
-    state = checkpoint.load(RunDir(run_dir).checkpoint(which), map_location="cpu")
-    cfg = TrainConfig.from_dict(state["config"])
-    classes = cfg.num_classes if cfg.conditional else 0
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
-    G.load_state_dict(state["G_ema" if ema else "G"])
+    if Path(run_dir).is_file():
+        if which not in (None, "latest") or not ema:
+            raise UserError(
+                f"{run_dir} is an exported generator (its EMA weights only): drop --checkpoint "
+                "and --raw, or use the run directory"
+            )
+        G, cfg, step = read_generator(run_dir)
+    else:
+        path = RunDir(run_dir).checkpoint(which)
+        state = checkpoint.load(path, map_location="cpu")
+        try:
+            cfg = TrainConfig.from_dict(state["config"])
+        except (UserError, TypeError, AttributeError) as e:
+            raise UserError(f"{path} holds a damaged config ({e})") from None
+        G = generator_with(cfg, state["G_ema" if ema else "G"], path)
+        step = int(state["step"])
     G = to_device(G, device).eval()
     if ema and bn == "running":
         recompute_bn_statistics(G)
-    return G, cfg, int(state["step"])
+    return G, cfg, step
+
+
+def generator_with(
+    cfg: TrainConfig, weights: dict[str, torch.Tensor], source: Path
+) -> torch.nn.Module:
+    """The generator `train` builds for `cfg` (`loop.build_models`, the one place that knows
+    the architectures), with `weights`; a one-line error naming `source` when they do not fit."""
+    from focusgan.training.loop import build_models  # (loop imports this module)
+
+    try:
+        G = build_models(cfg)[0]
+        G.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, AttributeError) as e:
+        why = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())[:300]
+        raise UserError(
+            f"{source}: its weights do not fit the generator its config describes ({why})"
+        ) from None
+    return G
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
