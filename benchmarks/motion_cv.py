@@ -213,12 +213,25 @@ CANDIDATES: dict[str, dict] = {
         **FINAL,
         "saliency__saturate": 4.0,
     },
+    # added 2026-12-05 05:56 UTC, before measuring them: each connected region whose residual
+    # exceeds 1 or 1.5 x the motion floor (and covers 0.2% of the frame) scaled by its own peak,
+    # not the frame's (a slow second object counts; spray or a shadow joined to the object keeps
+    # its share of the object's peak, unlike the saturated saliency above)
+    "session-5 defaults + smoothed labels, regions above 1x floor scaled by their own peak": {
+        **FINAL,
+        "saliency__components": 1.0,
+    },
+    "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": {
+        **FINAL,
+        "saliency__components": 1.5,
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 6x floor",
@@ -294,7 +307,7 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# each before it was measured), and the retired candidates only where all their
+# two at 05:56 UTC, each before it was measured), and the retired candidates only where all their
 # stored scores were measured on today's pieces (none: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.

@@ -54,6 +54,11 @@ class SaliencyParams:
     # (`min_motion`) is full saliency and a step that large a motion boundary, so a slow object
     # beside a fast one counts too; 0: both scaled by the frame's strongest motion
     saturate_edges: bool = True  # saturate the motion boundaries too (else only the residual)
+    components: float = 0.0  # residual mode: > 0: each connected region whose residual exceeds
+    # `components` x the motion floor (and covers `component_area` of the frame) is scaled by
+    # its own peak, not the frame's, so a slow object beside a fast one counts while what moves
+    # with an object (joined to it: spray, shadow) keeps its share of the object's peak
+    component_area: float = 0.002
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
     combine: str = "min"  # of the two flows at the same distance, or "mean" (uNLC)
@@ -116,7 +121,10 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
     scale = max(top - med, floor)
     if p.saturate > 0:  # every motion above `saturate` x floor counts fully, not only the fastest
         scale = min(scale, p.saturate * floor)
-    sal = np.minimum((residual - med) / scale, 1.0).clip(0)
+    if p.components > 0:
+        sal = component_scaled(residual - med, scale, p.components * floor, p.component_area)
+    else:
+        sal = np.minimum((residual - med) / scale, 1.0).clip(0)
     if p.inside != "off":
         edge = p.saturate * floor if p.saturate > 0 and p.saturate_edges else 0.0
         inside = inside_outside(residual_flow, edge=edge)
@@ -131,6 +139,27 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
         else:
             raise ValueError(f"unknown inside {p.inside!r}")
     return "camera", sal
+
+
+def component_scaled(residual: np.ndarray, scale: float, level: float, area: float) -> np.ndarray:
+    """A residual map (H, W) scaled to [0, 1] by `scale`, except in each 8-connected region above
+    `level` covering at least `area` of the frame, scaled by its own peak (95th percentile,
+    never more than `scale`): every region that clearly moves is full saliency at its core,
+    whatever moves fastest elsewhere in the frame."""
+    sal = residual / scale
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(
+        (residual > level).astype(np.uint8), connectivity=8
+    )
+    big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= area * residual.size) + 1
+    if len(big):
+        order = np.argsort(lab, axis=None, kind="stable")
+        bounds = np.searchsorted(lab.ravel()[order], np.arange(n + 1))
+        flat_sal, flat_res = sal.reshape(-1), residual.reshape(-1)
+        for c in big:
+            idx = order[bounds[c] : bounds[c + 1]]
+            peak = float(np.percentile(flat_res[idx], 95))
+            flat_sal[idx] = flat_res[idx] / max(min(peak, scale), level)
+    return np.minimum(sal, 1.0).clip(0)
 
 
 def _epipolar_residual(src, dst, grid, flow, affine_residual, affine_inliers, p: SaliencyParams):
