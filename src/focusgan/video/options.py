@@ -34,6 +34,12 @@ class SegmenterOptions:
         f"halving the saliency outside, multiplied, alone, or off (default {_D.saliency.inside})",
         choices=INSIDE,
     )
+    regions: float = option(
+        _D.saliency.components,
+        "each region whose motion exceeds this many times the motion floor is scaled by its own "
+        "peak, so a slow object beside a fast one counts (0 = every region scaled by the "
+        f"frame's strongest motion; default {_D.saliency.components})",
+    )
     decision: str = option(
         _D.decision,
         "where a mask's edge is: Otsu's threshold over each shot's probabilities, or a fixed "
@@ -81,10 +87,11 @@ class SegmenterOptions:
             or self.superpixels < 8
             or self.iterations < 0
             or self.threads < 1
+            or self.regions < 0
         ):
             raise UserError(
                 "--work-side must be >= 32, --flow-side >= 32 (or 0), --superpixels >= 8, "
-                "--iterations >= 0, --threads >= 1"
+                "--iterations >= 0, --threads >= 1, --regions >= 0"
             )
         if not 0 <= self.colour_weight <= 1:
             raise UserError("--colour-weight must be between 0 and 1")
@@ -96,6 +103,7 @@ class SegmenterOptions:
         p.colour_adaptive = self.colour_adaptive
         p.features.weight = self.feature_weight
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
+        p.saliency.components = self.regions
         p.decision, p.voting.normalise = self.decision, self.votes
         p.voting.iterations = self.iterations
         p.refine = self.refinement if self.refine else "off"
@@ -115,6 +123,7 @@ class SegmenterOptions:
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,
             "saliency.inside": p.saliency.inside,
+            "saliency.components": p.saliency.components,
             "decision": p.decision,
             "voting.iterations": p.voting.iterations,
             "voting.normalise": p.voting.normalise,

@@ -9,7 +9,8 @@ with flow measured in a 100x100 frame as uNLC does:
 `residual` is this project's variant: the camera's motion (affine by default, or a homography)
 is fitted to the flow with RANSAC and the saliency is what it does not explain, scaled per flow
 by robust statistics; it covers both of uNLC's cases and zooming or rotating cameras, and it
-doubles uNLC's J on DAVIS (benchmarks/RESULTS.md). By default (`inside="mean"`) it is averaged
+doubles uNLC's J on DAVIS (benchmarks/RESULTS.md). Each region that clearly moves (`components`)
+is scaled by its own peak, so a slow object beside a fast one is not scaled away. By default (`inside="mean"`) it is averaged
 with FST's inside-outside map (Papazoglou & Ferrari, ICCV 2013) of the residual flow: pixels
 enclosed by motion boundaries, which fills an object whose inside moves little and favours
 closed shapes over spray, wakes and shadows (+2.4 mean J over 8 DAVIS sequences by
@@ -54,10 +55,11 @@ class SaliencyParams:
     # (`min_motion`) is full saliency and a step that large a motion boundary, so a slow object
     # beside a fast one counts too; 0: both scaled by the frame's strongest motion
     saturate_edges: bool = True  # saturate the motion boundaries too (else only the residual)
-    components: float = 0.0  # residual mode: > 0: each connected region whose residual exceeds
+    components: float = 1.5  # residual mode: > 0: each connected region whose residual exceeds
     # `components` x the motion floor (and covers `component_area` of the frame) is scaled by
     # its own peak, not the frame's, so a slow object beside a fast one counts while what moves
-    # with an object (joined to it: spray, shadow) keeps its share of the object's peak
+    # with an object (joined to it: spray, shadow) keeps its share of the object's peak;
+    # 0: every region scaled by the frame's strongest motion
     component_area: float = 0.002
     ransac_px: float = 1.0  # residual mode: RANSAC inlier distance, pixels
     gap: int = 1  # flows to frames i +- gap, i +- 2 gap, ... up to radius
