@@ -64,6 +64,7 @@ def session2() -> SegmentParams:
     p.saliency.inside, p.voting.normalise = "off", "frame"
     p.features.weight, p.refine_colour = 0.0, False
     p.smooth_labels = False
+    p.saliency.components = 0.0  # every region scaled by the frame's strongest motion
     return p
 
 
@@ -82,18 +83,21 @@ def changed(**kw) -> SegmentParams:
 
 
 # The defaults of session 3, those with the ImageNet-feature model and the colour guide
-# (session 4), the global smoother (lambda 60, then 120) and the current defaults (FINAL),
+# (session 4), the global smoother (lambda 60, then 120), the defaults before issue #18's regions
+# (FINAL) and the current defaults (REGIONS),
 # from which the later candidates change one thing.
 SESSION3 = {"decision": "otsu", "saliency__inside": "mean", "voting__normalise": "shot"}
 FEATURES = {**SESSION3, "features__weight": 0.5}
 SESSION4 = {**FEATURES, "refine_colour": True}
 FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
-FINAL = {**SESSION5, "smooth_labels": True}  # the current defaults
+FINAL = {**SESSION5, "smooth_labels": True}
+REGIONS = {**FINAL, "saliency__components": 1.5}  # the current defaults
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
-# the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels for the
-# feature model".
+# the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels, regions
+# above 1.5x floor scaled by their own peak" (before issue #18's regions: "session-5 defaults +
+# smoothed labels for the feature model").
 CANDIDATES: dict[str, dict] = {
     "session-2 defaults": {},
     "decision otsu": {"decision": "otsu"},
@@ -221,10 +225,7 @@ CANDIDATES: dict[str, dict] = {
         **FINAL,
         "saliency__components": 1.0,
     },
-    "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": {
-        **FINAL,
-        "saliency__components": 1.5,
-    },
+    "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
 }
 
 

@@ -6,7 +6,8 @@ Steps (timed separately, see `Segmentation.timings`):
 2. motion saliency from the flows to the previous and the next frame (`saliency`: the minimum
    of the two camera-motion residuals, which drops the uncovered-background halo, each averaged
    with FST's inside-outside map of the residual flow's motion boundaries, which fills objects
-   whose inside moves little and favours closed shapes over spray and shadows);
+   whose inside moves little and favours closed shapes over spray and shadows; each region that
+   clearly moves is scaled by its own peak, so a slow object beside a fast one counts);
 3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
    guided filter snaps the edges at the end);
 4. region descriptors, the sparse k-NN graph and 10 iterations of consensus voting (`voting`;
