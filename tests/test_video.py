@@ -184,6 +184,8 @@ def test_segment_command_bad_input_is_a_user_error(tmp_path, capsys):
     assert "--synthetic-shots" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--flow-side", "8"]) == 2
     assert "--flow-side" in capsys.readouterr().err
+    assert main(["bench-motion", "--synthetic", "1", "--regions", "-1"]) == 2
+    assert "--regions >= 0" in capsys.readouterr().err
     assert main(["bench-motion", "--synthetic", "1", "--chunk", "1"]) == 2
     assert "--chunk must be >= 2" in capsys.readouterr().err
     assert main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--chunk", "1"]) == 2
