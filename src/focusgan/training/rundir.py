@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from focusgan.errors import UserError
-from focusgan.models.resnet import Generator, count_parameters
+from focusgan.models.resnet import count_parameters
 from focusgan.training import checkpoint
 from focusgan.training.config import TrainConfig
 from focusgan.training.sample import BN_MODES, recompute_bn_statistics
@@ -78,7 +78,7 @@ def load_generator(
     ema: bool = True,
     device: str | torch.device = "cpu",
     bn: str = "batch",
-) -> tuple[Generator, TrainConfig, int]:
+) -> tuple[torch.nn.Module, TrainConfig, int]:
     """The (EMA or raw) generator of a run's checkpoint, its config and its step.
 
     `bn` is how it will sample (see `sample.bn_mode`): for `running` the EMA generator's
@@ -88,8 +88,9 @@ def load_generator(
         raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
     state = checkpoint.load(RunDir(run_dir).checkpoint(which), map_location="cpu")
     cfg = TrainConfig.from_dict(state["config"])
-    classes = cfg.num_classes if cfg.conditional else 0
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
+    from focusgan.training.algorithms import build_models
+
+    G, _ = build_models(cfg)
     G.load_state_dict(state["G_ema" if ema else "G"])
     G = to_device(G, device).eval()
     if ema and bn == "running":
@@ -128,8 +129,13 @@ def describe_run(run_dir: str | Path) -> str:
         G, cfg, step = load_generator(run_dir)
         lines += [
             f"data         {cfg.data} ({cfg.channels} channels, {cfg.resolution}x{cfg.resolution})",
-            f"model        preset {cfg.preset}, width {cfg.width}, critic norm {cfg.critic_norm}, "
-            f"generator {count_parameters(G)} parameters",
+            f"model        {cfg.arch}, preset {cfg.preset}, "
+            + (
+                f"width {cfg.width}, critic norm {cfg.critic_norm}, "
+                if cfg.arch == "wgan-gp"
+                else f"widths {cfg.widths}, "
+            )
+            + f"generator {count_parameters(G)} parameters",
             f"progress     step {step} of {cfg.iters}",
             f"checkpoints  {', '.join(p.name for p in ckpts)}",
         ]
@@ -138,10 +144,12 @@ def describe_run(run_dir: str | Path) -> str:
     metrics = [m for m in read_metrics(run_dir) if "loss_d" in m]
     if metrics:
         m = metrics[-1]
+        extra = "".join(
+            f", {k} {m[k]:.4f}" for k in ("wasserstein", "gp", "r1", "r2") if k in m
+        ).replace("wasserstein", "W")
         lines.append(
             f"last log     step {m['step']}: loss_d {m['loss_d']:.4f}, loss_g "
-            f"{m['loss_g']:.4f}, W {m['wasserstein']:.4f}, gp {m['gp']:.4f}, "
-            f"{m['images_per_s']:.0f} images/s"
+            f"{m['loss_g']:.4f}{extra}, {m['images_per_s']:.0f} images/s"
         )
     grids = sorted(run.samples.glob("*.png"))
     if grids:
