@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from focusgan.models.resnet import count_parameters
 from focusgan.training import rpgan
 from focusgan.training.config import make_config
 from focusgan.training.loop import train
-from focusgan.training.rundir import load_generator
+from focusgan.training.rundir import describe_run, load_generator
 
 FFHQ64 = dict(widths=[768] * 4 + [384], cardinalities=[96] * 4 + [48], blocks=[2] * 5)
 CIFAR10 = dict(widths=[768] * 4, cardinalities=[96] * 4, blocks=[2] * 4)
@@ -189,6 +190,8 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(toy_h5, tmp_path):
     assert any((tmp_path / "once" / "samples").glob("*.png"))
     G, cfg, step = load_generator(tmp_path / "once")
     assert isinstance(G, r3gan.Generator) and cfg.arch == "r3gan" and step == 6
+    text = describe_run(tmp_path / "once")  # `focusgan inspect RUN`
+    assert "model        r3gan, preset r3gan-tiny, widths [8, 8, 8, 8]" in text and "r1 " in text
     # a resume that changes the architecture is refused
     wgan = make_config("tiny", data=str(toy_h5), iters=8)
     with pytest.raises(UserError, match="arch is 'wgan-gp' but .* 'r3gan'"):
@@ -251,7 +254,7 @@ def test_two_processes_compute_the_gradients_of_one(toy_h5, tmp_path):
 
 def test_an_r3gan_variant_trains_beside_the_baseline(toy_h5, tmp_path):
     """`{train: {arch: r3gan, preset: ...}}` beside a WGAN-GP baseline with WGAN-only settings."""
-    from focusgan.experiment.config import parse_config
+    from focusgan.experiment.config import load_config, parse_config
     from focusgan.experiment.runner import run_experiment
     from focusgan.report.report import write_report
 
@@ -277,6 +280,9 @@ def test_an_r3gan_variant_trains_beside_the_baseline(toy_h5, tmp_path):
     }
     cfg = parse_config(doc, tmp_path)
     assert "n_critic" not in cfg.variant_train(cfg.variants[0])
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs/thesis-coco-r3gan.yaml")
+    settings = shipped.variant_train(shipped.variants[0])
+    assert make_config(settings.pop("preset"), **settings).arch == "r3gan"
     out = tmp_path / "out"
     summary = run_experiment(cfg, out, progress=False, log=lambda s: None)
     assert summary["finished"]

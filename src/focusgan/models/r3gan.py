@@ -107,7 +107,7 @@ class Resample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
-        k = self.kernel.to(x.dtype).expand(c, 1, *self.kernel.shape)
+        k = self.kernel.to(x.dtype).expand(c, 1, *self.kernel.shape).contiguous()
         if self.up:
             return F.conv_transpose2d(x, k * 4, stride=2, padding=self.pad, groups=c)
         return F.conv2d(x, k, stride=2, padding=self.pad, groups=c)
