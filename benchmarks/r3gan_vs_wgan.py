@@ -46,9 +46,18 @@ def focusgan(*args: str, timeout: float | None = None) -> tuple[int, float]:
     return proc.returncode, time.perf_counter() - t0
 
 
-def train_run(data: Path, run: Path, arch: str, channels: int, seconds: float) -> dict:
+def train_run(
+    data: Path, run: Path, arch: str, channels: int, seconds: float, batch: int | None
+) -> dict:
     before = load()
     args = ["train", "--data", str(data), "--out", str(run), "--preset", PRESETS[arch]]
+    if batch:  # the thesis's generator batch is twice the critic's; R3GAN's the same
+        args += [
+            "--batch-critic",
+            str(batch),
+            "--batch-gen",
+            str(batch * (arch == "wgan-gp") + batch),
+        ]
     args += ["--channels", str(channels), "--quiet", "--log-every", "1", "--sample-every", "20"]
     args += ["--checkpoint-every", "1000000"]  # only the checkpoint at the signal
     code, wall = focusgan(*args, timeout=seconds)
@@ -86,6 +95,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=512, help="samples per evaluation")
     p.add_argument("--segmenter-steps", type=int, default=500, help="generated-pairs segmenter")
     p.add_argument("--channels", type=int, nargs="+", default=[3, 4])
+    p.add_argument("--batch", type=int, default=None, help="critic batch (default: preset's)")
     p.add_argument("--phase", choices=("all", "train", "eval"), default="all")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +104,7 @@ def main() -> None:
         for arch in PRESETS:
             run = a.out / f"{arch}-{channels}ch"
             if a.phase != "eval" and not (run / "bench.json").exists():
-                row = train_run(a.data, run, arch, channels, a.minutes * 60)
+                row = train_run(a.data, run, arch, channels, a.minutes * 60, a.batch)
                 (run / "bench.json").write_text(json.dumps(row))
             if a.phase == "train":
                 continue
