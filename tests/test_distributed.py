@@ -99,17 +99,17 @@ def test_non_finite_loss_in_one_process_stops_every_process(toy_h5, tmp_path):
     code = """
         import os, sys
         from focusgan.errors import WorkError
-        from focusgan.training import loop
+        from focusgan.training import algorithms, loop
         from focusgan.training.config import make_config
 
-        rank, calls, real = int(os.environ["RANK"]), [0], loop.generator_loss
+        rank, calls, real = int(os.environ["RANK"]), [0], algorithms.generator_loss
 
         def poisoned(critic, fake):
             calls[0] += 1
             loss = real(critic, fake)
             return loss * float("nan") if rank == 1 and calls[0] == 3 else loss
 
-        loop.generator_loss = poisoned
+        algorithms.generator_loss = poisoned
         cfg = make_config(
             "tiny", data=sys.argv[1], width=8, batch_critic=8, batch_gen=8, n_critic=1,
             log_every=1, sample_every=100, checkpoint_every=2, iters=10,
@@ -253,10 +253,10 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(toy_h5, tm
     one checkpoint, instead of process 1 checkpointing alone while process 0 trains on."""
     code = """
         import json, os, signal, sys
-        from focusgan.training import loop
+        from focusgan.training import algorithms, loop
         from focusgan.training.config import make_config
 
-        rank, calls, real = int(os.environ["RANK"]), [0], loop.generator_loss
+        rank, calls, real = int(os.environ["RANK"]), [0], algorithms.generator_loss
 
         def signalled(critic, fake):
             calls[0] += 1
@@ -264,7 +264,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(toy_h5, tm
                 os.kill(os.getpid(), signal.SIGTERM)
             return real(critic, fake)
 
-        loop.generator_loss = signalled
+        algorithms.generator_loss = signalled
         cfg = make_config(
             "tiny", data=sys.argv[1], width=8, batch_critic=8, batch_gen=8, n_critic=1,
             log_every=4, sample_every=100, checkpoint_every=100, iters=100,

@@ -13,7 +13,7 @@ from focusgan.cli import main
 from focusgan.data.dataset import read_info
 from focusgan.errors import UserError, WorkError
 from focusgan.metrics.evaluate import in_training_evaluation
-from focusgan.training import loop
+from focusgan.training import algorithms
 from focusgan.training.config import make_config
 from focusgan.training.loop import train
 from focusgan.training.rundir import load_generator
@@ -104,14 +104,14 @@ def test_existing_run_needs_resume_and_same_settings(toy_h5, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(toy_h5, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_loss = loop.generator_loss
+    real_loss = algorithms.generator_loss
 
     def poisoned(critic, fake):
         calls["n"] += 1
         loss = real_loss(critic, fake)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(loop, "generator_loss", poisoned)
+    monkeypatch.setattr(algorithms, "generator_loss", poisoned)
     run = tmp_path / "run"
     with pytest.raises(WorkError, match="non-finite loss.*step 2"):
         train(cfg_for(toy_h5, iters=10), run, progress=False)

@@ -17,7 +17,9 @@ from focusgan.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     from focusgan.training.config import TrainConfig
 
-    p = sub.add_parser("train", help="train a WGAN-GP ResNet on a dataset file (3 or 4 channels)")
+    p = sub.add_parser(
+        "train", help="train a WGAN-GP ResNet or an R3GAN on a dataset file (3 or 4 channels)"
+    )
     p.add_argument("--out", type=Path, help="run directory (created; use --resume to continue)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     p.add_argument(
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     # every setting defaults to None here: the preset's value
-    unset = {f.name: None for f in fields(TrainConfig) if f.name != "preset"}
+    unset = {f.name: None for f in fields(TrainConfig)}
     add_options(p, TrainConfig, defaults=unset, title="settings (default: the preset's)")
     p.set_defaults(func=_train)
 
@@ -87,7 +89,7 @@ def _config(args: argparse.Namespace, **fixed):
         raise UserError(f"--stop-after must be positive, not {args.stop_after}")
     settings = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
     settings.pop("preset")
-    return make_config(args.preset, **{**settings, **fixed})
+    return make_config(getattr(args, "preset", None), **{**settings, **fixed})
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -124,8 +126,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     from focusgan.data.dataset import read_info
     from focusgan.data.labels import load_labels
     from focusgan.models.resnet import count_parameters
+    from focusgan.training.algorithms import build_models
     from focusgan.training.config import for_data, with_labels
-    from focusgan.training.loop import build_models
 
     cfg = _config(args)
     if args.data is not None:

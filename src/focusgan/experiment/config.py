@@ -125,8 +125,19 @@ class ExperimentConfig:
 
     def variant_train(self, variant: VariantSpec) -> dict[str, Any]:
         """The training settings of a variant: the experiment's, with the variant's replaced
-        (a variant's preset starts from that preset's values, then the experiment's settings)."""
-        return {**self.train, **variant.train}
+        (a variant's preset starts from that preset's values, then the experiment's settings).
+        A variant of another architecture (`arch: r3gan` beside a WGAN-GP baseline) leaves out
+        the experiment's settings (and preset) that belong to the baseline's architecture."""
+        from focusgan.training.config import foreign_settings, settings_arch
+
+        merged = {**self.train, **variant.train}
+        if "arch" not in variant.train and "preset" not in variant.train:
+            return merged
+        arch = settings_arch(variant.train)
+        foreign = set(foreign_settings(self.train, arch))
+        if settings_arch({"preset": self.train.get("preset")}) != arch:
+            foreign.add("preset")
+        return {k: v for k, v in merged.items() if k in variant.train or k not in foreign}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -15,6 +15,8 @@ LOSSES = (
     ("loss_g", "generator loss"),
     ("wasserstein", "Wasserstein estimate"),
     ("gp", "gradient penalty"),
+    ("r1", "R1 penalty (R3GAN)"),
+    ("r2", "R2 penalty (R3GAN)"),
 )
 
 
@@ -30,15 +32,17 @@ def loss_curves(runs: dict[str, list[dict]], title: str) -> bytes | None:
     series = {k: [r for r in recs if "loss_d" in r] for k, recs in runs.items()}
     if not any(series.values()):
         return None
-    fig, axes = plt.subplots(1, len(LOSSES), figsize=(4 * len(LOSSES), 3.2))
-    for ax, (key, name) in zip(axes, LOSSES, strict=True):
+    losses = [(k, n) for k, n in LOSSES if any(k in r for v in series.values() for r in v)]
+    fig, axes = plt.subplots(1, len(losses), figsize=(4 * len(losses), 3.2), squeeze=False)
+    for ax, (key, name) in zip(axes[0], losses, strict=True):
         for label, recs in series.items():
+            recs = [r for r in recs if key in r]  # a WGAN-GP and an R3GAN run log different ones
             if recs:
                 ax.plot([r["step"] for r in recs], [r[key] for r in recs], label=label, lw=1.2)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("generator step")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)
     fig.suptitle(title, fontsize=11, y=1.04)
     return _png(fig)
 

@@ -343,6 +343,13 @@ def _changes(base: dict, variant: dict) -> str:
     b = next((r["config"] for r in variant.values() if r.get("config")), {}) or {}
     skip = {"data", "channels", "classes", "class_names", "class_counts", "num_classes"}
     skip |= {"label_source", "label_sha256"}  # follow from `conditional` and `labels`
+    if a.get("arch", "wgan-gp") != b.get("arch", "wgan-gp"):  # settings only one of them uses
+        from focusgan.training.config import foreign_settings
+
+        skip |= {
+            *foreign_settings(a, b.get("arch", "wgan-gp")),
+            *foreign_settings(b, a.get("arch", "wgan-gp")),
+        }
     diff = [f"{k}: {a.get(k)} → {b[k]}" for k in b if k not in skip and a.get(k) != b[k]]
     if a.get("data") != b.get("data"):
         diff.append(f"data: {Path(str(b.get('data'))).name}")
@@ -623,10 +630,15 @@ def _provenance(doc: Doc, exp: dict, out: Path) -> None:
         runs.append(f"{d['name']}: dataset `{d['file']}` ({d['size']:,} samples)")
         for c, r in sorted(d["runs"].items()):
             cfg = r["config"]
+            net = (
+                f"r3gan widths {cfg['widths']}, gamma {cfg['gamma']}"
+                if cfg.get("arch") == "r3gan"
+                else f"width {cfg['width']}, n_critic {cfg['n_critic']}"
+            )
             runs.append(
-                f"{d['name']}, {c}-channel: `{r['dir']}`, preset {cfg['preset']}, width "
-                f"{cfg['width']}, {cfg['iters']} steps (reached {r.get('step')}), batch "
-                f"{cfg['batch_critic']}/{cfg['batch_gen']}, n_critic {cfg['n_critic']}, lr "
+                f"{d['name']}, {c}-channel: `{r['dir']}`, preset {cfg['preset']}, {net}, "
+                f"{cfg['iters']} steps (reached {r.get('step')}), batch "
+                f"{cfg['batch_critic']}/{cfg['batch_gen']}, lr "
                 f"{cfg['lr']}, seed {cfg['seed']}; resolved settings in `{r['dir']}/config.yaml`"
             )
     doc.items(runs)

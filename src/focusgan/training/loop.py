@@ -1,7 +1,8 @@
-"""The WGAN-GP training loop: plain PyTorch, one function, no framework.
+"""The training loop: plain PyTorch, one function, no framework.
 
-One generator step = `n_critic` critic steps (each on a fresh real batch) + one generator step,
-then both learning rates decay linearly and the EMA generator follows. Critic and generator
+One generator step = what the run's GAN does in one step (`focusgan.training.algorithms`, chosen
+by `arch`; WGAN-GP: `n_critic` critic steps, each on a fresh real batch, + one generator step),
+then both learning rates follow the GAN's schedule and the EMA generator follows. Critic and generator
 steps have static shapes and never wait for the host: losses stay on the device and are read
 (and checked for NaN/inf) only every `log_every` steps and before a checkpoint is written.
 """
@@ -23,8 +24,8 @@ from focusgan.data.dataset import read_info
 from focusgan.data.labels import load_labels
 from focusgan.errors import UserError, WorkError
 from focusgan.models.batchnorm import synchronize
-from focusgan.models.resnet import Critic, Generator
 from focusgan.training import checkpoint, distributed
+from focusgan.training.algorithms import StepContext, algorithm, build_models
 from focusgan.training.config import (
     IDENTITY_FIELDS,
     RESUMABLE_FIELDS,
@@ -33,7 +34,6 @@ from focusgan.training.config import (
     with_labels,
 )
 from focusgan.training.data import TrainingData
-from focusgan.training.loss import critic_loss, generator_loss
 from focusgan.training.rundir import RunDir, read_jsonl
 from focusgan.training.sample import generate_from, grid_labels, latents
 from focusgan.utils.atomic import atomic_path
@@ -52,16 +52,10 @@ class TrainResult:
     status: str  # "finished", "interrupted" (signal) or "paused" (--stop-after)
 
 
-def build_models(cfg: TrainConfig) -> tuple[Generator, Critic]:
-    classes = cfg.num_classes if cfg.conditional else 0
-    G = Generator(cfg.channels, cfg.width, cfg.resolution, cfg.z_dim, classes)
-    D = Critic(cfg.channels, cfg.width, cfg.resolution, cfg.critic_norm, classes, cfg.critic_head)
-    if classes and cfg.class_counts:  # the generator step draws labels as often as the data has
-        G.class_weights.copy_(torch.tensor(cfg.class_counts, dtype=torch.float32))
-    return G, D
+__all__ = ["build_models", "initial_generator", "train", "TrainResult"]
 
 
-def initial_generator(cfg: TrainConfig) -> Generator:
+def initial_generator(cfg: TrainConfig) -> torch.nn.Module:
     """The generator a run starts from: `train` seeds torch with `seed` and builds the models,
     so doing the same gives exactly the step-0 weights (the EMA generator starts as a copy).
     The global RNG is left as it was."""
@@ -179,6 +173,8 @@ def train(
             f"{run_dir} already holds a run; add --resume to continue it, or choose a new --out"
         )
 
+    algo = algorithm(cfg)  # the GAN `arch` names: its networks, schedules and step
+    algo.check(cfg)
     d, device = distributed.init(cfg.device)
     if d.main and cfg.eval_every and evaluate is None:
         raise UserError("eval_every is set but train() was given no evaluation to run")
@@ -197,11 +193,8 @@ def train(
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
 
-    def decay(s: int) -> float:
-        return max(0.0, 1.0 - s / cfg.decay_iters)
-
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, algo.lr_factor(cfg))
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, algo.lr_factor(cfg))
     data = TrainingData(
         cfg.data,
         cfg.channels,
@@ -288,9 +281,7 @@ def train(
 
     # running sums on the device, read every `log_every` steps
     zero = torch.zeros((), device=device)
-    names = ("loss_d", "wasserstein", "gp", "loss_g")
-    if cfg.conditional and cfg.critic_head == "ac":
-        names += ("ac_loss",)  # the critic's classification loss on real samples
+    names = algo.log_names(cfg)
     sums = {k: zero.clone() for k in names}
     finite = torch.ones((), dtype=torch.bool, device=device)
     logged_at, t_log = step, time.perf_counter()
@@ -328,44 +319,20 @@ def train(
         dynamic_ncols=True,
         disable=not (progress and d.main),
     )
+    ctx = StepContext(cfg, G, D, opt_g, opt_d, data, noise, class_draws, bc, bg, d)
     with _Stop() as stop:
         while step < cfg.iters:
             G.train()
-            for _ in range(cfg.n_critic):
-                real, y = data.next_batch_with_labels(bc, cfg.dequantize)
-                with torch.no_grad():
-                    fake = G(noise(torch.randn, bc, cfg.z_dim), y)
-                loss = critic_loss(D, real, fake, noise(torch.rand, bc), cfg.gp_weight, labels=y)
-                opt_d.zero_grad(set_to_none=True)
-                loss.total.backward()
-                distributed.average_gradients(D, d)
-                opt_d.step()
-
-            D.requires_grad_(False)
-            y_g = noise(class_draws, bg) if cfg.conditional else None
-            fake = G(noise(torch.randn, bg, cfg.z_dim), y_g)
-            loss_g = generator_loss(D, fake) if y_g is None else generator_loss(D, fake, y_g)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            distributed.average_gradients(G, d)
-            opt_g.step()
-            D.requires_grad_(True)
+            losses = algo.step(ctx, step)
             sched_g.step()
             sched_d.step()
-            _ema_update(G_ema, G, min(cfg.ema_decay, (1 + step) / (10 + step)))
+            _ema_update(G_ema, G, algo.ema_beta(cfg, step))
             step += 1
             steps_this_call += 1
             with torch.no_grad():
-                for k, v in (
-                    ("loss_d", loss.total),
-                    ("wasserstein", loss.wasserstein),
-                    ("gp", loss.penalty),
-                    ("loss_g", loss_g),
-                    ("ac_loss", loss.classification),
-                ):
-                    if k in sums:
-                        sums[k] += v.detach()
-                finite &= torch.isfinite(loss.total.detach()) & torch.isfinite(loss_g.detach())
+                for k in sums:
+                    sums[k] += losses[k]
+                finite &= torch.isfinite(losses["loss_d"]) & torch.isfinite(losses["loss_g"])
             bar.update(1)
 
             log_step = step % cfg.log_every == 0 or step == cfg.iters
@@ -378,7 +345,7 @@ def train(
                     **{k: float(v) / n for k, v in sums.items()},
                     "lr": sched_g.get_last_lr()[0],
                     "g_steps_per_s": n / dt,
-                    "images_per_s": n * cfg.n_critic * cfg.batch_critic / dt,
+                    "images_per_s": n * algo.real_images_per_step(cfg) / dt,
                 }
                 for v in sums.values():
                     v.zero_()

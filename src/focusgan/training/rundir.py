@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from focusgan.errors import UserError
-from focusgan.models.resnet import Generator, count_parameters
+from focusgan.models.resnet import count_parameters
 from focusgan.training import checkpoint
+from focusgan.training.algorithms import build_models
 from focusgan.training.config import TrainConfig
 from focusgan.training.sample import BN_MODES, recompute_bn_statistics
 from focusgan.utils.device import to_device
@@ -78,7 +79,7 @@ def load_generator(
     ema: bool = True,
     device: str | torch.device = "cpu",
     bn: str = "batch",
-) -> tuple[Generator, TrainConfig, int]:
+) -> tuple[torch.nn.Module, TrainConfig, int]:
     """The (EMA or raw) generator of a run's checkpoint, its config and its step; `run_dir` may
     also be a generator file written by `focusgan export` (`focusgan.training.export`).
 
@@ -114,10 +115,8 @@ def load_generator(
 def generator_with(
     cfg: TrainConfig, weights: dict[str, torch.Tensor], source: Path
 ) -> torch.nn.Module:
-    """The generator `train` builds for `cfg` (`loop.build_models`, the one place that knows
+    """The generator `train` builds for `cfg` (`algorithms.build_models`, the one place that knows
     the architectures), with `weights`; a one-line error naming `source` when they do not fit."""
-    from focusgan.training.loop import build_models  # (loop imports this module)
-
     try:
         G = build_models(cfg)[0]
         G.load_state_dict(weights)
@@ -160,8 +159,13 @@ def describe_run(run_dir: str | Path) -> str:
         G, cfg, step = load_generator(run_dir)
         lines += [
             f"data         {cfg.data} ({cfg.channels} channels, {cfg.resolution}x{cfg.resolution})",
-            f"model        preset {cfg.preset}, width {cfg.width}, critic norm {cfg.critic_norm}, "
-            f"generator {count_parameters(G)} parameters",
+            f"model        {cfg.arch}, preset {cfg.preset}, "
+            + (
+                f"width {cfg.width}, critic norm {cfg.critic_norm}, "
+                if cfg.arch == "wgan-gp"
+                else f"widths {cfg.widths}, "
+            )
+            + f"generator {count_parameters(G)} parameters",
             f"progress     step {step} of {cfg.iters}",
             f"checkpoints  {', '.join(p.name for p in ckpts)}",
         ]
@@ -170,10 +174,12 @@ def describe_run(run_dir: str | Path) -> str:
     metrics = [m for m in read_metrics(run_dir) if "loss_d" in m]
     if metrics:
         m = metrics[-1]
+        extra = "".join(
+            f", {k} {m[k]:.4f}" for k in ("wasserstein", "gp", "r1", "r2") if k in m
+        ).replace("wasserstein", "W")
         lines.append(
             f"last log     step {m['step']}: loss_d {m['loss_d']:.4f}, loss_g "
-            f"{m['loss_g']:.4f}, W {m['wasserstein']:.4f}, gp {m['gp']:.4f}, "
-            f"{m['images_per_s']:.0f} images/s"
+            f"{m['loss_g']:.4f}{extra}, {m['images_per_s']:.0f} images/s"
         )
     grids = sorted(run.samples.glob("*.png"))
     if grids:
