@@ -226,6 +226,18 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
+    # added 2026-12-05 06:08 UTC, before measuring them: temporal consistency along the flow
+    # (dropped thin parts and flicker): the final probabilities averaged with those of the
+    # neighbouring frame on each side warped along DIS flow; step 6's plain temporal mean of the
+    # motion probabilities made to follow the flow instead
+    "current defaults + final probabilities averaged along the flow over +-1 frames": {
+        **REGIONS,
+        "final_warp": 1,
+    },
+    "current defaults + the motion probabilities' temporal mean along the flow": {
+        **REGIONS,
+        "warp_smooth": True,
+    },
 }
 
 
@@ -308,7 +320,7 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56 UTC, each before it was measured), and the retired candidates only where all their
+# two at 05:56 UTC and two at 06:08 UTC, each before it was measured), and the retired candidates only where all their
 # stored scores were measured on today's pieces (none: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
