@@ -95,6 +95,7 @@ class SegmentParams:
     warp_smooth: bool = False  # that mean follows the optical flow (`warped_temporal_mean`)
     final_warp: int = 0  # final probabilities (after the shot's edge) averaged with those of
     # the +-final_warp neighbouring frames warped along the flow; 0 = off
+    warp_consistent: bool = False  # the warps count only where the flow is consistent both ways
     colour_bins: int = 16
     colour_weight: float = 0.5  # per-shot colour model (appearance.py): largest exponent of the
     # colour posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
@@ -228,30 +229,47 @@ def temporal_smooth(probs: np.ndarray, radius: int) -> np.ndarray:
     return ((c[hi] - c[lo]) / (hi - lo)[:, None, None]).astype(np.float32)
 
 
-def warped_temporal_mean(probs: np.ndarray, grays: np.ndarray, radius: int) -> np.ndarray:
+def warped_temporal_mean(
+    probs: np.ndarray, grays: np.ndarray, radius: int, consistent: bool = False
+) -> np.ndarray:
     """Mean of each frame's map (T, H, W) with those of the `radius` frames on each side (fewer
     at the ends), each brought onto the frame's pixels along the DIS flow between the grey
     frames (T, H, W) uint8: where the object moved, the neighbours' masks move with it, so a
     part dropped for a frame (a thin or fast limb) or a flicker is averaged away without the
-    blur at moving edges that `temporal_smooth` gives."""
+    blur at moving edges that `temporal_smooth` gives. With `consistent`, a neighbour counts
+    only where the flow there and back returns to the pixel (Sundaram et al., ECCV 2010:
+    |f + b|^2 < 0.01 (|f|^2 + |b|^2) + 0.5), so occlusions and failed flow (fast limbs) keep
+    the frame's own value."""
     t, h, w = probs.shape
     grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
     out = probs.copy()
-    counts = np.ones(t, np.float32)
+    counts = np.ones((t, h, w), np.float32)
     for i in range(t):
         for d in range(1, radius + 1):
             for j in (i - d, i + d):
-                if 0 <= j < t:
-                    where = grid + optical_flow(grays[i], grays[j])
-                    out[i] += cv2.remap(
-                        probs[j],
+                if not 0 <= j < t:
+                    continue
+                f = optical_flow(grays[i], grays[j])
+                where = grid + f
+
+                def warp(x, where=where):
+                    return cv2.remap(
+                        x,
                         where[..., 0],
                         where[..., 1],
                         cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE,
                     )
-                    counts[i] += 1
-    return (out / counts[:, None, None]).astype(np.float32)
+
+                weight = np.float32(1.0)
+                if consistent:
+                    b = warp(optical_flow(grays[j], grays[i]))
+                    err = ((f + b) ** 2).sum(-1)
+                    bound = 0.01 * ((f**2).sum(-1) + (b**2).sum(-1)) + 0.5
+                    weight = (err < bound).astype(np.float32)
+                out[i] += weight * warp(probs[j])
+                counts[i] += weight
+    return (out / counts).astype(np.float32)
 
 
 def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
@@ -343,7 +361,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         work_grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small])
     if p.smooth > 0:
         if p.warp_smooth:
-            probs = warped_temporal_mean(probs, work_grays, p.smooth)
+            probs = warped_temporal_mean(probs, work_grays, p.smooth, p.warp_consistent)
         else:
             probs = temporal_smooth(probs, p.smooth)
     colour_weight = 0.0
@@ -366,7 +384,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
     if p.final_warp > 0:
-        probs = warped_temporal_mean(probs, work_grays, p.final_warp)
+        probs = warped_temporal_mean(probs, work_grays, p.final_warp, p.warp_consistent)
     t8 = time.perf_counter()
     timings["features"] = t8 - t7
     for i in range(len(frames)):
