@@ -238,7 +238,7 @@ CANDIDATES: dict[str, dict] = {
         **REGIONS,
         "warp_smooth": True,
     },
-    # added 2026-12-05 06:12 UTC, before measuring it (after seeing the two above: 70.9 and 70.9,
+    # added 2026-12-05 06:10 UTC, before measuring it (after seeing the two above: 70.9 and 70.9,
     # breakdance's fast limbs lost most): the final warp counted only where the flow is
     # consistent forward and backward (Sundaram et al. 2010's occlusion check)
     "current defaults + final probabilities averaged along consistent flow over +-1 frames": {
@@ -328,7 +328,7 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56 UTC and two at 06:08 UTC and one at 06:12 UTC, each before it was measured), and the retired candidates only where all their
+# two at 05:56 UTC and two at 06:08 UTC and one at 06:10 UTC, each before it was measured), and the retired candidates only where all their
 # stored scores were measured on today's pieces (none: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
