@@ -226,26 +226,6 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
-    # added 2026-12-05 06:08 UTC, before measuring them: temporal consistency along the flow
-    # (dropped thin parts and flicker): the final probabilities averaged with those of the
-    # neighbouring frame on each side warped along DIS flow; step 6's plain temporal mean of the
-    # motion probabilities made to follow the flow instead
-    "current defaults + final probabilities averaged along the flow over +-1 frames": {
-        **REGIONS,
-        "final_warp": 1,
-    },
-    "current defaults + the motion probabilities' temporal mean along the flow": {
-        **REGIONS,
-        "warp_smooth": True,
-    },
-    # added 2026-12-05 06:10 UTC, before measuring it (after seeing the two above: 70.9 and 70.9,
-    # breakdance's fast limbs lost most): the final warp counted only where the flow is
-    # consistent forward and backward (Sundaram et al. 2010's occlusion check)
-    "current defaults + final probabilities averaged along consistent flow over +-1 frames": {
-        **REGIONS,
-        "final_warp": 1,
-        "warp_consistent": True,
-    },
 }
 
 
@@ -320,6 +300,14 @@ RETIRED = {
     "proto clf HIDDEN=32 BLOCKS=4,10 EVERY=2",
     "proto clf LAM=1e-2 BLOCKS=4,10 EVERY=2",
     "proto clf before colour",
+    # issue #18, declared 2026-12-05 06:08 and 06:10 UTC before measuring (on today's pieces, so
+    # in the pool): temporal consistency along DIS flow at the working size (`final_warp`,
+    # `warp_smooth`, `warp_consistent` of commit 34598bb): the final probabilities averaged with
+    # the +-1 neighbours warped onto each frame; step 6's mean warped instead; the first with
+    # the neighbours counted only where the flow is forward-backward consistent (Sundaram 2010)
+    "current defaults + final probabilities averaged along the flow over +-1 frames",
+    "current defaults + the motion probabilities' temporal mean along the flow",
+    "current defaults + final probabilities averaged along consistent flow over +-1 frames",
 }
 
 
@@ -328,8 +316,9 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56 UTC and two at 06:08 UTC and one at 06:10 UTC, each before it was measured), and the retired candidates only where all their
-# stored scores were measured on today's pieces (none: their code is gone, they cannot be
+# two at 05:56, two at 06:08 and one at 06:10 UTC, each before it was measured), and the retired
+# candidates only where all their stored scores were measured on today's pieces (the three
+# flow-warp candidates of 06:08-06:10; none of the older ones: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
 POOL = [*CANDIDATES, *sorted(RETIRED)]

@@ -57,7 +57,6 @@ import numpy as np
 
 from focusgan.video.appearance import with_colour
 from focusgan.video.features import FeatureParams, start_feature_maps, with_features
-from focusgan.video.flow import optical_flow
 from focusgan.video.io import resize_max_side
 from focusgan.video.saliency import SaliencyParams, sequence_saliency
 from focusgan.video.superpixels import slic_sequence
@@ -92,10 +91,6 @@ class SegmentParams:
     # 0 = output side / work side, rounded (the mask has no finer detail)
     threads: int = 2
     smooth: int = 1  # temporal mean of the probability maps over +-smooth frames
-    warp_smooth: bool = False  # that mean follows the optical flow (`warped_temporal_mean`)
-    final_warp: int = 0  # final probabilities (after the shot's edge) averaged with those of
-    # the +-final_warp neighbouring frames warped along the flow; 0 = off
-    warp_consistent: bool = False  # the warps count only where the flow is consistent both ways
     colour_bins: int = 16
     colour_weight: float = 0.5  # per-shot colour model (appearance.py): largest exponent of the
     # colour posterior, 1 - it of the motion probability; 0.5 = plain geometric mean, 0 = off
@@ -229,49 +224,6 @@ def temporal_smooth(probs: np.ndarray, radius: int) -> np.ndarray:
     return ((c[hi] - c[lo]) / (hi - lo)[:, None, None]).astype(np.float32)
 
 
-def warped_temporal_mean(
-    probs: np.ndarray, grays: np.ndarray, radius: int, consistent: bool = False
-) -> np.ndarray:
-    """Mean of each frame's map (T, H, W) with those of the `radius` frames on each side (fewer
-    at the ends), each brought onto the frame's pixels along the DIS flow between the grey
-    frames (T, H, W) uint8: where the object moved, the neighbours' masks move with it, so a
-    part dropped for a frame (a thin or fast limb) or a flicker is averaged away without the
-    blur at moving edges that `temporal_smooth` gives. With `consistent`, a neighbour counts
-    only where the flow there and back returns to the pixel (Sundaram et al., ECCV 2010:
-    |f + b|^2 < 0.01 (|f|^2 + |b|^2) + 0.5), so occlusions and failed flow (fast limbs) keep
-    the frame's own value."""
-    t, h, w = probs.shape
-    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32)
-    out = probs.copy()
-    counts = np.ones((t, h, w), np.float32)
-    for i in range(t):
-        for d in range(1, radius + 1):
-            for j in (i - d, i + d):
-                if not 0 <= j < t:
-                    continue
-                f = optical_flow(grays[i], grays[j])
-                where = grid + f
-
-                def warp(x, where=where):
-                    return cv2.remap(
-                        x,
-                        where[..., 0],
-                        where[..., 1],
-                        cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE,
-                    )
-
-                weight = np.float32(1.0)
-                if consistent:
-                    b = warp(optical_flow(grays[j], grays[i]))
-                    err = ((f + b) ** 2).sum(-1)
-                    bound = 0.01 * ((f**2).sum(-1) + (b**2).sum(-1)) + 0.5
-                    weight = (err < bound).astype(np.float32)
-                out[i] += weight * warp(probs[j])
-                counts[i] += weight
-    return (out / counts).astype(np.float32)
-
-
 def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
     """Push foreground blobs smaller than `rel_size` x the largest just below 0.5 (uNLC)."""
     fg = (prob > 0.5).astype(np.uint8)
@@ -357,13 +309,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     pixel_votes = np.stack([votes[starts[i] : starts[i + 1]][lab] for i, lab in enumerate(labels)])
     threshold = p.threshold if p.threshold > 0 else otsu_threshold(pixel_votes)
     probs = votes_to_probability(pixel_votes, threshold)
-    if p.warp_smooth or p.final_warp > 0:  # grey working frames for the warps' flow
-        work_grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small])
     if p.smooth > 0:
-        if p.warp_smooth:
-            probs = warped_temporal_mean(probs, work_grays, p.smooth, p.warp_consistent)
-        else:
-            probs = temporal_smooth(probs, p.smooth)
+        probs = temporal_smooth(probs, p.smooth)
     colour_weight = 0.0
     if p.colour_weight > 0:
         motion = probs
@@ -383,8 +330,6 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
-    if p.final_warp > 0:
-        probs = warped_temporal_mean(probs, work_grays, p.final_warp, p.warp_consistent)
     t8 = time.perf_counter()
     timings["features"] = t8 - t7
     for i in range(len(frames)):
