@@ -239,6 +239,14 @@ CANDIDATES: dict[str, dict] = {
         "features__band": 0.4,
         "features__gap": 3,
     },
+    # added 2026-12-05 06:17 UTC, before measuring it (after seeing the two above: breakdance
+    # -13 and +3 horsejump-high, +10 kite-surf at band 0.25; blackswan collapses at band 0.4): a
+    # narrower band, background still 2 cells away
+    "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away": {
+        **REGIONS,
+        "features__band": 0.1,
+        "features__gap": 2,
+    },
 }
 
 
@@ -329,7 +337,7 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10 and two at 06:15 UTC, each before it was measured), and the retired
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was measured), and the retired
 # candidates only where all their stored scores were measured on today's pieces (the three
 # flow-warp candidates of 06:08-06:10; none of the older ones: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
