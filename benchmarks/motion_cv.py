@@ -226,27 +226,6 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
-    # added 2026-12-05 06:15 UTC, before measuring them: the feature model fitted only on
-    # confident labels (the band around 0.5 left out, background only some feature cells away
-    # from the object's labels), so its errors at the motion's blurred rim are not learnt
-    "current defaults + feature model on labels beyond 0.5 +- 0.25, background 2 cells away": {
-        **REGIONS,
-        "features__band": 0.25,
-        "features__gap": 2,
-    },
-    "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away": {
-        **REGIONS,
-        "features__band": 0.4,
-        "features__gap": 3,
-    },
-    # added 2026-12-05 06:17 UTC, before measuring it (after seeing the two above: breakdance
-    # -13 and +3 horsejump-high, +10 kite-surf at band 0.25; blackswan collapses at band 0.4): a
-    # narrower band, background still 2 cells away
-    "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away": {
-        **REGIONS,
-        "features__band": 0.1,
-        "features__gap": 2,
-    },
 }
 
 
@@ -280,6 +259,9 @@ SWEEPS = {
     "otsu + vote 0.6 + flow farneback",
     "otsu + mean inside-outside + vote 0.6",
     "otsu + mean inside-outside + border 0.05",
+    # the confident-label band of the feature model's labels other than 0.25 (retired)
+    "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away",
+    "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away",
 }
 
 
@@ -329,6 +311,13 @@ RETIRED = {
     "current defaults + final probabilities averaged along the flow over +-1 frames",
     "current defaults + the motion probabilities' temporal mean along the flow",
     "current defaults + final probabilities averaged along consistent flow over +-1 frames",
+    # issue #18, declared 2026-12-05 06:15 (two) and 06:17 UTC (one, after seeing the two)
+    # before measuring: the feature model fitted only on labels beyond 0.5 +- band, background
+    # only 2 or 3 feature cells (stride 8) or more from any label above 0.5
+    # (`FeatureParams.band`, `gap` of commit 3336075)
+    "current defaults + feature model on labels beyond 0.5 +- 0.25, background 2 cells away",
+    "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away",
+    "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away",
 }
 
 
@@ -337,9 +326,10 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was measured), and the retired
-# candidates only where all their stored scores were measured on today's pieces (the three
-# flow-warp candidates of 06:08-06:10; none of the older ones: their code is gone, they cannot be
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was
+# measured), and the retired candidates only where all their stored scores were measured on
+# today's pieces (the three flow-warp candidates of 06:08-06:10 and the three confident-label
+# ones of 06:15-06:17; none of the older ones: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
 POOL = [*CANDIDATES, *sorted(RETIRED)]

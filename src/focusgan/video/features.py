@@ -50,9 +50,6 @@ class FeatureParams:
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     iterations: int = 100  # L-BFGS iterations of the logistic regression
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
-    band: float = 0.025  # labels within this of 0.5 are not fitted on (the uncertain band)
-    gap: int = 0  # background labels fitted on only this many feature cells (stride 8) or
-    # more from the nearest label above 0.5 (the rim around the object is left out)
 
 
 @functools.cache
@@ -109,20 +106,16 @@ def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
         return np.stack([one(f) for f in frames])
 
 
-def fit_posterior(
-    features: np.ndarray, prob: np.ndarray, p: FeatureParams, far: np.ndarray | None = None
-) -> np.ndarray | None:
+def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
     """P(object | features) for every row of `features` (N, C) from a logistic regression fitted
-    with soft labels `prob` (N,) in [0, 1], rows within `p.band` of 0.5 left out (and background
-    rows where `far` (N,) bool is False); None when one side has no confident rows."""
+    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows."""
     import torch
 
     pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
     rows = np.zeros(len(prob), bool)
     rows[:: max(1, -(-len(prob) // p.fit_rows))] = True
-    keep_pos, keep_neg = rows & (pos > p.band), rows & (neg > p.band)
-    if far is not None:
-        keep_neg &= far
+    # positions within 0.025 of the edge say little
+    keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
     if not (keep_pos.any() and keep_neg.any()):
         return None
     x = torch.from_numpy(features.astype(np.float32))
@@ -190,13 +183,7 @@ def with_features(
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     target = np.stack([cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx])
-    far = None
-    if p.gap > 0:  # cells at least `gap` cells (chessboard) from any label above 0.5
-        size = 2 * p.gap - 1
-        kernel = np.ones((size, size), np.uint8)
-        near = np.stack([cv2.dilate((q > 0.5).astype(np.uint8), kernel) for q in target])
-        far = near.ravel() == 0
-    post = fit_posterior(maps.reshape(-1, c), target.ravel(), p, far)
+    post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
     post = post.reshape(len(idx), fh, fw)
