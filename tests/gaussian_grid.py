@@ -40,7 +40,9 @@ def sample_grid(n: int, gen: torch.Generator) -> torch.Tensor:
     return CENTRES[idx] + STD * torch.randn(n, 2, generator=gen)
 
 
-def mlp(cin: int, cout: int, depth: int, act: Callable[[], nn.Module], width: int = 128) -> nn.Module:
+def mlp(
+    cin: int, cout: int, depth: int, act: Callable[[], nn.Module], width: int = 128
+) -> nn.Module:
     layers: list[nn.Module] = []
     for i in range(depth):
         layers += [nn.Linear(cin if i == 0 else width, width), act()]
