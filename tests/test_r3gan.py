@@ -257,21 +257,12 @@ def test_an_r3gan_variant_trains_beside_the_baseline(toy_h5, tmp_path):
     from focusgan.experiment.config import load_config, parse_config
     from focusgan.experiment.runner import run_experiment
     from focusgan.report.report import write_report
+    from test_experiment import TRAIN
 
     doc = {
         "name": "r3gan",
         "datasets": [{"name": "toy", "file": str(toy_h5)}],
-        "train": dict(
-            preset="tiny",
-            width=8,
-            iters=2,
-            batch_critic=8,
-            batch_gen=8,
-            n_critic=1,
-            log_every=1,
-            sample_every=2,
-            checkpoint_every=2,
-        ),  # fmt: skip
+        "train": {**TRAIN, "iters": 2},
         "evaluate": dict(backbone="efficientnet-lite0", n=16, splits=2, ref_n=32, metrics=["kid"]),
         "channels": [4],
         "variants": [

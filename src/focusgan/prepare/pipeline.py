@@ -450,7 +450,8 @@ def prepare_dataset(
     parts = parts_dir(out)
     key = fingerprint(config, items, shard, chunk_size, item_key)
     done = _open_parts(parts, key, len(chunks))
-    reused, reused_chunks = len(done), set(done)
+    reused = len(done)
+    reused_items = sum(len(chunks[i]) for i in done)  # what the saved chunks hold
     part = [parts / f"chunk-{i:06d}.npz" for i in range(len(chunks))]
     driver_saves = postprocess is not None or cluster is not None
     todo = [
@@ -472,7 +473,7 @@ def prepare_dataset(
         unit=unit,
         disable=not progress,
         file=sys.stderr,
-        initial=sum(len(chunks[i]) for i in done),
+        initial=reused_items,
         dynamic_ncols=True,
     )
     written = 0  # chunks 0..written-1 are in the file
@@ -548,7 +549,7 @@ def prepare_dataset(
         time.perf_counter() - start_time,
         max(1, workers),
         unit,
-        len(items) - sum(len(chunks[i]) for i in reused_chunks),
+        len(items) - reused_items,
     )
 
 

@@ -174,9 +174,8 @@ def describe_run(run_dir: str | Path) -> str:
     metrics = [m for m in read_metrics(run_dir) if "loss_d" in m]
     if metrics:
         m = metrics[-1]
-        extra = "".join(
-            f", {k} {m[k]:.4f}" for k in ("wasserstein", "gp", "r1", "r2") if k in m
-        ).replace("wasserstein", "W")
+        shown = {"wasserstein": "W", "gp": "gp", "r1": "r1", "r2": "r2"}  # what each arch logs
+        extra = "".join(f", {label} {m[k]:.4f}" for k, label in shown.items() if k in m)
         lines.append(
             f"last log     step {m['step']}: loss_d {m['loss_d']:.4f}, loss_g "
             f"{m['loss_g']:.4f}{extra}, {m['images_per_s']:.0f} images/s"
