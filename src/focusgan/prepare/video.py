@@ -12,13 +12,16 @@ pieces without a candidate are not segmented. Each candidate's soft mask goes
 through the thesis's frame filter (`THESIS_FRAME_FILTER`: foreground 10%..80%, at most 10% of the
 outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the frame and mask
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).
-Metadata: source = the video path, frame = the frame's index in the video.
+Metadata: source = the video path (or its shard), frame = the frame's index in the video, and
+for a WebDataset shard's member its key, url, caption and source id (`video_items`).
 
-Bad input is skipped and counted by reason: unreadable or truncated videos, shots where no flow
-shows motion ("no motion in shot"), shots too short (e.g. the few frames of a folder whose frame
-size changes). Each video is one resumable
-chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only unfinished videos.
-`--workers` runs videos in parallel processes; `--min-confidence` adds the classifier filter.
+Bad input is skipped and counted by reason: unreadable or truncated videos and shards, shots
+where no flow shows motion ("no motion in shot"), shots too short (e.g. the few frames of a
+folder whose frame size changes). The work items are videos, shard members, and parts of videos
+larger than `--split-mb` (each part takes the shots that start in it: `video_items`); each item is
+one resumable chunk (`focusgan.prepare.pipeline`): an interrupted job, run again, redoes only
+unfinished items. `--workers` runs items in parallel processes (or `--executor ray` on a
+cluster); `--min-confidence` adds the classifier filter.
 """
 
 from __future__ import annotations
