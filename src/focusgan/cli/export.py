@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from focusgan.training.export import export_generator
+    from focusgan.training.rundir import RunDir
 
-    out, step = export_generator(args.run, args.out, args.checkpoint)
+    out, step = export_generator(RunDir(args.run).checkpoint(args.checkpoint), args.out)
     print(f"wrote the EMA generator of {args.run} (step {step}) to {out}")
     return 0
 

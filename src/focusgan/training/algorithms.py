@@ -12,6 +12,7 @@ processes) and calls only what is here, so a new GAN is one class in `ALGORITHMS
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -231,3 +232,19 @@ def algorithm(cfg: TrainConfig) -> Algorithm:
 def build_models(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     """The generator and critic of `cfg`'s architecture, freshly initialised."""
     return algorithm(cfg).build_models(cfg)
+
+
+def generator_with(
+    cfg: TrainConfig, weights: dict[str, torch.Tensor], source: str | os.PathLike
+) -> torch.nn.Module:
+    """The generator `train` builds for `cfg` (`build_models`, the one place that knows the
+    architectures), with `weights`; a one-line error naming `source` when they do not fit."""
+    try:
+        G = build_models(cfg)[0]
+        G.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, AttributeError) as e:
+        why = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())[:300]
+        raise UserError(
+            f"{source}: its weights do not fit the generator its config describes ({why})"
+        ) from None
+    return G

@@ -11,9 +11,9 @@ JSON header, so opening one runs no code. Its metadata (strings) say what it is:
     generator         "ema"
     focusgan_version  the version that wrote it
 
-`read_generator` rebuilds the generator from the config through `rundir.generator_with` (the one
-place that builds a generator for a config), so `sample` and `evaluate` take the file in place of
-a run and draw exactly the run's samples.
+`read_generator` rebuilds the generator from the config through `algorithms.generator_with`
+(the one place that builds a generator for a config), so `sample` and `evaluate` take the file
+in place of a run and draw exactly the run's samples.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from safetensors.torch import save_file
 
 from focusgan import __version__
 from focusgan.errors import UserError
+from focusgan.training import checkpoint
+from focusgan.training.algorithms import generator_with
 from focusgan.training.config import TrainConfig
 from focusgan.utils.atomic import atomic_path
 
@@ -36,17 +38,14 @@ FORMAT_VERSION = "1"
 
 
 def export_generator(
-    run_dir: str | os.PathLike, out: str | os.PathLike, which: str | None = None
+    checkpoint_path: str | os.PathLike, out: str | os.PathLike
 ) -> tuple[Path, int]:
-    """Write the EMA generator of a run's checkpoint (`latest`, a step or a path) to `out`
-    (written atomically); returns the file and the step."""
-    from focusgan.training import checkpoint
-    from focusgan.training.rundir import RunDir
-
+    """Write the EMA generator of a checkpoint (`RunDir.checkpoint`) to `out` (written
+    atomically); returns the file and the step."""
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: name the file NAME.safetensors")
-    state = checkpoint.load(RunDir(run_dir).checkpoint(which), map_location="cpu")
+    state = checkpoint.load(Path(checkpoint_path), map_location="cpu")
     weights = {k: v.contiguous() for k, v in state["G_ema"].items()}
     metadata = {
         "format": FORMAT,
@@ -64,8 +63,6 @@ def export_generator(
 def read_generator(path: str | os.PathLike) -> tuple[torch.nn.Module, TrainConfig, int]:
     """The generator of a file `export_generator` wrote (on the CPU, in train mode as built),
     its config and step; anything else is a one-line `UserError` naming the file."""
-    from focusgan.training.rundir import generator_with
-
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:

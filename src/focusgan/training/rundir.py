@@ -20,8 +20,9 @@ import torch
 from focusgan.errors import UserError
 from focusgan.models.resnet import count_parameters
 from focusgan.training import checkpoint
-from focusgan.training.algorithms import build_models
+from focusgan.training.algorithms import generator_with
 from focusgan.training.config import TrainConfig
+from focusgan.training.export import read_generator
 from focusgan.training.sample import BN_MODES, recompute_bn_statistics
 from focusgan.utils.device import to_device
 
@@ -86,8 +87,6 @@ def load_generator(
     `bn` is how it will sample (see `sample.bn_mode`): for `running` the EMA generator's
     running statistics are recomputed for its weights (training copies the raw generator's).
     """
-    from focusgan.training.export import read_generator
-
     if bn not in BN_MODES:
         raise UserError(f"bn must be one of {', '.join(BN_MODES)}, not {bn!r}")
     if Path(run_dir).is_file():
@@ -110,22 +109,6 @@ def load_generator(
     if ema and bn == "running":
         recompute_bn_statistics(G)
     return G, cfg, step
-
-
-def generator_with(
-    cfg: TrainConfig, weights: dict[str, torch.Tensor], source: Path
-) -> torch.nn.Module:
-    """The generator `train` builds for `cfg` (`algorithms.build_models`, the one place that knows
-    the architectures), with `weights`; a one-line error naming `source` when they do not fit."""
-    try:
-        G = build_models(cfg)[0]
-        G.load_state_dict(weights)
-    except (RuntimeError, TypeError, ValueError, AttributeError) as e:
-        why = "; ".join(x.strip() for x in str(e).splitlines() if x.strip())[:300]
-        raise UserError(
-            f"{source}: its weights do not fit the generator its config describes ({why})"
-        ) from None
-    return G
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
