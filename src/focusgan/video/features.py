@@ -48,7 +48,6 @@ class FeatureParams:
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
-    iterations: int = 100  # L-BFGS iterations of the logistic regression
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
 
 
@@ -108,7 +107,13 @@ def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
 
 def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
     """P(object | features) for every row of `features` (N, C) from a logistic regression fitted
-    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows."""
+    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows.
+
+    The fit minimises sum_i w_i BCE(z_i, y_i) + l2 |W|^2 (z = W.x + b; rows beyond 0.5 +- 0.025
+    labelled 1 or 0, weighted by their distance from 0.5, each side's weights summing to one), a
+    strictly convex problem, by Newton's method with a backtracking line search
+    (`newton_logistic`): its unique minimum in a few steps, with no `torch.optim`, whose
+    optimizer imports `torch._dynamo` (1.1-1.5 s per command, benchmarks/RESULTS.md)."""
     import torch
 
     pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
@@ -120,31 +125,49 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
         return None
     x = torch.from_numpy(features.astype(np.float32))
     x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-    xs = torch.cat([x[keep_pos], x[keep_neg]])
-    ys = torch.cat([torch.ones(int(keep_pos.sum())), torch.zeros(int(keep_neg.sum()))])
+    x = torch.cat([x, torch.ones(len(x), 1)], 1)  # the bias as a last, unpenalised column
+    ys = np.concatenate([np.ones(int(keep_pos.sum())), np.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
-    ws = torch.from_numpy(ws.astype(np.float32))
-    gen = torch.Generator().manual_seed(0)
-    linear = torch.nn.Linear(x.shape[1], 1)
-    with torch.no_grad():
-        linear.weight.copy_(torch.randn(linear.weight.shape, generator=gen) * 0.01)
-        linear.bias.zero_()
-    opt = torch.optim.LBFGS(
-        linear.parameters(), max_iter=p.iterations, line_search_fn="strong_wolfe"
-    )
+    with _one_torch_thread():
+        theta = newton_logistic(torch.cat([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
+        return torch.sigmoid(x @ theta.float()).numpy()
 
-    def closure():
-        opt.zero_grad()
-        logits = linear(xs)[:, 0]
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, ys, reduction="none")
-        loss = (loss * ws).sum() + p.l2 * linear.weight.pow(2).sum()
-        loss.backward()
-        return loss
 
-    with torch.enable_grad(), _one_torch_thread():
-        opt.step(closure)
-    with torch.no_grad():
-        return torch.sigmoid(linear(x)[:, 0]).numpy()
+def newton_logistic(
+    xs: torch.Tensor, ys: np.ndarray, ws: np.ndarray, l2: float, steps: int = 50
+) -> torch.Tensor:
+    """The minimiser theta (float64) of sum_i ws_i BCE(xs_i . theta, ys_i) + l2 |theta[:-1]|^2
+    (the last column of `xs` (N, D) float32 is the bias, not penalised): Newton steps with
+    Armijo backtracking until the Newton decrement is below 1e-8 (the loss within about that of
+    its minimum). Products with `xs` in float32 (BLAS), the D x D system in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    y = torch.from_numpy(ys.astype(np.float64))
+    w = torch.from_numpy(ws.astype(np.float64))
+    reg = torch.full((xs.shape[1],), 2.0 * l2, dtype=torch.float64)
+    reg[-1] = 0.0
+
+    def loss(theta: torch.Tensor) -> float:
+        z = (xs @ theta.float()).double()
+        return float((w * (F.softplus(z) - y * z)).sum() + 0.5 * (reg * theta * theta).sum())
+
+    theta = torch.zeros(xs.shape[1], dtype=torch.float64)
+    f = loss(theta)
+    for _ in range(steps):
+        s = torch.sigmoid((xs @ theta.float()).double())
+        grad = (xs.T @ (w * (s - y)).float()).double() + reg * theta
+        curvature = (w * s * (1 - s)).float()
+        hessian = (xs.T @ (xs * curvature[:, None])).double() + torch.diag(reg)
+        step = torch.linalg.solve(hessian, grad)
+        decrement = float(grad @ step)
+        if decrement < 1e-8:
+            break
+        t = 1.0
+        while (f_new := loss(theta - t * step)) > f - 0.25 * t * decrement and t > 1e-6:
+            t *= 0.5
+        theta, f = theta - t * step, f_new
+    return theta
 
 
 def sampled_frames(t: int, p: FeatureParams) -> list[int]:
