@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -56,33 +58,51 @@ def segment_video(
         raise UserError(f"--chunk must be >= 2 (frames segmented together), got {chunk}")
     out.mkdir(parents=True, exist_ok=True)
     fps = video_fps(video)
-    writer = None
     overlay_path = out / "overlay.mp4"
     tmp_overlay = overlay_path.with_name("overlay.partial.mp4")
     n = unsegmented = 0
     start = time.perf_counter()
+    # Masks arrive a piece at a time; they are written on two threads of their own (PNGs on one,
+    # the overlay video, in order, on the other; OpenCV releases the GIL) while the segmenter
+    # goes on with the next piece and the other one of the two writers.
+    writer: list[cv2.VideoWriter] = []
+    pngs, overlays = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    pending: deque = deque()  # write jobs in submission order
+
+    def add_to_overlay(rgb: np.ndarray, mask: np.ndarray) -> None:
+        if not writer:
+            h, w = rgb.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            writer.append(cv2.VideoWriter(str(tmp_overlay), fourcc, fps, (w, h)))
+        writer[0].write(cv2.cvtColor(overlay(rgb, mask), cv2.COLOR_RGB2BGR))
+
     try:
         stream = segment_stream(iter_frames(video), params, chunk=chunk)
         for frame, mask, _ in tqdm(stream, desc="segment", unit="frame", disable=not progress):
             if mask is None:
                 mask = np.zeros(frame.rgb.shape[:2], np.float32)
                 unsegmented += 1
-            write_png(out / f"{frame.name}.png", (mask * 255).round().astype(np.uint8))
+            png = (mask * 255).round().astype(np.uint8)
+            pending.append(pngs.submit(write_png, out / f"{frame.name}.png", png))
             if overlay_video:
-                if writer is None:
-                    h, w = frame.rgb.shape[:2]
-                    writer = cv2.VideoWriter(
-                        str(tmp_overlay), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-                    )
-                writer.write(cv2.cvtColor(overlay(frame.rgb, mask), cv2.COLOR_RGB2BGR))
+                pending.append(overlays.submit(add_to_overlay, frame.rgb, mask))
             n += 1
+            # a failed write stops the command now; at most four pieces' frames wait in memory
+            while pending and (pending[0].done() or len(pending) > 8 * chunk):
+                pending.popleft().result()
+        for job in pending:
+            job.result()
     except BaseException:
-        if writer is not None:
-            writer.release()
-            tmp_overlay.unlink(missing_ok=True)
+        for pool in (pngs, overlays):
+            pool.shutdown(wait=True, cancel_futures=True)
+        if writer:
+            writer[0].release()
+        tmp_overlay.unlink(missing_ok=True)
         raise
-    if writer is not None:
-        writer.release()
+    pngs.shutdown()
+    overlays.shutdown()
+    if writer:
+        writer[0].release()
         tmp_overlay.replace(overlay_path)
     elapsed = time.perf_counter() - start
     note = f" ({unsegmented} single-frame shots left empty)" if unsegmented else ""
