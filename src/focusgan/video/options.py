@@ -38,7 +38,7 @@ class SegmenterOptions:
         _D.saliency.components,
         "each region whose motion exceeds this many times the motion floor is scaled by its own "
         "peak, so a slow object beside a fast one counts (0 = every region scaled by the "
-        "frame's strongest motion; default {_D.saliency.components})",
+        "frame's strongest motion)",
     )
     decision: str = option(
         _D.decision,
