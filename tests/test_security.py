@@ -246,6 +246,12 @@ def test_exported_generator_samples_as_the_run_to_the_bit(toy_h5, tmp_path, caps
                           cv2.imread(str(tmp_path / "g.safetensors.png")))  # fmt: skip
     code, err = run_cli(["sample", out, "--raw", "--out", tmp_path / "r.png"], capsys)
     assert code == 2 and one_line(err) and "EMA" in err
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0  # the file described, as its run is
+    described = capsys.readouterr().out
+    params = sum(v.numel() for v in G_run.parameters())
+    assert "exported at step 2" in described and f"generator {params} parameters" in described
+    assert ("(conditional)" in described) is conditional
 
 
 def test_evaluate_scores_an_exported_generator_as_its_run(experiment, tmp_path, capsys):

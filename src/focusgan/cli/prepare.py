@@ -47,8 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the merged dataset file to write")
     p.set_defaults(func=_merge)
 
-    p = sub.add_parser("inspect", help="summarise a dataset file or a run directory")
-    p.add_argument("path", type=Path, help="a dataset file (.h5) or a run directory")
+    p = sub.add_parser(
+        "inspect", help="summarise a dataset file, a run directory or an exported generator"
+    )
+    p.add_argument(
+        "path",
+        type=Path,
+        help="a dataset file (.h5), a run directory or a generator (.safetensors)",
+    )
     p.add_argument(
         "--grid",
         type=Path,
@@ -88,10 +94,11 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    if args.path.is_dir():
-        from focusgan.training.rundir import describe_run
+    if args.path.is_dir() or args.path.suffix == ".safetensors":
+        from focusgan.training.rundir import describe_generator, describe_run
 
-        print(describe_run(args.path))
+        describe = describe_run if args.path.is_dir() else describe_generator
+        print(describe(args.path))
         return 0
     from focusgan.data.describe import describe_dataset
 

@@ -131,6 +131,30 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return read_jsonl(RunDir(run_dir).metrics)
 
 
+def _model_lines(G: torch.nn.Module, cfg: TrainConfig) -> list[str]:
+    """The data and model lines `inspect` shows for a run or an exported generator."""
+    shape = (
+        f"width {cfg.width}, critic norm {cfg.critic_norm}, "
+        if cfg.arch == "wgan-gp"
+        else f"widths {cfg.widths}, "
+    )
+    return [
+        f"data         {cfg.data} ({cfg.channels} channels, {cfg.resolution}x{cfg.resolution})",
+        f"model        {cfg.arch}, preset {cfg.preset}, {shape}"
+        f"generator {count_parameters(G)} parameters",
+    ]
+
+
+def describe_generator(path: str | Path) -> str:
+    """A few lines about a generator file `focusgan export` wrote (read without running code)."""
+    G, cfg, step = read_generator(path)
+    lines = [f"generator    {path} (EMA weights, exported at step {step} of {cfg.iters})"]
+    lines += _model_lines(G, cfg)
+    if cfg.num_classes:
+        lines.append(f"classes      {cfg.num_classes} (conditional)")
+    return "\n".join(lines)
+
+
 def describe_run(run_dir: str | Path) -> str:
     """A few lines about a run: config, progress, latest losses, checkpoints and samples."""
     run = RunDir(run_dir)
@@ -141,14 +165,7 @@ def describe_run(run_dir: str | Path) -> str:
     if ckpts:
         G, cfg, step = load_generator(run_dir)
         lines += [
-            f"data         {cfg.data} ({cfg.channels} channels, {cfg.resolution}x{cfg.resolution})",
-            f"model        {cfg.arch}, preset {cfg.preset}, "
-            + (
-                f"width {cfg.width}, critic norm {cfg.critic_norm}, "
-                if cfg.arch == "wgan-gp"
-                else f"widths {cfg.widths}, "
-            )
-            + f"generator {count_parameters(G)} parameters",
+            *_model_lines(G, cfg),
             f"progress     step {step} of {cfg.iters}",
             f"checkpoints  {', '.join(p.name for p in ckpts)}",
         ]
