@@ -7,8 +7,7 @@ import argparse
 from pathlib import Path
 
 from focusgan.errors import UserError
-
-TRUST_FLAG = "--trust-pickle"  # (as `focusgan.training.checkpoint.TRUST_FLAG`; no torch here)
+from focusgan.training import TRUST_FLAG
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from focusgan.errors import UserError
+from focusgan.training import TRUST_FLAG
 from focusgan.utils.atomic import atomic_path
 
 # What the checkpoints of earlier versions pickled besides tensors: NumPy's RNG state
@@ -40,7 +41,6 @@ LEGACY_GLOBALS = frozenset(
         "numpy._core.multiarray._reconstruct",
     }
 )
-TRUST_FLAG = "--trust-pickle"
 
 
 def rng_state() -> dict[str, Any]:
