@@ -93,6 +93,7 @@ FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
 FINAL = {**SESSION5, "smooth_labels": True}
 REGIONS = {**FINAL, "saliency__components": 1.5}  # the current defaults
+CRF = {**REGIONS, "refine": "crf"}  # issue #18: the dense CRF instead of the global smoother
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels, regions
@@ -226,12 +227,27 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
+    # issue #18, declared 2026-12-05 07:41 UTC before measuring any of them: the last stage's
+    # refinement by a dense CRF (Kraehenbuehl & Koltun 2011, `dense_crf`; pydensecrf README's
+    # kernels: Gaussian sxy 3 compat 3, bilateral sxy 80 on ~500-px photos -> 40 on the 256-px
+    # frame, srgb 13, compat 10; unary probabilities clipped to [0.05, 0.95]; 3 mean-field
+    # iterations): instead of the global smoother, after it, at twice the working side, and
+    # with half the appearance weight (the motion probabilities count more)
+    "current defaults + dense CRF instead of fgs at the working size": CRF,
+    "current defaults + dense CRF after fgs at the working size": {**REGIONS, "refine": "fgs+crf"},
+    "current defaults + dense CRF instead of fgs at twice the working side": {
+        **CRF,
+        "crf_scale": 2,
+    },
+    "current defaults + dense CRF instead of fgs, bilateral weight 5": {**CRF, "crf_compat": 5.0},
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "current defaults + dense CRF instead of fgs at twice the working side",
+    "current defaults + dense CRF instead of fgs, bilateral weight 5",
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",

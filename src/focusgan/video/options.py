@@ -72,7 +72,8 @@ class SegmenterOptions:
     refinement: str = option(
         _D.refine,
         "how the masks' edges are snapped to the image's: a fast global smoother guided by the "
-        f"frame at the working size, or a fast guided filter at the output size (default "
+        "frame at the working size, a fast guided filter at the output size, a dense CRF "
+        f"(fully-connected, colour and position), or the smoother then the CRF (default "
         f"{_D.refine})",
         choices=tuple(r for r in REFINES if r != "off"),
     )
