@@ -93,7 +93,6 @@ FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
 FINAL = {**SESSION5, "smooth_labels": True}
 REGIONS = {**FINAL, "saliency__components": 1.5}  # the current defaults
-CRF = {**REGIONS, "refine": "crf"}  # issue #18: the dense CRF instead of the global smoother
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels, regions
@@ -227,19 +226,6 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
-    # issue #18, declared 2026-12-05 07:41 UTC before measuring any of them: the last stage's
-    # refinement by a dense CRF (Kraehenbuehl & Koltun 2011, `dense_crf`; pydensecrf README's
-    # kernels: Gaussian sxy 3 compat 3, bilateral sxy 80 on ~500-px photos -> 40 on the 256-px
-    # frame, srgb 13, compat 10; unary probabilities clipped to [0.05, 0.95]; 3 mean-field
-    # iterations): instead of the global smoother, after it, at twice the working side, and
-    # with half the appearance weight (the motion probabilities count more)
-    "current defaults + dense CRF instead of fgs at the working size": CRF,
-    "current defaults + dense CRF after fgs at the working size": {**REGIONS, "refine": "fgs+crf"},
-    "current defaults + dense CRF instead of fgs at twice the working side": {
-        **CRF,
-        "crf_scale": 2,
-    },
-    "current defaults + dense CRF instead of fgs, bilateral weight 5": {**CRF, "crf_compat": 5.0},
 }
 
 
@@ -334,6 +320,16 @@ RETIRED = {
     "current defaults + feature model on labels beyond 0.5 +- 0.25, background 2 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away",
+    # issue #18, declared 2026-12-05 07:41 UTC before measuring any of them (on today's pieces,
+    # so in the pool): the last stage's refinement by a dense CRF (Kraehenbuehl & Koltun 2011,
+    # pydensecrf; `dense_crf`, `refine="crf"` / `"fgs+crf"` of commit 58e78bb; the README's
+    # kernels: Gaussian sxy 3 compat 3, bilateral sxy 40 on the 256-px frame, srgb 13,
+    # compat 10; unary probabilities clipped to [0.05, 0.95]; 3 mean-field iterations) instead
+    # of the global smoother, after it, at twice the working side, and with bilateral compat 5
+    "current defaults + dense CRF instead of fgs at the working size",
+    "current defaults + dense CRF after fgs at the working size",
+    "current defaults + dense CRF instead of fgs at twice the working side",
+    "current defaults + dense CRF instead of fgs, bilateral weight 5",
 }
 
 
@@ -342,12 +338,13 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was
-# measured), and the retired candidates only where all their stored scores were measured on
-# today's pieces (the three flow-warp candidates of 06:08-06:10 and the three confident-label
-# ones of 06:15-06:17; none of the older ones: their code is gone, they cannot be
-# re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
-# mean over this whole pool; `--structural` and `--compare` are secondary views.
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17 and four at 07:41 UTC,
+# each before it was measured), and the retired candidates only where all their stored scores
+# were measured on today's pieces (the three flow-warp candidates of 06:08-06:10, the three
+# confident-label ones of 06:15-06:17 and the four dense-CRF ones of 07:41; none of the older
+# ones: their code is gone, they cannot be re-measured, and breakdance and cows changed). The
+# headline is the leave-one-sequence-out mean over this whole pool; `--structural` and
+# `--compare` are secondary views.
 POOL = [*CANDIDATES, *sorted(RETIRED)]
 
 

@@ -63,7 +63,6 @@ def test_refinement_flags_choose_the_segmenters_last_stage():
 
     assert refine() == "fgs"
     assert refine("--refinement", "guided") == "guided"
-    assert refine("--refinement", "crf") == "crf"
     assert refine("--no-refine") == refine("--refinement", "guided", "--no-refine") == "off"
     with pytest.raises(SystemExit):  # "off" is --no-refine's
         parse(VideoOptions, ["v.mp4", "--refinement", "off"])

@@ -543,34 +543,12 @@ def test_global_smoother_moves_a_mask_edge_to_the_colour_edge():
         assert fg[:, :60].all() and not fg[:, 60:].any(), (stop, fg.sum(1)[:5])
 
 
-def test_dense_crf_moves_a_blurred_mask_edge_to_the_colour_edge():
-    from focusgan.video.segment import SegmentParams, dense_crf
-
-    rng = np.random.default_rng(0)
-    image = np.zeros((80, 120, 3), np.float32)
-    image[:, :60] = (200, 60, 60)
-    image[:, 60:] = (60, 60, 200)
-    image = (image + rng.normal(0, 4, image.shape)).clip(0, 255).astype(np.uint8)
-
-    def on_edge(fg: np.ndarray) -> bool:
-        return bool(fg[:, :60].all() and not fg[:, 60:].any())
-
-    for stop in (55, 57, 63, 65):  # the mask's 0.5 contour short of the edge, or past it
-        mask = np.zeros((80, 120), np.float32)
-        mask[:, :stop] = 1
-        soft = cv2.GaussianBlur(mask, (0, 0), 4)  # blurred across the colour edge
-        assert not on_edge(soft > 0.5)
-        out = dense_crf(image, soft, SegmentParams())
-        assert out.shape == mask.shape and out.dtype == np.float32
-        assert on_edge(out > 0.5), (stop, (out > 0.5).sum(1)[:5])
-
-
 def test_segmenter_names_unknown_settings():
     from focusgan.video.segment import SegmentParams
 
     frames = np.zeros((2, 32, 32, 3), np.uint8)
-    with pytest.raises(ValueError, match="unknown refinement 'grabcut'; choose one of"):
-        segment_frames(frames, SegmentParams(refine="grabcut"))
+    with pytest.raises(ValueError, match="unknown refinement 'crf'; choose one of"):
+        segment_frames(frames, SegmentParams(refine="crf"))
     with pytest.raises(ValueError, match="unknown decision 'mean'; choose one of"):
         segment_frames(frames, SegmentParams(decision="mean"))
 

@@ -72,8 +72,7 @@ class SegmenterOptions:
     refinement: str = option(
         _D.refine,
         "how the masks' edges are snapped to the image's: a fast global smoother guided by the "
-        "frame at the working size, a fast guided filter at the output size, a dense CRF "
-        f"(fully-connected, colour and position), or the smoother then the CRF (default "
+        f"frame at the working size, or a fast guided filter at the output size (default "
         f"{_D.refine})",
         choices=tuple(r for r in REFINES if r != "off"),
     )

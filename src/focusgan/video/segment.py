@@ -54,8 +54,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import pydensecrf.densecrf as dcrf
-from pydensecrf.utils import unary_from_softmax
 
 from focusgan.video.appearance import with_colour
 from focusgan.video.features import FeatureParams, start_feature_maps, with_features
@@ -65,7 +63,7 @@ from focusgan.video.superpixels import slic_sequence
 from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
 
 DECISIONS = ("otsu", "fixed")
-REFINES = ("fgs", "guided", "crf", "fgs+crf", "off")
+REFINES = ("fgs", "guided", "off")
 
 
 @dataclass
@@ -81,24 +79,11 @@ class SegmentParams:
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
-    # working size), "guided" (fast guided filter at the output size), "crf" (dense CRF at
-    # crf_scale x the working side), "fgs+crf" (the smoother, then the CRF) or "off"
+    # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
     # working frame's longer side squared (its reach, sqrt(lambda) pixels, with the side)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
     smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
-    crf_scale: int = 1  # crf: the CRF's frame has crf_scale x the working side (the mask is
-    # enlarged bilinearly, the frame shrunk from the input); its cost grows with the pixels
-    crf_clip: float = 0.05  # crf: probabilities clipped to [clip, 1 - clip] for the unary
-    # -log p: the most a pixel's motion evidence weighs (log 19 = 2.9) against the pairwise terms
-    crf_iterations: int = 3  # crf: mean-field iterations (each ~3 ms on a 256-px frame)
-    crf_smooth_sxy: float = 3.0  # crf: Gaussian (smoothness) kernel's reach, pixels of a 256-px
-    # frame, scaled with the CRF frame's longer side (pydensecrf's README: 3)
-    crf_smooth_compat: float = 3.0  # crf: its Potts weight (README: 3)
-    crf_sxy: float = 40.0  # crf: bilateral (appearance) kernel's spatial reach, pixels of a
-    # 256-px frame, scaled as above (README: 80 on ~500-px photographs)
-    crf_srgb: float = 13.0  # crf: bilateral kernel's colour reach, RGB 0..255 (README: 13)
-    crf_compat: float = 10.0  # crf: bilateral kernel's Potts weight (README: 10)
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
     refine_colour: bool = True  # guided: guide by the RGB frame, not its grey levels
@@ -172,30 +157,6 @@ def global_smoother(image: np.ndarray, src: np.ndarray, lam: float, sigma: float
     changes by much more than `sigma`, so a mask edge a few pixels short of an image edge, or
     past it, is pulled onto it (tests/test_video.py)."""
     return cv2.ximgproc.fastGlobalSmootherFilter(image, src, lam, sigma)
-
-
-def dense_crf(image: np.ndarray, prob: np.ndarray, p: SegmentParams) -> np.ndarray:
-    """Krähenbühl & Koltun's fully-connected CRF (NIPS 2011; `pydensecrf`) on a foreground
-    probability `prob` (H, W) guided by the uint8 RGB `image` (H, W, 3): unary -log of the
-    probabilities clipped to [`crf_clip`, 1 - `crf_clip`], a Gaussian (smoothness) and a
-    bilateral (appearance: position and RGB) Potts term, `crf_iterations` of mean-field
-    inference on the permutohedral lattice. Returns P(foreground) (H, W) float32: a pixel goes
-    with the nearby pixels of its colour, so a soft mask blurred across a colour edge ends at
-    the edge (tests/test_video.py). The kernels' reaches are given for a 256-px frame and scale
-    with the frame's longer side."""
-    h, w = prob.shape
-    reach = max(h, w) / 256
-    q = np.clip(prob, p.crf_clip, 1 - p.crf_clip)
-    crf = dcrf.DenseCRF2D(w, h, 2)
-    crf.setUnaryEnergy(unary_from_softmax(np.stack([1 - q, q])))
-    crf.addPairwiseGaussian(sxy=p.crf_smooth_sxy * reach, compat=p.crf_smooth_compat)
-    crf.addPairwiseBilateral(
-        sxy=p.crf_sxy * reach,
-        srgb=p.crf_srgb,
-        rgbim=np.ascontiguousarray(image),
-        compat=p.crf_compat,
-    )
-    return np.asarray(crf.inference(p.crf_iterations), np.float32)[1].reshape(h, w)
 
 
 def _grey_coefficients(g: np.ndarray, s: np.ndarray, box, eps: float):
@@ -292,7 +253,6 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     feature_job = start_feature_maps(frames, p.features) if p.features.weight > 0 else None
     small = np.stack([resize_max_side(f, p.work_side) for f in frames])
     fgs_lambda = p.fgs_lambda * (max(small.shape[1:3]) / 256) ** 2
-    crf_side = max(small.shape[1:3]) * max(1, p.crf_scale)
     flow_side = p.flow_side or p.work_side
     flow_frames = small if flow_side <= p.work_side else frames
     grays = np.stack(
@@ -372,21 +332,12 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         probs = votes_to_probability(probs, otsu_threshold(probs))
     t8 = time.perf_counter()
     timings["features"] = t8 - t7
-    crf_time = 0.0
     for i in range(len(frames)):
         prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
-        if p.refine in ("fgs", "fgs+crf"):
+        if p.refine == "fgs":
             prob = global_smoother(small[i], prob, fgs_lambda, p.fgs_sigma)
-        if p.refine in ("crf", "fgs+crf"):
-            tc = time.perf_counter()
-            image = small[i] if p.crf_scale <= 1 else resize_max_side(frames[i], crf_side)
-            if image.shape[:2] != prob.shape:
-                size = image.shape[1::-1]
-                prob = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
-            prob = dense_crf(image, prob, p)
-            crf_time += time.perf_counter() - tc
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         if p.refine == "guided":
             image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
@@ -394,9 +345,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         masks[i] = np.clip(prob, 0, 1)
     if votes.max() <= 0:
         masks[:] = 0
-    timings["refine"] = time.perf_counter() - t8 - crf_time
-    if crf_time:
-        timings["crf"] = crf_time
+    timings["refine"] = time.perf_counter() - t8
     return Segmentation(masks, kinds, timings, colour_weight)
 
 
