@@ -232,6 +232,8 @@ CANDIDATES: dict[str, dict] = {
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "current defaults + dense CRF instead of fgs at twice the working side",
+    "current defaults + dense CRF instead of fgs, bilateral weight 5",
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
@@ -318,6 +320,16 @@ RETIRED = {
     "current defaults + feature model on labels beyond 0.5 +- 0.25, background 2 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away",
+    # issue #18, declared 2026-12-05 07:41 UTC before measuring any of them (on today's pieces,
+    # so in the pool): the last stage's refinement by a dense CRF (Kraehenbuehl & Koltun 2011,
+    # pydensecrf; `dense_crf`, `refine="crf"` / `"fgs+crf"` of commit 58e78bb; the README's
+    # kernels: Gaussian sxy 3 compat 3, bilateral sxy 40 on the 256-px frame, srgb 13,
+    # compat 10; unary probabilities clipped to [0.05, 0.95]; 3 mean-field iterations) instead
+    # of the global smoother, after it, at twice the working side, and with bilateral compat 5
+    "current defaults + dense CRF instead of fgs at the working size",
+    "current defaults + dense CRF after fgs at the working size",
+    "current defaults + dense CRF instead of fgs at twice the working side",
+    "current defaults + dense CRF instead of fgs, bilateral weight 5",
 }
 
 
@@ -326,12 +338,13 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was
-# measured), and the retired candidates only where all their stored scores were measured on
-# today's pieces (the three flow-warp candidates of 06:08-06:10 and the three confident-label
-# ones of 06:15-06:17; none of the older ones: their code is gone, they cannot be
-# re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
-# mean over this whole pool; `--structural` and `--compare` are secondary views.
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17 and four at 07:41 UTC,
+# each before it was measured), and the retired candidates only where all their stored scores
+# were measured on today's pieces (the three flow-warp candidates of 06:08-06:10, the three
+# confident-label ones of 06:15-06:17 and the four dense-CRF ones of 07:41; none of the older
+# ones: their code is gone, they cannot be re-measured, and breakdance and cows changed). The
+# headline is the leave-one-sequence-out mean over this whole pool; `--structural` and
+# `--compare` are secondary views.
 POOL = [*CANDIDATES, *sorted(RETIRED)]
 
 
