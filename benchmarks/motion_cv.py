@@ -226,12 +226,33 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
+    # issue #18, declared 2026-12-05 07:39 UTC, before measuring any (constants chosen on two
+    # frames' maps of kite-surf and breakdance, no DAVIS score): the saliency weighted by how
+    # well the flow explains the frame's appearance (`SaliencyParams.explained` = k,
+    # `explained_floor`): exp(-warp error / (k x (local std + 4))), the better of the previous
+    # and next flows; spray redrawn each frame leaves an error ~1.1 std, a body the flow follows
+    # ~0.3 std (k 0.5: weight ~0.1 vs ~0.55; k 0.25 sharper; the third never below half)
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.5": {
+        **REGIONS,
+        "saliency__explained": 0.5,
+    },
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25": {
+        **REGIONS,
+        "saliency__explained": 0.25,
+    },
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved": {
+        **REGIONS,
+        "saliency__explained": 0.25,
+        "saliency__explained_floor": 0.5,
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25",
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved",
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
