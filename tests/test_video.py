@@ -822,3 +822,8 @@ def test_spray_beside_a_moving_object_is_damped():
     assert pred[objects].mean() > 0.9
     assert pred[sprays].mean() < 0.1
     assert pred[~(objects | sprays)].mean() < 0.02
+
+
+def test_explained_flag_negative_is_a_user_error(capsys):
+    assert main(["bench-motion", "--synthetic", "1", "--explained", "-1"]) == 2
+    assert "--explained >= 0" in capsys.readouterr().err
