@@ -228,10 +228,11 @@ CANDIDATES: dict[str, dict] = {
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
     # issue #18, declared 2026-12-05 07:39 UTC, before measuring any (constants chosen on two
     # frames' maps of kite-surf and breakdance, no DAVIS score): the saliency weighted by how
-    # well the flow explains the frame's appearance (`SaliencyParams.explained` = k,
-    # `explained_floor`): exp(-warp error / (k x (local std + 4))), the better of the previous
-    # and next flows; spray redrawn each frame leaves an error ~1.1 std, a body the flow follows
-    # ~0.3 std (k 0.5: weight ~0.1 vs ~0.55; k 0.25 sharper; the third never below half)
+    # well the flow explains the frame's appearance (`SaliencyParams.explained` = k):
+    # exp(-warp error / (k x (local std + 4))), the better of the previous and next flows;
+    # spray redrawn each frame leaves an error ~1.1 std, a body the flow follows ~0.3 std (k 0.5:
+    # weight ~0.1 vs ~0.55; k 0.25 sharper; a third, never below half, and a fourth are in
+    # `RETIRED`). All lost the mean; the weight is `segment --explained`, off by default
     "current defaults + saliency weighted by the flow-explained appearance, k 0.5": {
         **REGIONS,
         "saliency__explained": 0.5,
@@ -239,22 +240,6 @@ CANDIDATES: dict[str, dict] = {
     "current defaults + saliency weighted by the flow-explained appearance, k 0.25": {
         **REGIONS,
         "saliency__explained": 0.25,
-    },
-    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved": {
-        **REGIONS,
-        "saliency__explained": 0.25,
-        "saliency__explained_floor": 0.5,
-    },
-    # declared 2026-12-05 07:51 UTC, after seeing the three above (k 0.25: kite-surf 61.5, but
-    # breakdance, dog, drift-straight lose 10-16), before measuring it: the loss is mostly the
-    # moving body's strength against the background (breakdance frame 50: object/background
-    # saliency 48 -> 19), so each connected region of the saliency above 0.1 is rescaled to its
-    # own unweighted peak (`explained_regions`): the weight then moves saliency within a region
-    # (surfer vs his spray), not between a region and the background (breakdance: 19 -> 29)
-    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, region peaks kept": {
-        **REGIONS,
-        "saliency__explained": 0.25,
-        "saliency__explained_regions": 0.1,
     },
 }
 
@@ -350,6 +335,12 @@ RETIRED = {
     "current defaults + feature model on labels beyond 0.5 +- 0.25, background 2 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.4, background 3 cells away",
     "current defaults + feature model on labels beyond 0.5 +- 0.1, background 2 cells away",
+    # issue #18, declared 07:39 (the first) and 07:51 UTC (the second, after seeing the first
+    # three flow-explained candidates) before measuring: the flow-explained weight never below
+    # half (`explained_floor` 0.5), and with each saliency region above 0.1 rescaled to its own
+    # unweighted peak (`explained_regions` 0.1, `keep_region_peaks`; commit 9d89f2c)
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved",
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, region peaks kept",
 }
 
 

@@ -73,11 +73,6 @@ class SaliencyParams:
     # frame's appearance (`flow_explained`, this is its k): exp(-error / (k x local contrast)),
     # the better of the two flows at each distance, so what moves without keeping its look
     # (spray, smoke, splashing water) is damped; 0 = off
-    explained_floor: float = 0.0  # the weight is floor + (1 - floor) x exp(...): 0.5 = at most
-    # halved
-    explained_regions: float = 0.0  # > 0: after the weighting, each connected region of the
-    # saliency above this level is rescaled to its own unweighted peak (`keep_region_peaks`), so
-    # the weight moves saliency within a moving region, not between it and the background
 
 
 def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
@@ -287,24 +282,6 @@ def flow_explained(
     return np.exp(-err / (k * contrast)).astype(np.float32)
 
 
-def keep_region_peaks(sal: np.ndarray, weighted: np.ndarray, level: float, patch: int):
-    """`weighted` (a weighting of the saliency map `sal`, both (H, W)) rescaled in each
-    8-connected region of `sal` above `level` so that its peak (of the maps box-filtered over
-    `patch` pixels) is `sal`'s there, never above `sal`: a region whose look the flow explains
-    poorly throughout (a blurred, turning body) keeps its strength against the background, while
-    its worse explained parts (spray beside the body) stay damped against its best."""
-    from scipy import ndimage
-
-    n, lab = cv2.connectedComponents((sal > level).astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return weighted
-    size, index = (patch, patch), np.arange(1, n)
-    top = ndimage.maximum(cv2.blur(sal, size), lab, index)
-    top_weighted = ndimage.maximum(cv2.blur(weighted, size), lab, index)
-    factor = np.concatenate([[1.0], top / np.maximum(top_weighted, 1e-6)]).astype(np.float32)
-    return np.minimum(weighted * factor[lab], sal)
-
-
 def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.ndarray, str, float]:
     """Saliency of frame i (before the border band and the sequence's scaling), the kind of
     motion used and the seconds spent on optical flow.
@@ -337,14 +314,7 @@ def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.nda
         if p.combine == "min" and len(pair) == 2:
             pair = [np.minimum(pair[0], pair[1])]
         if weight is not None:
-            unweighted = pair
-            weight = p.explained_floor + (1 - p.explained_floor) * weight
             pair = [sal * weight for sal in pair]
-            if p.explained_regions > 0:
-                pair = [
-                    keep_region_peaks(pair_sal, w_sal, p.explained_regions, p.patch)
-                    for pair_sal, w_sal in zip(unweighted, pair, strict=True)
-                ]
         for sal in pair:
             out += cv2.blur(sal, (p.patch, p.patch), borderType=cv2.BORDER_REFLECT)
             used += 1
