@@ -226,6 +226,21 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
+    # issue #18, declared 2026-12-05 07:39 UTC, before measuring any (constants chosen on two
+    # frames' maps of kite-surf and breakdance, no DAVIS score): the saliency weighted by how
+    # well the flow explains the frame's appearance (`SaliencyParams.explained` = k):
+    # exp(-warp error / (k x (local std + 4))), the better of the previous and next flows;
+    # spray redrawn each frame leaves an error ~1.1 std, a body the flow follows ~0.3 std (k 0.5:
+    # weight ~0.1 vs ~0.55; k 0.25 sharper; a third, never below half, and a fourth are in
+    # `RETIRED`). All lost the mean; the weight is `segment --explained`, off by default
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.5": {
+        **REGIONS,
+        "saliency__explained": 0.5,
+    },
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25": {
+        **REGIONS,
+        "saliency__explained": 0.25,
+    },
 }
 
 
@@ -234,6 +249,8 @@ CANDIDATES: dict[str, dict] = {
 SWEEPS = {
     "current defaults + dense CRF instead of fgs at twice the working side",
     "current defaults + dense CRF instead of fgs, bilateral weight 5",
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25",
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved",
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
@@ -330,6 +347,12 @@ RETIRED = {
     "current defaults + dense CRF after fgs at the working size",
     "current defaults + dense CRF instead of fgs at twice the working side",
     "current defaults + dense CRF instead of fgs, bilateral weight 5",
+    # issue #18, declared 07:39 (the first) and 07:51 UTC (the second, after seeing the first
+    # three flow-explained candidates) before measuring: the flow-explained weight never below
+    # half (`explained_floor` 0.5), and with each saliency region above 0.1 rescaled to its own
+    # unweighted peak (`explained_regions` 0.1, `keep_region_peaks`; commit 9d89f2c)
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, at most halved",
+    "current defaults + saliency weighted by the flow-explained appearance, k 0.25, region peaks kept",
 }
 
 

@@ -7,7 +7,9 @@ Steps (timed separately, see `Segmentation.timings`):
    of the two camera-motion residuals, which drops the uncovered-background halo, each averaged
    with FST's inside-outside map of the residual flow's motion boundaries, which fills objects
    whose inside moves little and favours closed shapes over spray and shadows; each region that
-   clearly moves is scaled by its own peak, so a slow object beside a fast one counts);
+   clearly moves is scaled by its own peak, so a slow object beside a fast one counts;
+   optionally, `saliency.explained`, weighted by how well the flow explains each pixel's look,
+   which drops spray redrawn each frame but also blurred, spinning limbs: off by default);
 3. SLIC superpixels (2 iterations: the votes, not the superpixel edges, limit the masks, and the
    guided filter snaps the edges at the end);
 4. region descriptors, the sparse k-NN graph and 10 iterations of consensus voting (`voting`;
