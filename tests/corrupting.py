@@ -541,7 +541,7 @@ def damaged_checkpoint(inputs: Inputs, folder: Path, damage) -> Outcome:
     elif kind == "garbage":
         ckpt.write_bytes(arg)
     else:
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=True)
         torch.save({k: v for k, v in state.items() if k not in arg}, ckpt)
 
     def expect(code: int, err: str) -> bool:

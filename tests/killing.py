@@ -64,7 +64,7 @@ def _dataset(path: Path) -> str | None:
 def _torch(path: Path) -> None:
     import torch
 
-    torch.load(path, map_location="cpu", weights_only=False)
+    torch.load(path, map_location="cpu", weights_only=True)  # as focusgan reads it
 
 
 def _safetensors(path: Path) -> None:
@@ -412,7 +412,7 @@ def experiment_cmd(config: Path, out: Path) -> list[str]:
 def final_state(run: Path) -> dict:
     import torch
 
-    return torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)
+    return torch.load(run / "checkpoints" / "latest.pt", map_location="cpu", weights_only=True)
 
 
 def assert_same_state(a, b, where: str = "") -> None:

@@ -128,7 +128,7 @@ def test_non_finite_loss_in_one_process_stops_every_process(toy_h5, tmp_path):
     error = stops[0].read_text()
     assert stops[1].read_text() == error
     assert "non-finite loss between steps 2 and 3" in error and "(step 2)" in error
-    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     assert state["step"] == 2
     assert all(torch.isfinite(v).all() for k in ("G", "D", "G_ema") for v in state[k].values())
 
@@ -229,7 +229,7 @@ def test_two_processes_train_the_model_of_one_process(toy_h5, tmp_path):
     assert status == 0, out[-3000:]
 
     def load(run):
-        return torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+        return torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
 
     for lr in (0.0, None):
         cfg = make_config("tiny", data=str(toy_h5), lr=lr, **SMALL)
@@ -278,7 +278,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(toy_h5, tm
     assert status == 0, out[-3000:]
     for rank in (0, 1):
         assert json.loads((tmp_path / f"run.result-{rank}").read_text()) == [4, "interrupted"]
-    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["step"] == 4
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["step"] == 4
 
 
 def test_a_conditional_run_in_two_processes_is_the_one_process_run(tmp_path):
@@ -309,7 +309,7 @@ def test_a_conditional_run_in_two_processes_is_the_one_process_run(tmp_path):
     assert status == 0, out[-3000:]
     train(make_config("tiny", data=str(data), **small), tmp_path / "one", progress=False)
     one, two = (
-        torch.load(tmp_path / run / "checkpoints" / "latest.pt", weights_only=False)
+        torch.load(tmp_path / run / "checkpoints" / "latest.pt", weights_only=True)
         for run in ("one", "two")
     )
     _assert_same_gradients_and_statistics(one, two)

@@ -164,7 +164,7 @@ def cfg_for(data, **kw):
 
 
 def states(run_dir):
-    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=False)
+    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
 
 
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(toy_h5, tmp_path):

@@ -35,7 +35,7 @@ def cfg_for(data, **kw):
 
 
 def states(run_dir):
-    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=False)
+    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
 
 
 def assert_same_tensors(a, b):
