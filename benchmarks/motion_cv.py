@@ -244,6 +244,30 @@ CANDIDATES: dict[str, dict] = {
 }
 
 
+# Candidates that `benchmarks/motion_prior.py` measures (not `SegmentParams` settings: each
+# sequence is segmented with a prior trained without it). Issue #18, declared 2026-12-05
+# 07:58 UTC before any was measured (chosen by reasoning, no DAVIS score seen): a cross-video
+# prior P(object | ImageNet features), one logistic regression on the 152 features fitted to the
+# feature model's labels (the motion masks, never the ground truth) of the 7 other development
+# sequences, each sequence's object and background weights summing to 1/7 per side; for
+# sequence s the prior trained without s (leave-one-sequence-out). "factor w2": the final
+# probability (prob^(1-w) x shot posterior^w)^(1-w2) x prior^w2; "on the labels a": the shot
+# model fitted to labels^(1-a) x prior^a instead of its labels ("only lowering": the smaller of
+# that and the labels, so the prior can remove spray or a shadow but never add).
+PRIORS = {
+    "current defaults + cross-video prior as a third factor, weight 0.25": {"factor": 0.25},
+    "current defaults + cross-video prior on the feature model's labels, 0.5": {"labels": 0.5},
+    "current defaults + cross-video prior on the labels, 0.5, and as a factor, 0.25": {
+        "labels": 0.5,
+        "factor": 0.25,
+    },
+    "current defaults + cross-video prior on the labels, 0.5, only lowering them": {
+        "labels": 0.5,
+        "lower": True,
+    },
+}
+
+
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
@@ -361,14 +385,15 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17 and four at 07:41 UTC,
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17, four at 07:41 and
+# four (`PRIORS`) at 07:58 UTC,
 # each before it was measured), and the retired candidates only where all their stored scores
 # were measured on today's pieces (the three flow-warp candidates of 06:08-06:10, the three
 # confident-label ones of 06:15-06:17 and the four dense-CRF ones of 07:41; none of the older
 # ones: their code is gone, they cannot be re-measured, and breakdance and cows changed). The
 # headline is the leave-one-sequence-out mean over this whole pool; `--structural` and
 # `--compare` are secondary views.
-POOL = [*CANDIDATES, *sorted(RETIRED)]
+POOL = [*CANDIDATES, *PRIORS, *sorted(RETIRED)]
 
 
 class DiskCache:
@@ -481,6 +506,8 @@ def main() -> None:
     frames = {n: list(iter_frames(davis_paths(args.davis, n)[0])) for n in names}
     pieces = {n: users_pieces(frames[n]) for n in names}
     for label in args.set or list(CANDIDATES):
+        if label in PRIORS:
+            raise SystemExit(f"{label!r} is measured by benchmarks/motion_prior.py")
         params = changed(**CANDIDATES[label])
         row = {} if args.rerun else table.get(label, {})
         missing = [name for name in names if not valid(row.get(name), pieces[name])]
