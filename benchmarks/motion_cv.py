@@ -246,7 +246,7 @@ CANDIDATES: dict[str, dict] = {
 
 # Candidates that `benchmarks/motion_prior.py` measures (not `SegmentParams` settings: each
 # sequence is segmented with a prior trained without it). Issue #18, declared 2026-12-05
-# 07:58 UTC before any was measured (chosen by reasoning, no DAVIS score seen): a cross-video
+# 07:56 UTC before any was measured (chosen by reasoning, no DAVIS score seen): a cross-video
 # prior P(object | ImageNet features), one logistic regression on the 152 features fitted to the
 # feature model's labels (the motion masks, never the ground truth) of the 7 other development
 # sequences, each sequence's object and background weights summing to 1/7 per side; for
@@ -386,7 +386,7 @@ RETIRED = {
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
 # two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17, four at 07:41 and
-# four (`PRIORS`) at 07:58 UTC,
+# four (`PRIORS`) at 07:56 UTC,
 # each before it was measured), and the retired candidates only where all their stored scores
 # were measured on today's pieces (the three flow-warp candidates of 06:08-06:10, the three
 # confident-label ones of 06:15-06:17 and the four dense-CRF ones of 07:41; none of the older
