@@ -1,0 +1,240 @@
+"""A cross-video prior P(object | ImageNet features), trained on the segmenter's own motion
+masks (never the ground truth), measured leave-one-sequence-out on DAVIS (issue #18).
+
+Run: .venv/bin/python benchmarks/motion_prior.py [--davis ../shared/data/davis] [--set LABEL ...]
+
+The per-shot feature model (`video/features.py`) learns what *this* shot's moving object looks
+like from the shot's own labels (its probabilities with their Otsu edge at 0.5, smoothed); what
+moves with the object (spray, a cast shadow) is learnt as object. The prior is one logistic
+regression on the same 152 features (EfficientNet-Lite0 blocks 4 and 10, stride 8 of a 512-px
+frame, L2-normalised as `fit_posterior` does, plus a bias), fitted by `newton_logistic` to the
+labels of many shots: rows beyond 0.5 +- 0.025, weighted by their distance from 0.5, each
+sequence's object and background weights summing to 1 / (number of sequences) per side, so no
+video and neither class dominates; L2 penalty `FeatureParams.l2`.
+
+1. Capture: every development sequence is segmented with the current defaults, exactly as
+   `segment` does (`motion_cv.score`: shots, pieces); a wrapper around `segment.with_features`
+   keeps each piece's sampled feature maps and the labels the shot model is fitted to, brought
+   to the feature grid as `with_features` does (cached under --cache).
+2. For each sequence s, the prior is trained on the other 7 sequences' captured labels.
+3. Each candidate (`motion_cv.PRIORS`) segments s with s's prior and its J/F are stored in
+   benchmarks/motion_cv_scores.json with the pieces, as `motion_cv.py` stores them: the score
+   on s is held out by construction, and the candidate enters motion_cv's pool (its LOSO picks
+   among all candidates on the other 7 sequences' scores, as for any other).
+
+The feature maps are cached on disk (they depend on the frames only); flow and SLIC use
+motion_cv's cache. One thread, as motion_cv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
+
+import focusgan.video.features as features_module  # noqa: E402
+import focusgan.video.segment as segment_module  # noqa: E402
+import motion_cv  # noqa: E402
+from focusgan.video.davis import davis_paths, davis_sequences  # noqa: E402
+from focusgan.video.features import FeatureParams, newton_logistic, sampled_frames  # noqa: E402
+from focusgan.video.io import iter_frames  # noqa: E402
+
+cv2.setNumThreads(1)
+ORIGINAL_WITH_FEATURES = segment_module.with_features
+ORIGINAL_START_MAPS = segment_module.start_feature_maps
+
+
+def normalised(x: np.ndarray) -> np.ndarray:
+    """Feature rows (N, C) as `fit_posterior` sees them: unit length, then a bias column."""
+    x = x.astype(np.float32)
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
+    return np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
+
+
+def prior_probability(theta: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """The prior's P(object) for feature maps (T, h, w, C): (T, h, w) float32."""
+    t, h, w, c = maps.shape
+    z = normalised(maps.reshape(-1, c)) @ theta.astype(np.float32)
+    return (1 / (1 + np.exp(-z))).reshape(t, h, w).astype(np.float32)
+
+
+def expand(post: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarray:
+    """Sampled frames' maps (len(idx), fh, fw) to every frame (t, h, w): linear in time between
+    sampled frames, bilinear in space (as `with_features` spreads the shot posterior)."""
+    fh, fw = post.shape[1:]
+    full = np.empty((t, fh, fw), np.float32)
+    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
+        u = (np.arange(a, b + 1) - a) / (b - a)
+        full[a : b + 1] = (1 - u)[:, None, None] * post[k] + u[:, None, None] * post[k + 1]
+    if len(idx) == 1:
+        full[:] = post[0]
+    return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+
+
+class Hook:
+    """Wraps `segment.with_features`: records the labels (capture) and applies a prior."""
+
+    def __init__(self) -> None:
+        self.captured: list[tuple[np.ndarray, np.ndarray]] = []
+        self.theta: np.ndarray | None = None
+        self.labels = 0.0  # exponent of the prior in the shot model's labels
+        self.lower = False  # the labels only lowered by the prior
+        self.factor = 0.0  # exponent of the prior in the final probability
+        self.seconds = 0.0  # time spent on the prior
+        self.frames = 0
+
+    def __call__(self, frames, prob, p: FeatureParams, fit_to=None, maps=None):
+        t, h, w = prob.shape
+        idx = sampled_frames(t, p)
+        _, fh, fw, c = maps.shape
+        fit_to = prob if fit_to is None else fit_to
+        if self.theta is None:
+            target = np.stack(
+                [cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx]
+            )
+            self.captured.append((maps.reshape(-1, c).astype(np.float16), target.ravel()))
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+        start = time.perf_counter()
+        prior = expand(prior_probability(self.theta, maps), idx, t, h, w)
+        if self.labels > 0:
+            mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
+            fit_to = np.minimum(fit_to, mixed) if self.lower else mixed
+        self.seconds += time.perf_counter() - start
+        out = ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+        if self.factor > 0:
+            start = time.perf_counter()
+            out = (out ** (1 - self.factor) * prior**self.factor).astype(np.float32)
+            self.seconds += time.perf_counter() - start
+        self.frames += t
+        return out
+
+
+def cached_maps(cache: motion_cv.DiskCache):
+    """`start_feature_maps` through the disk cache (the maps depend on the frames only)."""
+
+    def start(frames: np.ndarray, p: FeatureParams) -> Future:
+        sampled = frames[sampled_frames(len(frames), p)]
+        key = cache.key("featuremaps", sampled, p.side, p.blocks)
+        job: Future = Future()
+        job.set_result(cache.get(key, lambda: features_module.feature_maps(sampled, p)))
+        return job
+
+    return start
+
+
+def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> np.ndarray:
+    """theta (C + 1,) of the prior fitted to several sequences' (features, labels): rows beyond
+    0.5 +- 0.025, at most `p.fit_rows` evenly spread per sequence, weighted by the distance
+    from 0.5, each sequence's two sides summing to 1 / len(rows) each."""
+    import torch
+
+    xs, ys, ws = [], [], []
+    for x, label in rows:
+        keep = np.zeros(len(label), bool)
+        keep[:: max(1, -(-len(label) // p.fit_rows))] = True
+        pos, neg = np.clip(label - 0.5, 0, None), np.clip(0.5 - label, 0, None)
+        kp, kn = keep & (pos > 0.025), keep & (neg > 0.025)
+        if not (kp.any() and kn.any()):
+            continue
+        xs += [x[kp], x[kn]]
+        ys += [np.ones(int(kp.sum())), np.zeros(int(kn.sum()))]
+        ws += [pos[kp] / pos[kp].sum() / len(rows), neg[kn] / neg[kn].sum() / len(rows)]
+    x = torch.from_numpy(normalised(np.concatenate(xs).astype(np.float32)))
+    theta = newton_logistic(x, np.concatenate(ys), np.concatenate(ws), p.l2)
+    return theta.numpy()
+
+
+def capture(names, frames, davis, hook, cache_dir: Path) -> dict[str, tuple]:
+    """Each sequence's (features (N, C) float16, labels (N,)) over all its pieces, cached."""
+    out = {}
+    for name in names:
+        path = cache_dir / f"{name}.npz"
+        if not path.exists():
+            hook.captured, hook.theta = [], None
+            row = motion_cv.score(davis, name, motion_cv.changed(**motion_cv.REGIONS), frames[name])
+            print(f"  captured {name}: J {100 * row['J']:.1f} (current defaults)", flush=True)
+            x = np.concatenate([c[0] for c in hook.captured])
+            y = np.concatenate([c[1] for c in hook.captured])
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, x=x, y=y)
+            tmp.replace(path)
+        with np.load(path, allow_pickle=False) as f:
+            out[name] = (f["x"], f["y"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--davis", type=Path, default=ROOT.parent / "shared" / "data" / "davis")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/focusgan-motion-cv"))
+    ap.add_argument("--scores", type=Path, default=ROOT / "benchmarks" / "motion_cv_scores.json")
+    ap.add_argument("--set", nargs="+", default=None, help="candidates (default all PRIORS)")
+    ap.add_argument("--rerun", action="store_true", help="ignore stored scores of --set")
+    ap.add_argument("--save", type=Path, default=None, help="write the prior of all sequences")
+    args = ap.parse_args()
+    cache = motion_cv.DiskCache(args.cache / "arrays")
+    motion_cv.install_cache(cache)
+    segment_module.start_feature_maps = cached_maps(cache)
+    hook = Hook()
+    segment_module.with_features = hook
+    names = davis_sequences(args.davis)
+    frames = {n: list(iter_frames(davis_paths(args.davis, n)[0])) for n in names}
+    pieces = {n: motion_cv.users_pieces(frames[n]) for n in names}
+    capture_dir = args.cache / "prior-labels"
+    capture_dir.mkdir(parents=True, exist_ok=True)
+    data = capture(names, frames, args.davis, hook, capture_dir)
+    p = FeatureParams()
+    thetas = {}
+    for held in names:
+        thetas[held] = train_prior([data[n] for n in names if n != held], p)
+        # the prior's separation of the held-out sequence's own (motion) labels
+        x, y = data[held]
+        s = 1 / (1 + np.exp(-(normalised(x) @ thetas[held].astype(np.float32))))
+        print(
+            f"  prior without {held:<16} mean P on its labels > 0.5: {s[y > 0.5].mean():.2f},"
+            f" < 0.5: {s[y < 0.5].mean():.2f}",
+            flush=True,
+        )
+    if args.save:
+        theta = train_prior([data[n] for n in names], p)
+        np.save(args.save, theta.astype(np.float32))
+        print(f"saved the prior of all {len(names)} sequences to {args.save}")
+    table = json.loads(args.scores.read_text()) if args.scores.exists() else {}
+    for label in args.set or list(motion_cv.PRIORS):
+        spec = motion_cv.PRIORS[label]
+        row = {} if args.rerun else table.get(label, {})
+        hook.labels, hook.factor = spec.get("labels", 0.0), spec.get("factor", 0.0)
+        hook.lower = spec.get("lower", False)
+        hook.seconds, hook.frames = 0.0, 0
+        for name in names:
+            if motion_cv.valid(row.get(name), pieces[name]):
+                continue
+            hook.theta = thetas[name]
+            params = motion_cv.changed(**motion_cv.REGIONS)
+            row[name] = motion_cv.score(args.davis, name, params, frames[name])
+            print(f"  {label:<40} {name:<16} J {100 * row[name]['J']:5.1f}", flush=True)
+            table[label] = row
+            tmp = args.scores.with_suffix(".tmp")
+            tmp.write_text(json.dumps(table, indent=1))
+            tmp.replace(args.scores)
+        if hook.frames:
+            print(f"  the prior's cost: {1000 * hook.seconds / hook.frames:.2f} ms per frame")
+        js = [100 * row[n]["J"] for n in names]
+        f = 100 * np.mean([row[n]["F"] for n in names])
+        print(f"{label}: " + " ".join(f"{j:.1f}" for j in js) + f"  J {np.mean(js):.2f} F {f:.2f}")
+
+
+if __name__ == "__main__":
+    main()
