@@ -65,6 +65,7 @@ def session2() -> SegmentParams:
     p.features.weight, p.refine_colour = 0.0, False
     p.smooth_labels = False
     p.saliency.components = 0.0  # every region scaled by the frame's strongest motion
+    p.features.prior = 0.0  # no cross-video prior (`PRIORS`, benchmarks/motion_prior.py)
     return p
 
 
@@ -84,7 +85,9 @@ def changed(**kw) -> SegmentParams:
 
 # The defaults of session 3, those with the ImageNet-feature model and the colour guide
 # (session 4), the global smoother (lambda 60, then 120), the defaults before issue #18's regions
-# (FINAL) and the current defaults (REGIONS),
+# (FINAL), those before the cross-video prior (REGIONS; "current defaults" in the labels below)
+# and the current defaults (PRIOR: measured only by benchmarks/motion_prior.py, with each
+# sequence's prior trained without it; the shipped prior saw all 8 sequences' motion masks),
 # from which the later candidates change one thing.
 SESSION3 = {"decision": "otsu", "saliency__inside": "mean", "voting__normalise": "shot"}
 FEATURES = {**SESSION3, "features__weight": 0.5}
@@ -92,12 +95,13 @@ SESSION4 = {**FEATURES, "refine_colour": True}
 FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
 FINAL = {**SESSION5, "smooth_labels": True}
-REGIONS = {**FINAL, "saliency__components": 1.5}  # the current defaults
+REGIONS = {**FINAL, "saliency__components": 1.5}  # the defaults before the cross-video prior
+PRIOR = {**REGIONS, "features__prior": 0.5}  # the current defaults (with the shipped prior)
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
-# the current defaults (SegmentParams()) are "session-5 defaults + smoothed labels, regions
+# the defaults before the cross-video prior were "session-5 defaults + smoothed labels, regions
 # above 1.5x floor scaled by their own peak" (before issue #18's regions: "session-5 defaults +
-# smoothed labels for the feature model").
+# smoothed labels for the feature model"); SegmentParams() adds the prior (`PRIORS`).
 CANDIDATES: dict[str, dict] = {
     "session-2 defaults": {},
     "decision otsu": {"decision": "otsu"},

@@ -48,12 +48,17 @@ import focusgan.video.features as features_module  # noqa: E402
 import focusgan.video.segment as segment_module  # noqa: E402
 import motion_cv  # noqa: E402
 from focusgan.video.davis import davis_paths, davis_sequences  # noqa: E402
-from focusgan.video.features import FeatureParams, newton_logistic, sampled_frames  # noqa: E402
+from focusgan.video.features import (  # noqa: E402
+    FeatureParams,
+    newton_logistic,
+    prior_probability,
+    sampled_frames,
+)
 from focusgan.video.io import iter_frames  # noqa: E402
 
 cv2.setNumThreads(1)
 ORIGINAL_WITH_FEATURES = segment_module.with_features
-ORIGINAL_START_MAPS = segment_module.start_feature_maps
+ORIGINAL_PRIOR_LABELS = features_module.prior_labels
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
@@ -61,13 +66,6 @@ def normalised(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
     return np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
-
-
-def prior_probability(theta: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    """The prior's P(object) for feature maps (T, h, w, C): (T, h, w) float32."""
-    t, h, w, c = maps.shape
-    z = normalised(maps.reshape(-1, c)) @ theta.astype(np.float32)
-    return (1 / (1 + np.exp(-z))).reshape(t, h, w).astype(np.float32)
 
 
 def expand(post: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarray:
@@ -84,12 +82,16 @@ def expand(post: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarr
 
 
 class Hook:
-    """Wraps `segment.with_features`: records the labels (capture) and applies a prior."""
+    """Wraps `segment.with_features`: records the labels (capture) or applies the prior in the
+    ways the package does not (as a final factor; lowering the labels only); the prior in the
+    labels is the package's (`FeatureParams.prior`, with `features.prior_weights` replaced by
+    the fold's prior), timed here too."""
 
     def __init__(self) -> None:
         self.captured: list[tuple[np.ndarray, np.ndarray]] = []
+        self.capture = False
         self.theta: np.ndarray | None = None
-        self.labels = 0.0  # exponent of the prior in the shot model's labels
+        self.labels = 0.0  # exponent of the prior in the shot model's labels (lowering only)
         self.lower = False  # the labels only lowered by the prior
         self.factor = 0.0  # exponent of the prior in the final probability
         self.seconds = 0.0  # time spent on the prior
@@ -100,24 +102,33 @@ class Hook:
         idx = sampled_frames(t, p)
         _, fh, fw, c = maps.shape
         fit_to = prob if fit_to is None else fit_to
-        if self.theta is None:
+        self.frames += t
+        if self.capture:
             target = np.stack(
                 [cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx]
             )
             self.captured.append((maps.reshape(-1, c).astype(np.float16), target.ravel()))
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+        if not (self.factor > 0 or self.lower):
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
         start = time.perf_counter()
         prior = expand(prior_probability(self.theta, maps), idx, t, h, w)
-        if self.labels > 0:
+        if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
-            fit_to = np.minimum(fit_to, mixed) if self.lower else mixed
+            fit_to = np.minimum(fit_to, mixed)
         self.seconds += time.perf_counter() - start
         out = ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
         if self.factor > 0:
             start = time.perf_counter()
             out = (out ** (1 - self.factor) * prior**self.factor).astype(np.float32)
             self.seconds += time.perf_counter() - start
-        self.frames += t
+        return out
+
+    def timed_labels(self, *args, **kwargs):
+        """`features.prior_labels`, timed."""
+        start = time.perf_counter()
+        out = ORIGINAL_PRIOR_LABELS(*args, **kwargs)
+        self.seconds += time.perf_counter() - start
         return out
 
 
@@ -162,8 +173,9 @@ def capture(names, frames, davis, hook, cache_dir: Path) -> dict[str, tuple]:
     for name in names:
         path = cache_dir / f"{name}.npz"
         if not path.exists():
-            hook.captured, hook.theta = [], None
+            hook.captured, hook.capture = [], True
             row = motion_cv.score(davis, name, motion_cv.changed(**motion_cv.REGIONS), frames[name])
+            hook.capture = False
             print(f"  captured {name}: J {100 * row['J']:.1f} (current defaults)", flush=True)
             x = np.concatenate([c[0] for c in hook.captured])
             y = np.concatenate([c[1] for c in hook.captured])
@@ -189,6 +201,7 @@ def main() -> None:
     segment_module.start_feature_maps = cached_maps(cache)
     hook = Hook()
     segment_module.with_features = hook
+    features_module.prior_labels = hook.timed_labels
     names = davis_sequences(args.davis)
     frames = {n: list(iter_frames(davis_paths(args.davis, n)[0])) for n in names}
     pieces = {n: motion_cv.users_pieces(frames[n]) for n in names}
@@ -218,11 +231,14 @@ def main() -> None:
         hook.labels, hook.factor = spec.get("labels", 0.0), spec.get("factor", 0.0)
         hook.lower = spec.get("lower", False)
         hook.seconds, hook.frames = 0.0, 0
+        # the package's prior in the labels (unless only lowering them: the hook's)
+        settings = {**motion_cv.REGIONS, "features__prior": 0.0 if hook.lower else hook.labels}
         for name in names:
             if motion_cv.valid(row.get(name), pieces[name]):
                 continue
             hook.theta = thetas[name]
-            params = motion_cv.changed(**motion_cv.REGIONS)
+            features_module.prior_weights = lambda theta=thetas[name]: theta
+            params = motion_cv.changed(**settings)
             row[name] = motion_cv.score(args.davis, name, params, frames[name])
             print(f"  {label:<40} {name:<16} J {100 * row[name]['J']:5.1f}", flush=True)
             table[label] = row

@@ -625,7 +625,9 @@ def test_feature_model_pulls_in_missed_object_and_pushes_out_background():
     prob[:, q : q + 12, q : 3 * q] = 0.45  # part of the object the votes missed
     prob[:, 80:94, 2:16] = 0.7  # background the votes took for the object
     assert fit_colour_model(frames, prob).overlap > 0.9  # colour cannot tell them apart
-    out = with_features(frames, prob, FeatureParams(side=96, every=1))
+    # the shot's own model alone: the cross-video prior (tested below) has never seen a grey
+    # checkerboard move, and would veto it
+    out = with_features(frames, prob, FeatureParams(side=96, every=1, prior=0.0))
     assert out.shape == prob.shape and out.dtype == np.float32
     assert (out[:, 87, 9] < 0.5).all()  # the background pushed out
     assert (out[:, q + 6, 2 * q] > prob[:, q + 6, 2 * q] + 0.05).all()  # the missed part gains
@@ -654,6 +656,79 @@ def test_feature_model_on_every_other_frame_interpolates_in_time():
     # a still shot: the network's answer for frames 1 and 3 is the mean of their neighbours'
     assert np.abs(every - other).max() < 0.05
     assert (other[:, 48, 48] > 0.6).all() and (other[:, 5, 5] < 0.3).all()
+
+
+def test_cross_video_prior_is_a_probability_per_feature_row(monkeypatch):
+    """The shipped prior: a logistic regression on the 152 features (and a bias), whose output
+    is sigmoid(theta . x / |x| + bias) per feature vector, whatever the vector's length; in the
+    labels, a constant prior multiplies them as the weighted geometric mean says."""
+    import focusgan.video.features as features
+
+    theta = features.prior_weights()
+    assert theta.shape == (153,) and theta.dtype == np.float32 and np.isfinite(theta).all()
+    maps = np.random.default_rng(0).normal(size=(2, 3, 4, 152)).astype(np.float32)
+    out = features.prior_probability(theta, maps)
+    assert out.shape == (2, 3, 4) and out.dtype == np.float32
+    x = maps[1, 2, 3] / np.linalg.norm(maps[1, 2, 3])
+    assert out[1, 2, 3] == pytest.approx(1 / (1 + np.exp(-(x @ theta[:-1] + theta[-1]))), 1e-5)
+    np.testing.assert_allclose(features.prior_probability(theta, 3 * maps), out, atol=1e-6)
+    assert 0.0 < out.min() and out.max() < 1.0 and out.std() > 0.01
+    constant = np.zeros(153, np.float32)
+    constant[-1] = np.log(0.25 / 0.75)  # P = 0.25 everywhere
+    monkeypatch.setattr(features, "prior_weights", lambda: constant)
+    labels = np.random.default_rng(1).random((3, 8, 10)).astype(np.float32)
+    mixed = features.prior_labels(labels, [0, 2], maps[:, :2, :2], 0.5)
+    np.testing.assert_allclose(mixed[1], np.sqrt(labels[2] * 0.25), rtol=1e-5)
+
+
+@pytest.mark.real_data
+def test_cross_video_prior_marks_objects_in_photos_it_never_saw(shared_data):
+    """Trained on DAVIS motion masks only, the prior is higher on COCO's annotated objects than
+    on the rest of the photo (the first 8 validation photos whose objects cover >= 10%)."""
+    from focusgan.prepare.coco import load_coco
+    from focusgan.video.features import (
+        FeatureParams,
+        feature_maps,
+        prior_probability,
+        prior_weights,
+    )
+
+    coco = load_coco(shared_data / "tiny_coco" / "annotations" / "instances_val2017.json")
+    gaps = []
+    for image_id in sorted(coco.getImgIds(), key=lambda i: coco.imgs[i]["file_name"]):
+        anns = [a for a in coco.imgToAnns[image_id] if not a["iscrowd"]]
+        if not anns:
+            continue
+        objects = np.max([coco.annToMask(a) for a in anns], axis=0).astype(np.float32)
+        if objects.mean() < 0.1:
+            continue
+        path = shared_data / "tiny_coco" / "val2017" / coco.imgs[image_id]["file_name"]
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        prior = prior_probability(prior_weights(), feature_maps(rgb[None], FeatureParams()))[0]
+        inside = cv2.resize(objects, prior.shape[::-1], interpolation=cv2.INTER_AREA) > 0.5
+        gaps.append(prior[inside].mean() - prior[~inside].mean())
+        if len(gaps) == 8:
+            break
+    assert len(gaps) == 8 and min(gaps) > 0, gaps
+    assert np.mean(gaps) > 0.15, gaps
+
+
+def test_shot_without_motion_stays_empty_with_the_prior_on():
+    """A still shot of a textured scene with an object-like shape: the prior may like the
+    shape, but nothing moves, so the masks stay empty."""
+    from focusgan.video.segment import SegmentParams
+
+    v = make_video(3, size=(72, 96), shot_lengths=(6,), camera="static")
+    still = np.repeat(v.frames[:1], 6, axis=0)
+    p = SegmentParams()
+    p.features.prior = 1.0
+    seg = segment_frames(still, p)
+    assert seg.motion_frames == 0 and seg.masks.max() == 0
+
+
+def test_prior_flag_out_of_range_is_a_user_error(capsys):
+    assert main(["bench-motion", "--synthetic", "1", "--prior", "1.5"]) == 2
+    assert "--prior must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_epipolar_residual_drops_parallax_and_keeps_an_object_moving_across():

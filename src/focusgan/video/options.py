@@ -78,6 +78,12 @@ class SegmenterOptions:
         "weight of the per-shot appearance model on ImageNet (EfficientNet-Lite0) features, "
         f"fitted to the shot's own motion, 0..1 (0 = off; default {_D.features.weight})",
     )
+    prior: float = option(
+        _D.features.prior,
+        "weight of the cross-video prior (what moves in many shots: people, animals, vehicles; "
+        "not water, ground or spray) in the labels the per-shot feature model learns from, 0..1 "
+        f"(0 = off; default {_D.features.prior})",
+    )
     refinement: str = option(
         _D.refine,
         "how the masks' edges are snapped to the image's: a fast global smoother guided by the "
@@ -107,11 +113,13 @@ class SegmenterOptions:
             raise UserError("--colour-weight must be between 0 and 1")
         if not 0 <= self.feature_weight <= 1:
             raise UserError("--feature-weight must be between 0 and 1")
+        if not 0 <= self.prior <= 1:
+            raise UserError("--prior must be between 0 and 1")
         p = SegmentParams()
         p.work_side, p.n_segments, p.threads = self.work_side, self.superpixels, self.threads
         p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
         p.colour_adaptive = self.colour_adaptive
-        p.features.weight = self.feature_weight
+        p.features.weight, p.features.prior = self.feature_weight, self.prior
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
         p.saliency.components, p.saliency.explained = self.regions, self.explained
         p.decision, p.voting.normalise = self.decision, self.votes
@@ -129,6 +137,7 @@ class SegmenterOptions:
             "colour_weight": p.colour_weight,
             "colour_adaptive": p.colour_adaptive,
             "features.weight": p.features.weight,
+            "features.prior": p.features.prior,
             "threads": p.threads,
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,
