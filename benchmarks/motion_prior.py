@@ -12,7 +12,8 @@ labels of many shots: rows beyond 0.5 +- 0.025, weighted by their distance from 
 sequence's object and background weights summing to 1 / (number of sequences) per side, so no
 video and neither class dominates; L2 penalty `FeatureParams.l2`.
 
-1. Capture: every development sequence is segmented with the current defaults, exactly as
+1. Capture: every development sequence is segmented with the defaults before the prior
+   (`motion_cv.REGIONS`, `FeatureParams.prior` 0), exactly as
    `segment` does (`motion_cv.score`: shots, pieces); a wrapper around `segment.with_features`
    keeps each piece's sampled feature maps and the labels the shot model is fitted to, brought
    to the feature grid as `with_features` does (cached under --cache).
@@ -20,7 +21,11 @@ video and neither class dominates; L2 penalty `FeatureParams.l2`.
 3. Each candidate (`motion_cv.PRIORS`) segments s with s's prior and its J/F are stored in
    benchmarks/motion_cv_scores.json with the pieces, as `motion_cv.py` stores them: the score
    on s is held out by construction, and the candidate enters motion_cv's pool (its LOSO picks
-   among all candidates on the other 7 sequences' scores, as for any other).
+   among all candidates on the other 7 sequences' scores, as for any other). The prior in the
+   labels runs through the package's code (`features.prior_labels`, with `prior_weights`
+   replaced by the fold's); the final factor and the lowering-only variant are this script's.
+4. `--save src/focusgan/video/motion_prior.npy` writes the prior trained on all 8 sequences
+   (the shipped one; retraining gives the same bits).
 
 The feature maps are cached on disk (they depend on the frames only); flow and SLIC use
 motion_cv's cache. One thread, as motion_cv.
