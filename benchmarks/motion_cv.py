@@ -226,12 +226,41 @@ CANDIDATES: dict[str, dict] = {
         "saliency__components": 1.0,
     },
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak": REGIONS,
+    # issue #18, cast shadows (declared 2026-12-05 07:42 UTC, before measuring any of them;
+    # thresholds from Cucchiara et al. 2003 / Sanin et al. 2012 and a look at horsejump-high,
+    # car-shadow, cows and drift-straight frames, no score): a pixel darker than its background
+    # (the median of the frames +-4, +-8 aligned by the chained camera models) by a factor in
+    # [0.4, 0.9] with its chromaticity (hue within 96 degrees, saturation at most 0.16 higher)
+    # is a cast shadow and carries no motion saliency: cleared from the camera residual only,
+    # from the residual and the inside-outside map, the latter where the background's texture
+    # also shows through (grey-level correlation >= 0.5 over 5x5 pixels), and that with the
+    # background from the frames +-6, +-12 (slow objects: cows, car-shadow)
+    "current defaults + cast shadows cleared from the residual": {
+        **REGIONS,
+        "saliency__shadow": "residual",
+    },
+    "current defaults + cast shadows cleared from the residual and inside-outside map": {
+        **REGIONS,
+        "saliency__shadow": "both",
+    },
+    "current defaults + cast shadows (texture shows through) cleared from both maps": {
+        **REGIONS,
+        "saliency__shadow": "both",
+        "saliency__shadow_texture": 0.5,
+    },
+    "current defaults + cast shadows (texture shows through, frames +-6, +-12) cleared": {
+        **REGIONS,
+        "saliency__shadow": "both",
+        "saliency__shadow_texture": 0.5,
+        "saliency__shadow_frames": (6, 12),
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "current defaults + cast shadows (texture shows through, frames +-6, +-12) cleared",
     "session-5 defaults + smoothed labels, regions above 1.5x floor scaled by their own peak",
     "session-5 defaults + smoothed labels, saliency saturated at 4x floor",
     "session-5 defaults + smoothed labels, saliency saturated at 2x floor",
@@ -326,10 +355,10 @@ RETIRED = {
 # candidate of `CANDIDATES` (all re-measured where the pieces changed: breakdance and cows, the
 # two sequences longer than 60 frames; no development sequence has a detected cut), the two
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
-# two at 05:56, two at 06:08, one at 06:10, two at 06:15 and one at 06:17 UTC, each before it was
-# measured), and the retired candidates only where all their stored scores were measured on
-# today's pieces (the three flow-warp candidates of 06:08-06:10 and the three confident-label
-# ones of 06:15-06:17; none of the older ones: their code is gone, they cannot be
+# two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17 and four (cast
+# shadows) at 07:42 UTC, each before it was measured), and the retired candidates only where
+# all their stored scores were measured on today's pieces (the three flow-warp candidates of
+# 06:08-06:10 and the three confident-label ones of 06:15-06:17; none of the older ones: their code is gone, they cannot be
 # re-measured, and breakdance and cows changed). The headline is the leave-one-sequence-out
 # mean over this whole pool; `--structural` and `--compare` are secondary views.
 POOL = [*CANDIDATES, *sorted(RETIRED)]
