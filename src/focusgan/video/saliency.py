@@ -35,7 +35,6 @@ MODES = ("unlc", "residual")
 CAMERAS = ("affine", "homography", "epipolar")
 COMBINE = ("min", "mean")
 INSIDE = ("mean", "halve", "multiply", "replace", "off")
-SHADOWS = ("off", "residual", "both")
 
 
 @dataclass
@@ -70,16 +69,16 @@ class SaliencyParams:
     # two) or "halve" (saliency halved outside)
     min_motion: float = 0.3  # residual mode: flows explained to within this (% of the shorter
     # side, 99.9th percentile) carry no motion and are unused
-    shadow: str = "off"  # residual mode: cast shadows (`shadow_mask` against `background`, the
-    # frames around aligned by the camera model) carry no saliency: "residual" (cleared from
-    # the camera residual), "both" (from the residual and the inside-outside map) or "off"
-    shadow_frames: tuple[int, ...] = (4, 8)  # the background: median of the frames this many
+    shadow: bool = False  # residual mode: cast shadows (`shadow_mask` against `background`, the
+    # frames around aligned by the camera model) carry no saliency (off: DAVIS mean J -0.1,
+    # horsejump-high +1.3, dog -1.1; benchmarks/RESULTS.md)
+    shadow_frames: tuple[int, ...] = (6, 12)  # the background: median of the frames this many
     # before and after, aligned by the chained camera models (where the object has moved on)
     shadow_low: float = 0.4  # brightness ratio (HSV value, frame / background) of a shadow:
     shadow_high: float = 0.9  # within [low, high] (Cucchiara et al.'s alpha and beta)
     shadow_hue: float = 96.0  # largest hue change of a shadow, degrees (Sanin et al.: 48 of 180)
     shadow_sat: float = 0.16  # largest saturation increase of a shadow, of 1 (Sanin: 40 of 255)
-    shadow_texture: float = 0.0  # > 0: the background's texture must also show through: grey
+    shadow_texture: float = 0.5  # > 0: the background's texture must also show through: grey
     # levels correlated at least this much with the background's over 5x5 pixels, where the
     # background has texture
 
@@ -129,7 +128,7 @@ def _camera_residual(
     The flow carries motion when its 99.9th percentile exceeds the median by `min_motion`, so
     a small object (a car seen from above: 1% of the frame) counts; that amount is also the
     smallest scale, so residual noise is never stretched to 1. `lit` (0 in cast shadows, 1
-    elsewhere) multiplies the residual's saliency, and with `shadow="both"` the result."""
+    elsewhere) multiplies the result."""
     h, w = flow.shape[:2]
     m, inliers, src, dst = camera_motion(flow, p)
     if m is None:
@@ -152,8 +151,6 @@ def _camera_residual(
         sal = component_scaled(residual - med, scale, p.components * floor, p.component_area)
     else:
         sal = np.minimum((residual - med) / scale, 1.0).clip(0)
-    if lit is not None:
-        sal = sal * lit
     if p.inside != "off":
         edge = p.saturate * floor if p.saturate > 0 and p.saturate_edges else 0.0
         inside = inside_outside(residual_flow, edge=edge)
@@ -167,8 +164,8 @@ def _camera_residual(
             sal = sal * (0.5 + 0.5 * inside)
         else:
             raise ValueError(f"unknown inside {p.inside!r}")
-        if lit is not None and p.shadow == "both":
-            sal = sal * lit
+    if lit is not None:  # cast shadows: neither residual nor inside-outside map
+        sal = sal * lit
     return "camera", sal
 
 
@@ -410,8 +407,6 @@ def sequence_saliency(
     `timings["shadows"]`."""
     if p.combine not in COMBINE:
         raise ValueError(f"unknown combine {p.combine!r}; choose one of {COMBINE}")
-    if p.shadow not in SHADOWS:
-        raise ValueError(f"unknown shadow {p.shadow!r}; choose one of {SHADOWS}")
     start = time.perf_counter()
     t, h, w = grays.shape
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
@@ -420,7 +415,7 @@ def sequence_saliency(
         return list(pool.map(fn, items)) if pool else [fn(x) for x in items]
 
     flows, lits, flow_time, shadow_time = None, [None] * t, 0.0, 0.0
-    if p.shadow != "off" and p.mode == "residual" and colours is not None and t > 1:
+    if p.shadow and p.mode == "residual" and colours is not None and t > 1:
         # every flow first (those to the neighbours chain the camera models), then the shadows
         dists = set(range(p.gap, p.radius + 1, p.gap)) | {1}
         pairs = [(i, i + s * d) for i in range(t) for d in dists for s in (-1, 1)]

@@ -259,7 +259,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in colours])
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
-    shadows = colours if p.saliency.shadow != "off" else None  # the shadow test's RGB frames
+    shadows = colours if p.saliency.shadow else None  # the shadow test's RGB frames
     saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
