@@ -17,7 +17,8 @@ closed shapes over spray, wakes and shadows (+2.4 mean J over 8 DAVIS sequences 
 cross-validation; used alone or as a mask it loses the swan among moving water). Both are
 box-filtered over `patch` pixels, averaged over the flows to the `radius` nearest frames, cleared
 in a border band (`border` of the shorter side; uNLC: 12.5%) and scaled to [0, 1] over the whole
-sequence (not per frame).
+sequence (not per frame). Optionally (`shadow`, off by default: it lost on DAVIS) cast
+shadows are cleared: Cucchiara et al.'s test against the frames around aligned by the camera.
 """
 
 from __future__ import annotations
