@@ -123,12 +123,12 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
     keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
     if not (keep_pos.any() and keep_neg.any()):
         return None
-    x = torch.from_numpy(features.astype(np.float32))
-    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-    x = torch.cat([x, torch.ones(len(x), 1)], 1)  # the bias as a last, unpenalised column
     ys = np.concatenate([np.ones(int(keep_pos.sum())), np.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
-    with _one_torch_thread():
+    with _one_torch_thread():  # every torch operation: on a busy machine 2 threads wait
+        x = torch.from_numpy(features.astype(np.float32))
+        x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
+        x = torch.cat([x, torch.ones(len(x), 1)], 1)  # the bias as a last, unpenalised column
         theta = newton_logistic(torch.cat([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
         return torch.sigmoid(x @ theta.float()).numpy()
 
