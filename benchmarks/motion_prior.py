@@ -142,7 +142,7 @@ def cached_maps(cache: motion_cv.DiskCache):
 
     def start(frames: np.ndarray, p: FeatureParams) -> Future:
         sampled = frames[sampled_frames(len(frames), p)]
-        key = cache.key("featuremaps", sampled, p.side, p.blocks)
+        key = cache.key("featuremaps-opencv-dnn", sampled, p.side, p.blocks)
         job: Future = Future()
         job.set_result(cache.get(key, lambda: features_module.feature_maps(sampled, p)))
         return job
@@ -154,8 +154,6 @@ def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> 
     """theta (C + 1,) of the prior fitted to several sequences' (features, labels): rows beyond
     0.5 +- 0.025, at most `p.fit_rows` evenly spread per sequence, weighted by the distance
     from 0.5, each sequence's two sides summing to 1 / len(rows) each."""
-    import torch
-
     xs, ys, ws = [], [], []
     for x, label in rows:
         keep = np.zeros(len(label), bool)
@@ -167,9 +165,8 @@ def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> 
         xs += [x[kp], x[kn]]
         ys += [np.ones(int(kp.sum())), np.zeros(int(kn.sum()))]
         ws += [pos[kp] / pos[kp].sum() / len(rows), neg[kn] / neg[kn].sum() / len(rows)]
-    x = torch.from_numpy(normalised(np.concatenate(xs).astype(np.float32)))
-    theta = newton_logistic(x, np.concatenate(ys), np.concatenate(ws), p.l2)
-    return theta.numpy()
+    x = normalised(np.concatenate(xs).astype(np.float32))
+    return newton_logistic(x, np.concatenate(ys), np.concatenate(ws), p.l2)
 
 
 def capture(names, frames, davis, hook, cache_dir: Path) -> dict[str, tuple]:

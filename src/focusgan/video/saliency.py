@@ -20,7 +20,9 @@ in a border band (`border` of the shorter side; uNLC: 12.5%) and scaled to [0, 1
 sequence (not per frame). `explained` > 0 (off by default) weights the residual by
 `flow_explained`, how well the flow explains each pixel's look: spray, smoke or splashing water
 that moves with an object but is redrawn each frame is damped (DAVIS kite-surf J 19 -> 62 at
-k 0.25, but blurred, spinning limbs are damped too: mean 71.2 -> 70.6, RESULTS.md).
+k 0.25, but blurred, spinning limbs are damped too: mean 71.2 -> 70.6, RESULTS.md). Optionally
+(`shadow`, off by default: it lost on DAVIS) cast shadows are cleared: Cucchiara et al.'s test
+against the frames around aligned by the camera.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ class SaliencyParams:
     # frame's appearance (`flow_explained`, this is its k): exp(-error / (k x local contrast)),
     # the better of the two flows at each distance, so what moves without keeping its look
     # (spray, smoke, splashing water) is damped; 0 = off
+    shadow: bool = False  # residual mode: cast shadows (`shadow_mask` against `background`, the
+    # frames around aligned by the camera model) carry no saliency (off: DAVIS mean J -0.1,
+    # horsejump-high +1.3, dog -1.1; benchmarks/RESULTS.md)
+    shadow_frames: tuple[int, ...] = (6, 12)  # the background: median of the frames this many
+    # before and after, aligned by the chained camera models (where the object has moved on)
+    shadow_low: float = 0.4  # brightness ratio (HSV value, frame / background) of a shadow:
+    shadow_high: float = 0.9  # within [low, high] (Cucchiara et al.'s alpha and beta)
+    shadow_hue: float = 96.0  # largest hue change of a shadow, degrees (Sanin et al.: 48 of 180)
+    shadow_sat: float = 0.16  # largest saturation increase of a shadow, of 1 (Sanin: 40 of 255)
+    shadow_texture: float = 0.5  # > 0: the background's texture must also show through: grey
+    # levels correlated at least this much with the background's over 5x5 pixels, where the
+    # background has texture
 
 
 def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
@@ -94,12 +108,10 @@ def _unlc(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
     return "none", None
 
 
-def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
-    """What a RANSAC fit of the camera's motion (affine or homography) leaves unexplained,
-    robustly scaled per flow: (residual - median) / (99th percentile - median), clipped to 1.
-    The flow carries motion when its 99.9th percentile exceeds the median by `min_motion`, so
-    a small object (a car seen from above: 1% of the frame) counts; that amount is also the
-    smallest scale, so residual noise is never stretched to 1."""
+def camera_motion(flow: np.ndarray, p: SaliencyParams):
+    """RANSAC fit of the camera's motion (affine, or a homography with `camera="homography"`)
+    to a flow sampled on about 1,500 points: (3x3 matrix from the flow's first frame's pixels
+    to its second's, or None, inlier flags, sample points, their ends)."""
     h, w = flow.shape[:2]
     step = max(1, int(np.sqrt(h * w / 1500)))
     ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
@@ -114,6 +126,20 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.ransac_px
         )
         m = None if a is None else np.vstack([a, [0, 0, 1]])
+    return m, inliers, src, dst
+
+
+def _camera_residual(
+    flow: np.ndarray, p: SaliencyParams, lit: np.ndarray | None = None
+) -> tuple[str, np.ndarray | None]:
+    """What a RANSAC fit of the camera's motion (affine or homography) leaves unexplained,
+    robustly scaled per flow: (residual - median) / (99th percentile - median), clipped to 1.
+    The flow carries motion when its 99.9th percentile exceeds the median by `min_motion`, so
+    a small object (a car seen from above: 1% of the frame) counts; that amount is also the
+    smallest scale, so residual noise is never stretched to 1. `lit` (0 in cast shadows, 1
+    elsewhere) multiplies the result."""
+    h, w = flow.shape[:2]
+    m, inliers, src, dst = camera_motion(flow, p)
     if m is None:
         return "none", None
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -147,7 +173,81 @@ def _camera_residual(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarr
             sal = sal * (0.5 + 0.5 * inside)
         else:
             raise ValueError(f"unknown inside {p.inside!r}")
+    if lit is not None:  # cast shadows: neither residual nor inside-outside map
+        sal = sal * lit
     return "camera", sal
+
+
+def background(
+    colours: np.ndarray, i: int, steps: dict[tuple[int, int], np.ndarray], p: SaliencyParams
+) -> np.ndarray | None:
+    """Frame i's background (H, W, 3) float32: the median of the RGB frames `shadow_frames`
+    before and after it, aligned to it by the camera models `steps` ((a, a +- 1) -> 3x3 from
+    frame a's pixels to its neighbour's) chained frame by frame; by then an object and its
+    shadow have moved off most pixels. None where fewer than two such frames exist."""
+    t, h, w = colours.shape[:3]
+    warp = cv2.warpPerspective if p.camera == "homography" else cv2.warpAffine
+    aligned = []
+    for k in sorted({s * d for d in p.shadow_frames for s in (-1, 1)}):
+        j = i + k
+        if not 0 <= j < t:
+            continue
+        m, a, step = np.eye(3), i, 1 if k > 0 else -1
+        while a != j and m is not None:
+            s = steps.get((a, a + step))
+            m = None if s is None else s @ m
+            a += step
+        if m is None:
+            continue
+        m = m if p.camera == "homography" else m[:2]
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        aligned.append(warp(colours[j], m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE))
+    if len(aligned) < 2:
+        return None
+    if len(aligned) == 4:  # the median of four by pairwise minima and maxima (fast)
+        a, b, c, d = (x.astype(np.float32) for x in aligned)
+        low = np.maximum(np.minimum(a, b), np.minimum(c, d))
+        high = np.minimum(np.maximum(a, b), np.maximum(c, d))
+        return 0.5 * (low + high)
+    return np.median(np.stack(aligned), axis=0).astype(np.float32)
+
+
+def shadow_mask(frame: np.ndarray, background: np.ndarray, p: SaliencyParams) -> np.ndarray:
+    """Cast shadow test of Cucchiara et al. (TPAMI 2003; thresholds of Sanin et al.'s
+    implementation, Pattern Recognition 2012): a pixel of the RGB `frame` (H, W, 3, 0..255) is
+    in shadow where it has its `background`'s chromaticity (hue within `shadow_hue` degrees,
+    where either is coloured; saturation no more than `shadow_sat` higher) at a brightness
+    scaled by a factor in [`shadow_low`, `shadow_high`]: light blocked, surface unchanged, while
+    an object changes the chromaticity. With `shadow_texture` > 0 the background's texture must
+    also show through (grey levels correlated over 5x5 pixels), where it has any. Both images
+    are smoothed over 3x3 pixels against noise first. A bool (H, W) map."""
+    smooth = [cv2.blur(x.astype(np.float32) / 255, (3, 3)) for x in (frame, background)]
+    (hue, sat, val), (bhue, bsat, bval) = (
+        cv2.split(cv2.cvtColor(x, cv2.COLOR_RGB2HSV)) for x in smooth
+    )
+    ratio = val / np.maximum(bval, 1e-3)
+    dhue = np.abs(hue - bhue)
+    dhue = np.minimum(dhue, 360.0 - dhue)
+    shadow = (
+        (ratio >= p.shadow_low)
+        & (ratio <= p.shadow_high)
+        & (bval > 0.1)  # a near-black background's chromaticity is noise
+        & (sat - bsat <= p.shadow_sat)
+        & ((dhue <= p.shadow_hue) | (np.minimum(sat, bsat) < 0.1))  # grey: no hue to compare
+    )
+    if p.shadow_texture > 0:
+        a, b = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in smooth)
+
+        def box(x):
+            return cv2.blur(x, (5, 5))
+
+        ma, mb = box(a), box(b)
+        cov = box(a * b) - ma * mb
+        va, vb = box(a * a) - ma * ma, box(b * b) - mb * mb
+        corr = cov / np.sqrt(np.maximum(va * vb, 1e-12))
+        textured = vb > (4 / 255) ** 2  # grey levels spread over more than about 4 of 255
+        shadow &= ~textured | (corr >= p.shadow_texture)
+    return shadow
 
 
 def component_scaled(residual: np.ndarray, scale: float, level: float, area: float) -> np.ndarray:
@@ -246,13 +346,16 @@ def inside_outside(flow: np.ndarray, shrink: int = 2, edge: float = 0.0) -> np.n
     return inside
 
 
-def flow_saliency(flow: np.ndarray, p: SaliencyParams) -> tuple[str, np.ndarray | None]:
-    """Saliency of one flow field (pixels): (kind, map or None)."""
+def flow_saliency(
+    flow: np.ndarray, p: SaliencyParams, lit: np.ndarray | None = None
+) -> tuple[str, np.ndarray | None]:
+    """Saliency of one flow field (pixels): (kind, map or None); `lit`: 0 in the cast shadows
+    of the flow's first frame (residual mode)."""
     if p.mode == "unlc":
         h, w = flow.shape[:2]
         return _unlc(flow * np.array([100.0 / w, 100.0 / h], np.float32), p)
     if p.mode == "residual":
-        return _camera_residual(flow, p)
+        return _camera_residual(flow, p, lit)
     raise ValueError(f"unknown saliency mode {p.mode!r}; choose one of {MODES}")
 
 
@@ -285,9 +388,16 @@ def flow_explained(
     return np.exp(-err / (k * contrast)).astype(np.float32)
 
 
-def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.ndarray, str, float]:
+def frame_saliency(
+    grays: np.ndarray,
+    i: int,
+    p: SaliencyParams,
+    flows: dict | None = None,
+    lit: np.ndarray | None = None,
+) -> tuple[np.ndarray, str, float]:
     """Saliency of frame i (before the border band and the sequence's scaling), the kind of
-    motion used and the seconds spent on optical flow.
+    motion used and the seconds spent on optical flow (`flows`: (i, j) -> flow already
+    computed; `lit`: 0 in frame i's cast shadows).
 
     The flows from frame i to i - d and to i + d (d = gap, 2 gap, .. radius) each give a map
     located on frame i's pixels; with `combine="min"` the two maps at the same distance are
@@ -305,9 +415,9 @@ def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.nda
             if not 0 <= j < t:
                 continue
             tf = time.perf_counter()
-            flow = optical_flow(grays[i], grays[j], p.flow)
+            flow = flows[i, j] if flows else optical_flow(grays[i], grays[j], p.flow)
             flow_time += time.perf_counter() - tf
-            k, sal = flow_saliency(flow, p)
+            k, sal = flow_saliency(flow, p, lit)
             if sal is not None:
                 pair.append(sal.astype(np.float32))
                 kind = k
@@ -327,28 +437,63 @@ def frame_saliency(grays: np.ndarray, i: int, p: SaliencyParams) -> tuple[np.nda
 
 
 def sequence_saliency(
-    grays: np.ndarray, p: SaliencyParams, timings: dict | None = None, threads: int = 1
+    grays: np.ndarray,
+    p: SaliencyParams,
+    timings: dict | None = None,
+    threads: int = 1,
+    colours: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Saliency (T, H, W) float32 in [0, 1] for grey frames (T, H, W) uint8, and per frame the
     kind of motion used ("none" where no flow was usable); frames on `threads` threads (OpenCV
-    releases the GIL). Adds the seconds spent on optical flow (summed over threads) and the
-    rest of the wall time to `timings["flow"]` and `timings["saliency"]`."""
+    releases the GIL). With `p.shadow` on, the frames' RGB `colours` (T, H, W, 3) give each
+    frame's cast shadows (`shadow_mask` against its `background`), whose saliency is cleared.
+    Adds the seconds spent on optical flow (summed over threads) and the rest of the wall time
+    to `timings["flow"]` and `timings["saliency"]`, and those of the shadow test to
+    `timings["shadows"]`."""
     if p.combine not in COMBINE:
         raise ValueError(f"unknown combine {p.combine!r}; choose one of {COMBINE}")
     start = time.perf_counter()
     t, h, w = grays.shape
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def run(fn, items):
+        return list(pool.map(fn, items)) if pool else [fn(x) for x in items]
+
+    flows, lits, flow_time, shadow_time = None, [None] * t, 0.0, 0.0
+    if p.shadow and p.mode == "residual" and colours is not None and t > 1:
+        # every flow first (those to the neighbours chain the camera models), then the shadows
+        dists = set(range(p.gap, p.radius + 1, p.gap)) | {1}
+        pairs = [(i, i + s * d) for i in range(t) for d in dists for s in (-1, 1)]
+        pairs = [(i, j) for i, j in pairs if 0 <= j < t]
+        tf = time.perf_counter()
+        flows = dict(
+            zip(
+                pairs,
+                run(lambda ij: optical_flow(grays[ij[0]], grays[ij[1]], p.flow), pairs),
+                strict=True,
+            )
+        )
+        flow_time = time.perf_counter() - tf
+        ts = time.perf_counter()
+        near = [ij for ij in pairs if abs(ij[1] - ij[0]) == 1]
+        steps = dict(zip(near, run(lambda ij: camera_motion(flows[ij], p)[0], near), strict=True))
+
+        def shadows(i):
+            bg = background(colours, i, steps, p)
+            return None if bg is None else 1.0 - shadow_mask(colours[i], bg, p).astype(np.float32)
+
+        lits = run(shadows, range(t))
+        shadow_time = time.perf_counter() - ts
 
     def one(i):
-        return frame_saliency(grays, i, p)
+        return frame_saliency(grays, i, p, flows, lits[i])
 
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as ex:
-            results = list(ex.map(one, range(t)))
-    else:
-        results = [one(i) for i in range(t)]
+    results = run(one, range(t))
+    if pool:
+        pool.shutdown()
     out = np.stack([r[0] for r in results]) if results else np.zeros((0, h, w), np.float32)
     kinds = [r[1] for r in results]
-    flow_time = sum(r[2] for r in results) / max(1, threads)
+    flow_time += sum(r[2] for r in results) / max(1, threads)
     b = int(min(h, w) * p.border)
     if b:
         out[:, :b], out[:, -b:], out[:, :, :b], out[:, :, -b:] = 0, 0, 0, 0
@@ -357,6 +502,8 @@ def sequence_saliency(
         out /= top
     if timings is not None:
         timings["flow"] = timings.get("flow", 0.0) + flow_time
-        rest = max(0.0, time.perf_counter() - start - flow_time)
+        rest = max(0.0, time.perf_counter() - start - flow_time - shadow_time)
         timings["saliency"] = timings.get("saliency", 0.0) + rest
+        if shadow_time:
+            timings["shadows"] = timings.get("shadows", 0.0) + shadow_time
     return out, kinds

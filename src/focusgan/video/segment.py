@@ -259,12 +259,12 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     fgs_lambda = p.fgs_lambda * (max(small.shape[1:3]) / 256) ** 2
     flow_side = p.flow_side or p.work_side
     flow_frames = small if flow_side <= p.work_side else frames
-    grays = np.stack(
-        [cv2.cvtColor(resize_max_side(f, flow_side), cv2.COLOR_RGB2GRAY) for f in flow_frames]
-    )
+    colours = np.stack([resize_max_side(f, flow_side) for f in flow_frames])
+    grays = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in colours])
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
-    saliency, kinds = sequence_saliency(grays, p.saliency, timings, threads=p.threads)
+    shadows = colours if p.saliency.shadow else None  # the shadow test's RGB frames
+    saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
         saliency = np.stack([cv2.resize(s, size, interpolation=cv2.INTER_AREA) for s in saliency])
