@@ -98,6 +98,8 @@ class Hook:
         self.theta: np.ndarray | None = None
         self.labels = 0.0  # exponent of the prior in the shot model's labels (lowering only)
         self.lower = False  # the labels only lowered by the prior
+        self.priors: dict[str, np.ndarray] = {}  # several priors' weights (the product's)
+        self.exponents: dict[str, float] = {}  # each prior's exponent in that product
         self.factor = 0.0  # exponent of the prior in the final probability
         self.seconds = 0.0  # time spent on the prior
         self.frames = 0
@@ -114,9 +116,17 @@ class Hook:
             )
             self.captured.append((maps.reshape(-1, c).astype(np.float16), target.ravel()))
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
-        if not (self.factor > 0 or self.lower):
+        if not (self.factor > 0 or self.lower or self.exponents):
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
         start = time.perf_counter()
+        if self.exponents:  # the product of several priors, each to its exponent, in the labels
+            prior = np.ones((len(idx), fh, fw), np.float32)
+            for source, e in self.exponents.items():
+                prior *= prior_probability(self.priors[source], maps) ** e
+            prior = expand(prior, idx, t, h, w)
+            fit_to = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
+            self.seconds += time.perf_counter() - start
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
         prior = expand(prior_probability(self.theta, maps), idx, t, h, w)
         if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
@@ -169,6 +179,33 @@ def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> 
     return newton_logistic(x, np.concatenate(ys), np.concatenate(ws), p.l2)
 
 
+def coco_rows(
+    root: Path, p: FeatureParams, cache: motion_cv.DiskCache, splits=("train2017", "val2017")
+):
+    """Each tiny-COCO photo's (features (N, C) float16, labels (N,)): `feature_maps` of the photo
+    (512 px), and the union of its instance masks (crowd regions included: they are people or
+    vehicles too, only not outlined one by one; as background they would teach that a crowd of
+    people is not an object) brought to the feature grid with INTER_AREA, the fraction of each
+    cell inside an object. Photos in file-name order; the maps are cached."""
+    from focusgan.prepare.coco import load_coco
+
+    rows = []
+    for split in splits:
+        coco = load_coco(root / "annotations" / f"instances_{split}.json")
+        for image_id in sorted(coco.getImgIds(), key=lambda i: coco.imgs[i]["file_name"]):
+            info = coco.imgs[image_id]
+            rgb = cv2.cvtColor(cv2.imread(str(root / split / info["file_name"])), cv2.COLOR_BGR2RGB)
+            objects = np.zeros(rgb.shape[:2], np.float32)
+            for ann in coco.imgToAnns[image_id]:
+                objects = np.maximum(objects, coco.annToMask(ann))
+            key = cache.key("featuremaps-opencv-dnn-photo", rgb, p.side, p.blocks)
+            maps = cache.get(key, lambda rgb=rgb: features_module.feature_maps(rgb[None], p))[0]
+            fh, fw, c = maps.shape
+            y = cv2.resize(objects, (fw, fh), interpolation=cv2.INTER_AREA)
+            rows.append((maps.reshape(-1, c).astype(np.float16), y.ravel()))
+    return rows
+
+
 def capture(names, frames, davis, hook, cache_dir: Path) -> dict[str, tuple]:
     """Each sequence's (features (N, C) float16, labels (N,)) over all its pieces, cached."""
     out = {}
@@ -197,6 +234,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=None, help="candidates (default all PRIORS)")
     ap.add_argument("--rerun", action="store_true", help="ignore stored scores of --set")
     ap.add_argument("--save", type=Path, default=None, help="write the prior of all sequences")
+    ap.add_argument("--coco", type=Path, default=ROOT.parent / "shared" / "data" / "tiny_coco")
+    ap.add_argument("--save-coco", type=Path, default=None, help="write the COCO prior")
     args = ap.parse_args()
     cache = motion_cv.DiskCache(args.cache / "arrays")
     motion_cv.install_cache(cache)
@@ -226,20 +265,46 @@ def main() -> None:
         theta = train_prior([data[n] for n in names], p)
         np.save(args.save, theta.astype(np.float32))
         print(f"saved the prior of all {len(names)} sequences to {args.save}")
+    coco = coco_rows(args.coco, p, cache)
+    theta_coco = train_prior(coco, p)  # one prior for every sequence: it never saw DAVIS
+    # a check on COCO itself: trained on the 50 train photos, separation on the 50 val ones
+    half = train_prior(coco_rows(args.coco, p, cache, ("train2017",)), p)
+    x, y = map(np.concatenate, zip(*coco_rows(args.coco, p, cache, ("val2017",)), strict=True))
+    s = 1 / (1 + np.exp(-(normalised(x) @ half.astype(np.float32))))
+    print(
+        f"  COCO prior of the train photos on the val photos: mean P on cells > 0.5 object"
+        f" {s[y > 0.5].mean():.2f}, < 0.5: {s[y < 0.5].mean():.2f}",
+        flush=True,
+    )
+    for held in names:  # and on each sequence's motion labels
+        x, y = data[held]
+        s = 1 / (1 + np.exp(-(normalised(x) @ theta_coco.astype(np.float32))))
+        print(
+            f"  COCO prior on {held:<16} labels > 0.5: {s[y > 0.5].mean():.2f}, < 0.5: {s[y < 0.5].mean():.2f}"
+        )
+    if args.save_coco:
+        np.save(args.save_coco, theta_coco.astype(np.float32))
+        print(f"saved the COCO prior of {len(coco)} photos to {args.save_coco}")
     table = json.loads(args.scores.read_text()) if args.scores.exists() else {}
     for label in args.set or list(motion_cv.PRIORS):
         spec = motion_cv.PRIORS[label]
         row = {} if args.rerun else table.get(label, {})
         hook.labels, hook.factor = spec.get("labels", 0.0), spec.get("factor", 0.0)
         hook.lower = spec.get("lower", False)
+        exponents = spec.get("priors", {"motion": 1})
+        single = len(exponents) == 1 and next(iter(exponents.values())) == 1
+        source = next(iter(exponents)) if single else None  # one prior: the package's code
+        hook.exponents = {} if single else exponents
         hook.seconds, hook.frames = 0.0, 0
         # the package's prior in the labels (unless only lowering them: the hook's)
-        settings = {**motion_cv.REGIONS, "features__prior": 0.0 if hook.lower else hook.labels}
+        package = not (hook.lower or hook.exponents)
+        settings = {**motion_cv.REGIONS, "features__prior": hook.labels if package else 0.0}
         for name in names:
             if motion_cv.valid(row.get(name), pieces[name]):
                 continue
-            hook.theta = thetas[name]
-            features_module.prior_weights = lambda theta=thetas[name]: theta
+            hook.priors = {"motion": thetas[name], "coco": theta_coco}
+            hook.theta = hook.priors[source or "motion"]
+            features_module.prior_weights = lambda theta=hook.theta: theta
             params = motion_cv.changed(**settings)
             row[name] = motion_cv.score(args.davis, name, params, frames[name])
             print(f"  {label:<40} {name:<16} J {100 * row[name]['J']:5.1f}", flush=True)
