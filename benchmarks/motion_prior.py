@@ -27,6 +27,12 @@ video and neither class dominates; L2 penalty `FeatureParams.l2`.
 4. `--save src/focusgan/video/motion_prior.npy` writes the prior trained on all 8 sequences
    (the shipped one; retraining gives the same bits).
 
+The COCO prior (`PRIORS` with "priors"): the same regression fitted to tiny-COCO's 100 photos
+and their true instance masks (`coco_rows`), never to DAVIS, so one prior serves every sequence
+and every DAVIS score of it is held out with respect to it; "priors" {"motion": a, "coco": b}
+puts the product P_motion^a x P_coco^b (the motion prior the fold's) in the labels (this
+script's hook); `--save-coco PATH` writes it.
+
 The feature maps are cached on disk (they depend on the frames only); flow and SLIC use
 motion_cv's cache. One thread, as motion_cv.
 """
