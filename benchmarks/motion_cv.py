@@ -96,7 +96,7 @@ FGS = {**SESSION4, "refine": "fgs", "fgs_lambda": 60.0}
 SESSION5 = {**FGS, "fgs_lambda": 120.0}
 FINAL = {**SESSION5, "smooth_labels": True}
 REGIONS = {**FINAL, "saliency__components": 1.5}  # the defaults before the cross-video prior
-PRIOR = {**REGIONS, "features__prior": 0.5}  # the current defaults (with the shipped prior)
+PRIOR = {**REGIONS, "features__prior": 0.5, "features__priors": ("motion", "coco")}  # current
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);
 # the defaults before the cross-video prior were "session-5 defaults + smoothed labels, regions

@@ -298,19 +298,24 @@ def main() -> None:
         hook.labels, hook.factor = spec.get("labels", 0.0), spec.get("factor", 0.0)
         hook.lower = spec.get("lower", False)
         exponents = spec.get("priors", {"motion": 1})
-        single = len(exponents) == 1 and next(iter(exponents.values())) == 1
-        source = next(iter(exponents)) if single else None  # one prior: the package's code
-        hook.exponents = {} if single else exponents
+        unit = all(e == 1 for e in exponents.values())  # a plain product: the package's code
+        single = unit and len(exponents) == 1
+        source = next(iter(exponents)) if single else None
+        hook.exponents = {} if unit else exponents
         hook.seconds, hook.frames = 0.0, 0
         # the package's prior in the labels (unless only lowering them: the hook's)
         package = not (hook.lower or hook.exponents)
-        settings = {**motion_cv.REGIONS, "features__prior": hook.labels if package else 0.0}
+        settings = {
+            **motion_cv.REGIONS,
+            "features__prior": hook.labels if package else 0.0,
+            "features__priors": tuple(exponents) if unit else ("motion",),
+        }
         for name in names:
             if motion_cv.valid(row.get(name), pieces[name]):
                 continue
             hook.priors = {"motion": thetas[name], "coco": theta_coco}
             hook.theta = hook.priors[source or "motion"]
-            features_module.prior_weights = lambda theta=hook.theta: theta
+            features_module.prior_weights = lambda name, priors=hook.priors: priors[name]
             params = motion_cv.changed(**settings)
             row[name] = motion_cv.score(args.davis, name, params, frames[name])
             print(f"  {label:<40} {name:<16} J {100 * row[name]['J']:5.1f}", flush=True)

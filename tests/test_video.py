@@ -664,8 +664,10 @@ def test_cross_video_prior_is_a_probability_per_feature_row(monkeypatch):
     labels, a constant prior multiplies them as the weighted geometric mean says."""
     import focusgan.video.features as features
 
-    theta = features.prior_weights()
-    assert theta.shape == (153,) and theta.dtype == np.float32 and np.isfinite(theta).all()
+    for name in features.PRIOR_FILES:  # the shipped priors: same shape, each its own weights
+        theta = features.prior_weights(name)
+        assert theta.shape == (153,) and theta.dtype == np.float32 and np.isfinite(theta).all()
+    assert not np.array_equal(features.prior_weights("motion"), features.prior_weights("coco"))
     maps = np.random.default_rng(0).normal(size=(2, 3, 4, 152)).astype(np.float32)
     out = features.prior_probability(theta, maps)
     assert out.shape == (2, 3, 4) and out.dtype == np.float32
@@ -675,10 +677,12 @@ def test_cross_video_prior_is_a_probability_per_feature_row(monkeypatch):
     assert 0.0 < out.min() and out.max() < 1.0 and out.std() > 0.01
     constant = np.zeros(153, np.float32)
     constant[-1] = np.log(0.25 / 0.75)  # P = 0.25 everywhere
-    monkeypatch.setattr(features, "prior_weights", lambda: constant)
+    monkeypatch.setattr(features, "prior_weights", lambda name: constant)
     labels = np.random.default_rng(1).random((3, 8, 10)).astype(np.float32)
-    mixed = features.prior_labels(labels, [0, 2], maps[:, :2, :2], 0.5)
+    mixed = features.prior_labels(labels, [0, 2], maps[:, :2, :2], 0.5, ("motion",))
     np.testing.assert_allclose(mixed[1], np.sqrt(labels[2] * 0.25), rtol=1e-5)
+    both = features.prior_labels(labels, [0, 2], maps[:, :2, :2], 0.5, ("motion", "coco"))
+    np.testing.assert_allclose(both[1], np.sqrt(labels[2] * 0.25 * 0.25), rtol=1e-5)  # product
 
 
 @pytest.mark.real_data
@@ -704,7 +708,8 @@ def test_cross_video_prior_marks_objects_in_photos_it_never_saw(shared_data):
             continue
         path = shared_data / "tiny_coco" / "val2017" / coco.imgs[image_id]["file_name"]
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        prior = prior_probability(prior_weights(), feature_maps(rgb[None], FeatureParams()))[0]
+        maps = feature_maps(rgb[None], FeatureParams())
+        prior = prior_probability(prior_weights("motion"), maps)[0]
         inside = cv2.resize(objects, prior.shape[::-1], interpolation=cv2.INTER_AREA) > 0.5
         gaps.append(prior[inside].mean() - prior[~inside].mean())
         if len(gaps) == 8:
@@ -726,9 +731,12 @@ def test_shot_without_motion_stays_empty_with_the_prior_on():
     assert seg.motion_frames == 0 and seg.masks.max() == 0
 
 
-def test_prior_flag_out_of_range_is_a_user_error(capsys):
+def test_prior_flags_out_of_range_are_user_errors(capsys):
     assert main(["bench-motion", "--synthetic", "1", "--prior", "1.5"]) == 2
     assert "--prior must be between 0 and 1" in capsys.readouterr().err
+    assert main(["bench-motion", "--synthetic", "1", "--priors", "motion,faces"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown priors ['faces']" in err and "motion,coco" in err
 
 
 def test_epipolar_residual_drops_parallax_and_keeps_an_object_moving_across():

@@ -21,13 +21,13 @@ every `every`-th frame goes through the network (the posterior of the frames bet
 interpolated in time): every second frame costs 0.2 J against every frame.
 
 A shot's model knows only that shot: spray, a shadow or ground that moves with the object is
-learnt as object. Its labels are first multiplied by a cross-video prior (`prior_weights`,
-`FeatureParams.prior`): one logistic regression on the same features, trained on the
-segmenter's own labels over many shots (never a ground truth), which knows what moves in most
-videos (people, animals, vehicles) and what does not (water, ground, buildings); a weighted
-geometric mean, label^(1 - prior) x P_prior^prior. Measured leave-one-sequence-out (each DAVIS
-development sequence segmented with a prior trained without it): mean J 71.2 -> 72.8, no
-sequence lower (kite-surf +5, drift-straight +3, dog +2; benchmarks/RESULTS.md).
+learnt as object. Its labels are first multiplied by two cross-shot priors (`prior_weights`,
+`FeatureParams.prior` and `priors`), logistic regressions on the same features: one trained on
+the segmenter's own labels over many shots (never a ground truth: what moves in most videos),
+one on MS-COCO photos' instance masks (what people annotate as objects; it never saw DAVIS);
+a weighted geometric mean, label^(1 - prior) x (P_motion x P_coco)^prior. Measured on the 8
+DAVIS development sequences, each with a motion prior trained without it: mean J 71.2 -> 72.8
+(motion prior) -> 75.5 (both; kite-surf's spray 24 -> 46, dog -1.5; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ class FeatureParams:
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
-    prior: float = 0.5  # exponent of the cross-video prior (`prior_weights`) in the model's
-    # labels: labels^(1 - prior) x P_prior(object | features)^prior; 0 = off
+    prior: float = 0.5  # exponent of the priors' product in the model's labels:
+    # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
+    priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
@@ -191,29 +192,37 @@ def newton_logistic(
     return theta
 
 
-PRIOR_FILE = "motion_prior.npy"  # the cross-video prior's weights, in this package
+PRIOR_FILES = {"motion": "motion_prior.npy", "coco": "coco_prior.npy"}  # in this package
 
 
 @functools.cache
-def prior_weights() -> np.ndarray:
-    """The cross-video prior: weights (153,) float32 of a logistic regression P(object |
-    features) on the 152 features of `feature_maps` (L2-normalised as `fit_posterior` does; the
-    last weight is the bias), loaded once from `PRIOR_FILE`.
+def prior_weights(name: str) -> np.ndarray:
+    """A prior's weights (153,) float32: a logistic regression P(object | features) on the 152
+    features of `feature_maps` (L2-normalised as `fit_posterior` does; the last weight is the
+    bias), loaded once from `PRIOR_FILES[name]`. Both are trained by
+    `benchmarks/motion_prior.py` (2026-12-05, issue #18; retraining gives the same bits) with
+    `newton_logistic`, L2 1e-3, rows beyond 0.5 +- 0.025 weighted by their distance from 0.5:
 
-    Provenance: trained by `benchmarks/motion_prior.py --save` (2026-12-05, issue #18) on the
-    segmenter's own labels, never a ground truth: for each of the 8 DAVIS-2016 development
-    sequences (blackswan, breakdance, car-shadow, cows, dog, drift-straight, horsejump-high,
-    kite-surf), segmented with the defaults of that day without the prior, the labels the
-    per-shot model is fitted to (the shot's probabilities, Otsu edge at 0.5, smoothed) on the
-    feature grid of the sampled frames; rows beyond 0.5 +- 0.025, at most 16,384 per sequence,
-    weighted by their distance from 0.5, each sequence's object and background weights summing
-    to 1/8 per side; fitted by `newton_logistic` with L2 1e-3. It knows what moves in many shots
-    (people, animals, vehicles) and what does not (water, ground, buildings). Measured
-    leave-one-sequence-out (each sequence segmented with a prior trained without it): DAVIS
-    development mean J 71.2 -> 72.8, no sequence lower (benchmarks/RESULTS.md)."""
+    - "motion" (`--save`): the segmenter's own labels, never a ground truth, of the 8 DAVIS-2016
+      development sequences (blackswan, breakdance, car-shadow, cows, dog, drift-straight,
+      horsejump-high, kite-surf) segmented with the defaults of that day without a prior (the
+      labels the per-shot model is fitted to, on the sampled frames' feature grid), at most
+      16,384 rows per sequence, each sequence's object and background weights summing to 1/8
+      per side: what moves in many shots (people, animals, vehicles), not water or ground.
+    - "coco" (`--save-coco`): the 100 MS-COCO 2017 photos of ../shared/data/tiny_coco and their
+      true instance masks (object: the union of a photo's instances, crowd regions included),
+      each photo's two classes weighted 1/100: what people annotate as objects; it never saw
+      DAVIS.
+
+    Measured on DAVIS, each sequence with a motion prior trained without it (the COCO prior
+    never saw any): development mean J 71.2 (no prior) -> 72.8 (motion prior at 0.5) -> 75.5
+    (the product of both at 0.5: spray and shadows flip to background; dog -1.5 against the
+    motion prior alone); leave-one-sequence-out over all candidates 72.9 (benchmarks/RESULTS.md)."""
     from importlib.resources import files
 
-    with files("focusgan.video").joinpath(PRIOR_FILE).open("rb") as f:
+    if name not in PRIOR_FILES:
+        raise ValueError(f"unknown prior {name!r}; choose among {sorted(PRIOR_FILES)}")
+    with files("focusgan.video").joinpath(PRIOR_FILES[name]).open("rb") as f:
         return np.load(f, allow_pickle=False)
 
 
@@ -228,15 +237,21 @@ def prior_probability(theta: np.ndarray, maps: np.ndarray) -> np.ndarray:
 
 
 def prior_labels(
-    fit_to: np.ndarray, idx: list[int], maps: np.ndarray, weight: float
+    fit_to: np.ndarray,
+    idx: list[int],
+    maps: np.ndarray,
+    weight: float,
+    priors: tuple[str, ...] = FeatureParams.priors,
 ) -> list[np.ndarray]:
     """The labels (h, w) of the sampled frames `idx` of `fit_to` (T, h, w), each multiplied by
-    the cross-video prior of its feature map (`maps`, one per sampled frame, enlarged
-    bilinearly) as a weighted geometric mean: label^(1 - weight) x prior^weight. Where the shot's
-    motion marks what moves with the object but rarely is one in other shots (spray, water,
-    ground), its labels drop and the shot model learns it as background."""
+    the product of the `priors` on its feature map (`maps`, one per sampled frame, enlarged
+    bilinearly) as a weighted geometric mean: label^(1 - weight) x (P_1 x P_2 ...)^weight. Where
+    the shot's motion marks what moves with the object but rarely is one elsewhere (spray,
+    water, ground, a cast shadow), its labels drop and the shot model learns it as background."""
     h, w = fit_to.shape[1:]
-    prior = prior_probability(prior_weights(), maps)
+    prior = np.ones(maps.shape[:3], np.float32)
+    for name in priors:
+        prior *= prior_probability(prior_weights(name), maps)
     return [
         fit_to[i].clip(0, 1) ** (1 - weight)
         * cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) ** weight
@@ -280,7 +295,11 @@ def with_features(
     maps = feature_maps(frames[idx], p) if maps is None else maps
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
-    labels = prior_labels(fit_to, idx, maps, p.prior) if p.prior > 0 else [fit_to[i] for i in idx]
+    labels = (
+        prior_labels(fit_to, idx, maps, p.prior, p.priors)
+        if p.prior > 0
+        else [fit_to[i] for i in idx]
+    )
     target = np.stack([cv2.resize(q, (fw, fh), interpolation=cv2.INTER_AREA) for q in labels])
     post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:

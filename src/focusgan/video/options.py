@@ -7,10 +7,22 @@ from dataclasses import dataclass
 
 from focusgan.errors import UserError
 from focusgan.utils.options import option
+from focusgan.video.features import PRIOR_FILES
 from focusgan.video.saliency import INSIDE, MODES
 from focusgan.video.segment import DECISIONS, REFINES, SegmentParams
 
 _D = SegmentParams()
+
+
+def _parse_priors(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`motion,coco` (or a list) -> ("motion", "coco"), each a shipped prior; else a one-line
+    error."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(str(n).strip() for n in items if str(n).strip())
+    unknown = set(names) - set(PRIOR_FILES)
+    if unknown:
+        raise UserError(f"unknown priors {sorted(unknown)}; choose from {','.join(PRIOR_FILES)}")
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,9 +98,16 @@ class SegmenterOptions:
     )
     prior: float = option(
         _D.features.prior,
-        "weight of the cross-video prior (what moves in many shots: people, animals, vehicles; "
-        "not water, ground or spray) in the labels the per-shot feature model learns from, 0..1 "
-        f"(0 = off; default {_D.features.prior})",
+        "weight of the priors' product (what moves in many shots, what people annotate as "
+        "objects: people, animals, vehicles; not water, ground, spray or shadows) in the labels "
+        f"the per-shot feature model learns from, 0..1 (0 = off; default {_D.features.prior})",
+    )
+    priors: tuple[str, ...] = option(
+        _D.features.priors,
+        "comma-separated priors that multiply: motion (trained on the segmenter's own DAVIS "
+        "motion masks), coco (on MS-COCO photos' instance masks)",
+        convert=_parse_priors,
+        show=",".join,
     )
     refinement: str = option(
         _D.refine,
@@ -121,11 +140,14 @@ class SegmenterOptions:
             raise UserError("--feature-weight must be between 0 and 1")
         if not 0 <= self.prior <= 1:
             raise UserError("--prior must be between 0 and 1")
+        if not self.priors and self.prior > 0:
+            raise UserError("--priors names none; give motion, coco or both, or --prior 0")
         p = SegmentParams()
         p.work_side, p.n_segments, p.threads = self.work_side, self.superpixels, self.threads
         p.colour_weight, p.flow_side = self.colour_weight, self.flow_side
         p.colour_adaptive = self.colour_adaptive
         p.features.weight, p.features.prior = self.feature_weight, self.prior
+        p.features.priors = tuple(self.priors)
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
         p.saliency.components, p.saliency.explained = self.regions, self.explained
         p.saliency.shadow = self.shadows
@@ -145,6 +167,7 @@ class SegmenterOptions:
             "colour_adaptive": p.colour_adaptive,
             "features.weight": p.features.weight,
             "features.prior": p.features.prior,
+            "features.priors": list(p.features.priors),
             "threads": p.threads,
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,
