@@ -61,35 +61,17 @@ import motion_cv  # noqa: E402
 from focusgan.video.davis import davis_paths, davis_sequences  # noqa: E402
 from focusgan.video.features import (  # noqa: E402
     FeatureParams,
+    feature_rows,
     newton_logistic,
     prior_probability,
     sampled_frames,
+    spread_in_time,
 )
 from focusgan.video.io import iter_frames  # noqa: E402
 
 cv2.setNumThreads(1)
 ORIGINAL_WITH_FEATURES = segment_module.with_features
 ORIGINAL_PRIOR_LABELS = features_module.prior_labels
-
-
-def normalised(x: np.ndarray) -> np.ndarray:
-    """Feature rows (N, C) as `fit_posterior` sees them: unit length, then a bias column."""
-    x = x.astype(np.float32)
-    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
-    return np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
-
-
-def expand(post: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarray:
-    """Sampled frames' maps (len(idx), fh, fw) to every frame (t, h, w): linear in time between
-    sampled frames, bilinear in space (as `with_features` spreads the shot posterior)."""
-    fh, fw = post.shape[1:]
-    full = np.empty((t, fh, fw), np.float32)
-    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
-        u = (np.arange(a, b + 1) - a) / (b - a)
-        full[a : b + 1] = (1 - u)[:, None, None] * post[k] + u[:, None, None] * post[k + 1]
-    if len(idx) == 1:
-        full[:] = post[0]
-    return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
 
 
 class Hook:
@@ -129,11 +111,11 @@ class Hook:
             prior = np.ones((len(idx), fh, fw), np.float32)
             for source, e in self.exponents.items():
                 prior *= prior_probability(self.priors[source], maps) ** e
-            prior = expand(prior, idx, t, h, w)
+            prior = spread_in_time(prior, idx, t, h, w)
             fit_to = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             self.seconds += time.perf_counter() - start
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
-        prior = expand(prior_probability(self.theta, maps), idx, t, h, w)
+        prior = spread_in_time(prior_probability(self.theta, maps), idx, t, h, w)
         if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             fit_to = np.minimum(fit_to, mixed)
@@ -181,7 +163,7 @@ def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> 
         xs += [x[kp], x[kn]]
         ys += [np.ones(int(kp.sum())), np.zeros(int(kn.sum()))]
         ws += [pos[kp] / pos[kp].sum() / len(rows), neg[kn] / neg[kn].sum() / len(rows)]
-    x = normalised(np.concatenate(xs).astype(np.float32))
+    x = feature_rows(np.concatenate(xs).astype(np.float32))
     return newton_logistic(x, np.concatenate(ys), np.concatenate(ws), p.l2)
 
 
@@ -261,7 +243,7 @@ def main() -> None:
         thetas[held] = train_prior([data[n] for n in names if n != held], p)
         # the prior's separation of the held-out sequence's own (motion) labels
         x, y = data[held]
-        s = 1 / (1 + np.exp(-(normalised(x) @ thetas[held].astype(np.float32))))
+        s = 1 / (1 + np.exp(-(feature_rows(x) @ thetas[held].astype(np.float32))))
         print(
             f"  prior without {held:<16} mean P on its labels > 0.5: {s[y > 0.5].mean():.2f},"
             f" < 0.5: {s[y < 0.5].mean():.2f}",
@@ -276,7 +258,7 @@ def main() -> None:
     # a check on COCO itself: trained on the 50 train photos, separation on the 50 val ones
     half = train_prior(coco_rows(args.coco, p, cache, ("train2017",)), p)
     x, y = map(np.concatenate, zip(*coco_rows(args.coco, p, cache, ("val2017",)), strict=True))
-    s = 1 / (1 + np.exp(-(normalised(x) @ half.astype(np.float32))))
+    s = 1 / (1 + np.exp(-(feature_rows(x) @ half.astype(np.float32))))
     print(
         f"  COCO prior of the train photos on the val photos: mean P on cells > 0.5 object"
         f" {s[y > 0.5].mean():.2f}, < 0.5: {s[y < 0.5].mean():.2f}",
@@ -284,7 +266,7 @@ def main() -> None:
     )
     for held in names:  # and on each sequence's motion labels
         x, y = data[held]
-        s = 1 / (1 + np.exp(-(normalised(x) @ theta_coco.astype(np.float32))))
+        s = 1 / (1 + np.exp(-(feature_rows(x) @ theta_coco.astype(np.float32))))
         print(
             f"  COCO prior on {held:<16} labels > 0.5: {s[y > 0.5].mean():.2f}, < 0.5: {s[y < 0.5].mean():.2f}"
         )

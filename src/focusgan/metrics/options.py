@@ -9,7 +9,7 @@ from pathlib import Path
 from focusgan.errors import UserError
 from focusgan.models import BACKBONES
 from focusgan.training.config import BN_MODES
-from focusgan.utils.options import option
+from focusgan.utils.options import option, parse_names
 
 PUBLISHED_N, PUBLISHED_SPLITS = 50000, 10  # how published Inception Scores are computed
 METRICS = ("is", "fid", "kid", "pr", "focus", "consistency", "pairs")
@@ -41,12 +41,7 @@ class SegmenterConfig:
 
 def parse_metrics(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """`is,fid` (or a list) -> ("is", "fid"), each a known metric; else a one-line error."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    metrics = tuple(str(m).strip() for m in items if str(m).strip())
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise UserError(f"unknown metrics {sorted(unknown)}; choose from {','.join(METRICS)}")
-    return metrics
+    return parse_names(value, METRICS, "metrics")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -265,3 +265,14 @@ def to_flags(obj: Any) -> list[str]:
 def fields_with(cls: type, key: str, value: Any) -> tuple[str, ...]:
     """Names of the fields of `cls` whose metadata has `key` == `value` (e.g. resume rules)."""
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get(key) == value)
+
+
+def parse_names(value: str | list[str] | tuple[str, ...], known, what: str) -> tuple[str, ...]:
+    """`a,b` (or a list) -> ("a", "b"), each one of `known`; else a one-line error naming
+    the unknown `what` (e.g. "metrics") and the choices."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(str(n).strip() for n in items if str(n).strip())
+    unknown = set(names) - set(known)
+    if unknown:
+        raise UserError(f"unknown {what} {sorted(unknown)}; choose from {','.join(known)}")
+    return names

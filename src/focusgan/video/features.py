@@ -143,13 +143,20 @@ def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> n
     keep_pos, keep_neg = rows & (pos > 0.025), rows & (neg > 0.025)
     if not (keep_pos.any() and keep_neg.any()):
         return None
-    x = features.astype(np.float32)
-    x = x / (np.sqrt((x * x).sum(1, keepdims=True)) + 1e-6)
-    x = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)  # the bias, unpenalised
+    x = feature_rows(features)
     ys = np.concatenate([np.ones(int(keep_pos.sum())), np.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
     theta = newton_logistic(np.concatenate([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
     return _sigmoid(x @ theta.astype(np.float32)).astype(np.float32)
+
+
+def feature_rows(x: np.ndarray) -> np.ndarray:
+    """Feature vectors (N, C) as the logistic regressions see them: each L2-normalised (their
+    length is the network's, not the image's), then a column of ones for the bias: (N, C + 1)
+    float32."""
+    x = x.astype(np.float32)
+    x = x / (np.sqrt((x * x).sum(1, keepdims=True)) + 1e-6)
+    return np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -230,9 +237,7 @@ def prior_probability(theta: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """P(object) of a logistic regression with weights `theta` (C + 1,) (last: the bias) for
     feature maps (T, h, w, C), each vector L2-normalised first: (T, h, w) float32."""
     t, h, w, c = maps.shape
-    x = maps.reshape(-1, c).astype(np.float32)
-    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
-    x = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
+    x = feature_rows(maps.reshape(-1, c))
     return _sigmoid(x @ theta.astype(np.float32)).reshape(t, h, w).astype(np.float32)
 
 
@@ -275,6 +280,19 @@ def start_feature_maps(frames: np.ndarray, p: FeatureParams) -> Future:
     return job
 
 
+def spread_in_time(maps: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarray:
+    """The sampled frames' maps (len(idx), fh, fw) at every frame of the shot (t, h, w): linear
+    in time between sampled frames, enlarged bilinearly."""
+    fh, fw = maps.shape[1:]
+    full = np.empty((t, fh, fw), np.float32)
+    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
+        u = (np.arange(a, b + 1) - a) / (b - a)
+        full[a : b + 1] = (1 - u)[:, None, None] * maps[k] + u[:, None, None] * maps[k + 1]
+    if len(idx) == 1:
+        full[:] = maps[0]
+    return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+
+
 def with_features(
     frames: np.ndarray,
     prob: np.ndarray,
@@ -304,12 +322,5 @@ def with_features(
     post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
-    post = post.reshape(len(idx), fh, fw)
-    full = np.empty((t, fh, fw), np.float32)
-    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
-        u = (np.arange(a, b + 1) - a) / (b - a)
-        full[a : b + 1] = (1 - u)[:, None, None] * post[k] + u[:, None, None] * post[k + 1]
-    if len(idx) == 1:
-        full[:] = post[0]
-    posterior = np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+    posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w)
     return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from focusgan.errors import UserError
-from focusgan.utils.options import option
+from focusgan.utils.options import option, parse_names
 from focusgan.video.features import PRIOR_FILES
 from focusgan.video.saliency import INSIDE, MODES
 from focusgan.video.segment import DECISIONS, REFINES, SegmentParams
@@ -15,14 +15,7 @@ _D = SegmentParams()
 
 
 def _parse_priors(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """`motion,coco` (or a list) -> ("motion", "coco"), each a shipped prior; else a one-line
-    error."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    names = tuple(str(n).strip() for n in items if str(n).strip())
-    unknown = set(names) - set(PRIOR_FILES)
-    if unknown:
-        raise UserError(f"unknown priors {sorted(unknown)}; choose from {','.join(PRIOR_FILES)}")
-    return names
+    return parse_names(value, tuple(PRIOR_FILES), "priors")
 
 
 @dataclass(frozen=True, kw_only=True)
