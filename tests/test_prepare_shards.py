@@ -107,7 +107,7 @@ def test_bad_shards_are_counted_skips(videos, tmp_path, capsys):
     assert f"no such file or folder: {missing}" in capsys.readouterr().err
 
 
-def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path):
+def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path, capsys):
     clip = make_video(7, size=(64, 80), shot_lengths=(20, 15, 25, 12, 18))
     video = write_video(tmp_path / "long.mp4", clip.frames)
     split_mb = video.stat().st_size / vi.MB / 3.5  # 4 parts: edges at frames 22, 45, 67
@@ -120,9 +120,13 @@ def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path):
     # every part's shots together: the whole video's shots, which are the clip's (its cuts)
     assert starts(items) == starts([vi.VideoItem(str(video))]) == [0, *clip.cuts]
     whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
+    said = []
     for out, mb in ((whole, 0), (parts, split_mb)):
         assert main(["prepare", "video", str(video), "--out", str(out), "--split-mb", str(mb),
                      *ARGS]) == 0  # fmt: skip
+        said.append(capsys.readouterr().out)
+    # the final line counts what it worked on: one video, or its 4 parts, never 4 "videos"
+    assert "from 1 source video in" in said[0] and "from 4 source video parts in" in said[1]
     assert read_info(parts).extra["split_mb"] == split_mb and read_info(parts).size > 0
     assert load_images(whole).tobytes() == load_images(parts).tobytes()
     assert list(read_metadata(whole, "frame")) == list(read_metadata(parts, "frame"))

@@ -195,6 +195,7 @@ class Job:
     global_summary: FilterSummary | None = None  # counts about the input that no item carries
     item_key: Callable[[Any], Any] = repr
     chunk_size: int = 64
+    unit: str = ""  # what one item is, if not the source's `ITEM_UNITS` (a part of a video)
 
 
 @dataclass
@@ -587,7 +588,7 @@ def prepare(
         desc=f"prepare {config['source']}",
         item_key=job.item_key,
         background=opts.background,
-        unit=ITEM_UNITS.get(config["source"], "item"),
+        unit=job.unit or ITEM_UNITS.get(config["source"], "item"),
         executor=run.executor,
         ray_address=run.ray_address,
     )

@@ -187,6 +187,8 @@ def video_job(opts: VideoOptions, run: RunOptions) -> Job:
         extra,
         found,
         chunk_size=1,
+        # the report counts and rates items: parts, once a long video is split
+        unit="video part" if any(i.parts > 1 for i in items) else "video",
     )
 
 
