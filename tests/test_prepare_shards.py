@@ -130,3 +130,32 @@ def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path, capsys):
     assert read_info(parts).extra["split_mb"] == split_mb and read_info(parts).size > 0
     assert load_images(whole).tobytes() == load_images(parts).tobytes()
     assert list(read_metadata(whole, "frame")) == list(read_metadata(parts, "frame"))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ""])
+def test_frames_read_from_a_start_equal_those_decoded_from_the_first(tmp_path, suffix):
+    """A part of a long video is sought to its start (`iter_frames(start=...)`) instead of being
+    decoded from the video's first frame: the frames it gets are those decoding from the first
+    frame gives, to the byte, at 1280x720 (and for a folder of frames)."""
+    from focusgan.video.io import iter_frames
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    frames = np.stack(
+        [np.roll(np.kron(base, np.ones((8, 8, 1), np.uint8)), 7 * t, axis=1) for t in range(75)]
+    )  # 720 x 1280, a pan: every frame differs
+    if suffix:
+        video = write_video(tmp_path / f"clip{suffix}", frames)
+    else:
+        import cv2
+
+        video = tmp_path / "clip"
+        video.mkdir()
+        for t, f in enumerate(frames):
+            cv2.imwrite(str(video / f"{t:05d}.png"), f[..., ::-1])
+    whole = [(f.index, f.rgb) for f in iter_frames(video)]
+    assert len(whole) == 75
+    for start in (1, 31, 64):  # mp4v keyframes every 12 frames: 31 and 64 lie between
+        part = [(f.index, f.rgb) for f in iter_frames(video, start=start)]
+        assert [i for i, _ in part] == list(range(start, 75))
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, whole[start:], strict=True))

@@ -21,7 +21,7 @@ units the pipeline schedules (locally or on Ray):
   items, each a consecutive `1/parts` of its frames (by the header's frame count), so one long
   video is done by several workers at once instead of holding the job's tail. A part owns the
   shots that *start* in its frames, and follows its last one past its end: its shot detector
-  starts `MARGIN` frames before the part (the frames before are decoded and dropped), so it
+  starts `MARGIN` frames before the part (the video is sought there), so it
   finds the cuts the whole video's detector finds, and the samples are those of the unsplit
   video (tested; a cut within `MIN_SHOT` frames of another near a part's edge, or a shot longer
   than `iter_shots`' `max_len` across one, may differ). A truncated video is counted by the part
@@ -191,8 +191,8 @@ def item_shots(item: VideoItem, threshold: float, ratio: float, **kwargs) -> Ite
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             path = tmp
-        frames = iter_frames(path, **kwargs)
         if item.parts == 1:
+            frames = iter_frames(path, **kwargs)
             yield from iter_shots(frames, threshold, ratio)
             return
         cap = cv2.VideoCapture(str(path))
@@ -203,9 +203,10 @@ def item_shots(item: VideoItem, threshold: float, ratio: float, **kwargs) -> Ite
         start = item.part * n // item.parts
         stop = (item.part + 1) * n // item.parts if n and item.part < item.parts - 1 else None
         # the detector starts MARGIN frames early, to see a cut at `start` as the whole
-        # video's detector does; frames before that are decoded and dropped
-        ahead = (f for f in frames if f.index >= start - MARGIN)
-        for shot in iter_shots(ahead, threshold, ratio):
+        # video's detector does; the video is sought there (`iter_frames`), not decoded from
+        # its first frame (which made a video of P parts cost P / 2 decodings of it)
+        frames = iter_frames(path, start=max(0, start - MARGIN), **kwargs)
+        for shot in iter_shots(frames, threshold, ratio):
             if stop is not None and shot[0].index >= stop:
                 break  # the next part's
             if shot[0].index >= start:

@@ -76,7 +76,7 @@ def trunk_file(blocks: tuple[int, ...]) -> Path:
     return root / f"efficientnet-lite0-{digest}-blocks-{'-'.join(map(str, blocks))}.onnx"
 
 
-_TRUNK_LOCK = threading.Lock()
+_TRUNK_LOCK, _FORWARD_LOCK = threading.Lock(), threading.Lock()
 
 
 @functools.cache
@@ -108,13 +108,12 @@ def feature_maps(frames: np.ndarray, p: FeatureParams) -> np.ndarray:
     def one(frame: np.ndarray) -> np.ndarray:
         x = resize_max_side(frame, p.side)
         mean = (EFFNET_MEAN, EFFNET_MEAN, EFFNET_MEAN)
-        net.setInput(cv2.dnn.blobFromImage(x, 1 / EFFNET_STD, mean=mean, swapRB=False))
-        kept = [out[0].transpose(1, 2, 0) for out in net.forward(names)]
+        with _FORWARD_LOCK:  # one net per process: threads take turns
+            net.setInput(cv2.dnn.blobFromImage(x, 1 / EFFNET_STD, mean=mean, swapRB=False))
+            kept = [out[0].transpose(1, 2, 0) for out in net.forward(names)]
         h, w = kept[0].shape[:2]
-        maps = [
-            k / (np.sqrt((k * k).sum(-1, keepdims=True)) + 1e-6) for k in kept
-        ]  # L2 per position
-        maps = [m if m.shape[:2] == (h, w) else _enlarge(m, (w, h)) for m in maps]
+        unit = [k / (np.sqrt((k * k).sum(-1, keepdims=True)) + 1e-6) for k in kept]
+        maps = [m if m.shape[:2] == (h, w) else _enlarge(m, (w, h)) for m in unit]
         return np.concatenate(maps, -1)
 
     return np.stack([one(f) for f in frames])

@@ -77,9 +77,12 @@ def resize_max_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def iter_frames(
-    path: str | os.PathLike, max_side: int | None = None, step: int = 1
+    path: str | os.PathLike, max_side: int | None = None, step: int = 1, start: int = 0
 ) -> Iterator[Frame]:
-    """Yield every `step`-th frame of a video file or folder of frames, shrunk to `max_side`.
+    """Yield every `step`-th frame of a video file or folder of frames, shrunk to `max_side`,
+    from frame `start` on (a video file is sought there: OpenCV's FFmpeg backend decodes from
+    the keyframe before it; where the position it reports is not `start`, the file is decoded
+    from its first frame instead and the frames before `start` are dropped).
 
     Raises `BadVideo` for an unreadable input, one without frames, an unreadable frame file, or a
     video file that ends much earlier than its header says (truncated).
@@ -90,6 +93,8 @@ def iter_frames(
         if not files:
             raise BadVideo(path, "no frames", "the folder has no image files")
         for i, f in enumerate(files[::step]):
+            if i * step < start:
+                continue
             bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if bgr is None:
                 raise BadVideo(path, "unreadable frame", f.name)
@@ -103,11 +108,18 @@ def iter_frames(
             raise BadVideo(path, "unreadable video", "OpenCV cannot open it")
         expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         n = 0
+        if start > 0:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+                n = start
+            else:  # not where asked: from the first frame
+                cap.release()
+                cap = cv2.VideoCapture(str(path))
         while True:
             ok, bgr = cap.read()
             if not ok or bgr is None:
                 break
-            if n % step == 0:
+            if n % step == 0 and n >= start:
                 yield Frame(n, f"{n:05d}", resize_max_side(bgr[..., ::-1], max_side))
             n += 1
         if n == 0:
