@@ -93,6 +93,19 @@ def script(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+def torchrun_train(tmp_path: Path, preset: str, data, settings: dict, out) -> tuple[int, str]:
+    """`train(make_config(preset, data=data, **settings), out)` under `torchrun` (2 processes)."""
+    code = """
+        import json, sys
+        from focusgan.training.config import make_config
+        from focusgan.training.loop import train
+
+        train(make_config(sys.argv[1], data=sys.argv[2], **json.loads(sys.argv[3])), sys.argv[4],
+              progress=False)
+    """
+    return torchrun(script(tmp_path, code), preset, str(data), json.dumps(settings), str(out))
+
+
 def test_non_finite_loss_in_one_process_stops_every_process(toy_h5, tmp_path):
     """Process 1 alone sees a NaN loss at step 3: both processes stop there with the same error
     (each checks the all-reduced flag), and the last good checkpoint is step 2's, finite."""
@@ -295,17 +308,7 @@ def test_a_conditional_run_in_two_processes_is_the_one_process_run(tmp_path):
     with DatasetWriter(data, resolution=32, channels=4, mask_semantics="binary") as w:
         w.append(toy_images(48, 32, seed=2), source="toy", category_id=[1, 2, 3] * 16)
     small = {**SMALL, "lr": 0.0, "conditional": True}
-    code = """
-        import json, sys
-        from focusgan.training.config import make_config
-        from focusgan.training.loop import train
-
-        train(make_config("tiny", data=sys.argv[1], **json.loads(sys.argv[2])), sys.argv[3],
-              progress=False)
-    """
-    status, out = torchrun(
-        script(tmp_path, code), str(data), json.dumps(small), str(tmp_path / "two")
-    )
+    status, out = torchrun_train(tmp_path, "tiny", data, small, tmp_path / "two")
     assert status == 0, out[-3000:]
     train(make_config("tiny", data=str(data), **small), tmp_path / "one", progress=False)
     one, two = (

@@ -23,6 +23,7 @@ from focusgan.training import rpgan
 from focusgan.training.config import make_config
 from focusgan.training.loop import train
 from focusgan.training.rundir import describe_run, load_generator
+from test_train import assert_same_tensors, states
 
 FFHQ64 = dict(widths=[768] * 4 + [384], cardinalities=[96] * 4 + [48], blocks=[2] * 5)
 CIFAR10 = dict(widths=[768] * 4, cardinalities=[96] * 4, blocks=[2] * 4)
@@ -163,13 +164,7 @@ def cfg_for(data, **kw):
     return make_config("r3gan-tiny", data=str(data), **{**SMALL, **kw})
 
 
-def states(run_dir):
-    return torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
-
-
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(toy_h5, tmp_path):
-    from test_train import assert_same_tensors
-
     train(cfg_for(toy_h5, iters=6), tmp_path / "once", progress=False)
     assert (
         train(cfg_for(toy_h5, iters=6), tmp_path / "twice", stop_after=3, progress=False).step == 3
@@ -228,19 +223,10 @@ def test_wgan_only_flags_with_r3gan_are_one_line_errors(flag, toy_h5, tmp_path, 
 def test_two_processes_compute_the_gradients_of_one(toy_h5, tmp_path):
     """torchrun with 2 processes (gloo) against one: with lr = 0 the weights stay put, and the
     last gradients (Adam's exp_avg, beta1 = 0) agree within float32 summation order."""
-    from test_distributed import _relative_error, script, torchrun
+    from test_distributed import _relative_error, torchrun_train
 
     small = {**SMALL, "iters": 2, "lr": 0.0}
-    code = """
-        import json, sys
-        from focusgan.training.config import make_config
-        from focusgan.training.loop import train
-        train(make_config("r3gan-tiny", data=sys.argv[1], **json.loads(sys.argv[2])), sys.argv[3],
-              progress=False)
-    """
-    status, out = torchrun(
-        script(tmp_path, code), str(toy_h5), json.dumps(small), str(tmp_path / "two")
-    )
+    status, out = torchrun_train(tmp_path, "r3gan-tiny", toy_h5, small, tmp_path / "two")
     assert status == 0, out[-3000:]
     train(make_config("r3gan-tiny", data=str(toy_h5), **small), tmp_path / "one", progress=False)
     one, two = states(tmp_path / "one"), states(tmp_path / "two")

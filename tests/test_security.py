@@ -151,23 +151,10 @@ def legacy(state: dict) -> dict:
     return out
 
 
-def assert_same(a, b) -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            assert_same(x, y)
-    else:
-        assert a == b
-
-
 def test_a_checkpoint_of_an_earlier_version_is_converted_only_when_trusted(experiment, tmp_path,
                                                                           capsys):  # fmt: skip
+    from test_train import assert_same_tensors
+
     _, run = copy_experiment(experiment, tmp_path)
     ckpt = run / "checkpoints" / "latest.pt"
     current = checkpoint.load(ckpt)
@@ -185,7 +172,7 @@ def test_a_checkpoint_of_an_earlier_version_is_converted_only_when_trusted(exper
 
     assert run_cli(suggested, capsys)[0] == 0
     torch.load(ckpt, weights_only=True)
-    assert_same(checkpoint.load(ckpt), current)  # what this version writes, to the bit
+    assert_same_tensors(checkpoint.load(ckpt), current)  # what this version writes, to the bit
     checkpoint.set_rng_state(checkpoint.load(ckpt)["rng"][0])  # and the streams continue alike
     was = legacy(current)["rng"][0]
     assert random.getstate() == was["python"]
