@@ -334,7 +334,9 @@ def coco_job(opts: CocoOptions) -> Job:
         },
     }
     work = partial(process_images, opts=opts)
-    return Job(items, work, "binary", config, extra, global_summary, _item_key, CHUNK_SIZE)
+    return Job(
+        items, work, "binary", config, extra, global_summary, _item_key, CHUNK_SIZE, unit="image"
+    )
 
 
 def _item_key(item: CocoImage) -> tuple:

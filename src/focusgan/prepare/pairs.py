@@ -196,4 +196,6 @@ def pairs_job(opts: PairOptions) -> Job:
     }
     semantics = mask_semantics(opts.mask_format, opts.grabcut_unknown)
     work = partial(process_pairs, opts=opts)
-    return Job(pairs, work, semantics, config, extra, global_summary, chunk_size=CHUNK_SIZE)
+    return Job(
+        pairs, work, semantics, config, extra, global_summary, chunk_size=CHUNK_SIZE, unit="pair"
+    )

@@ -179,10 +179,6 @@ class RunOptions:
     )
 
 
-# What one work item of each source is, for the progress bar and the rate
-ITEM_UNITS = {"coco": "image", "pairs": "pair", "video": "video"}
-
-
 @dataclass
 class Job:
     """A source's work as the pipeline runs it: items, the work function, what the file records."""
@@ -195,7 +191,7 @@ class Job:
     global_summary: FilterSummary | None = None  # counts about the input that no item carries
     item_key: Callable[[Any], Any] = repr
     chunk_size: int = 64
-    unit: str = ""  # what one item is, if not the source's `ITEM_UNITS` (a part of a video)
+    unit: str = "item"  # what one item is (image, pair, video, video part): bar and rate
 
 
 @dataclass
@@ -588,7 +584,7 @@ def prepare(
         desc=f"prepare {config['source']}",
         item_key=job.item_key,
         background=opts.background,
-        unit=job.unit or ITEM_UNITS.get(config["source"], "item"),
+        unit=job.unit,
         executor=run.executor,
         ray_address=run.ray_address,
     )

@@ -62,19 +62,19 @@ def segment_video(
     tmp_overlay = overlay_path.with_name("overlay.partial.mp4")
     n = unsegmented = 0
     start = time.perf_counter()
-    # Masks arrive a piece at a time; they are written on two threads of their own (PNGs on one,
-    # the overlay video, in order, on the other; OpenCV releases the GIL) while the segmenter
-    # goes on with the next piece and the other one of the two writers.
-    writer: list[cv2.VideoWriter] = []
+    # Masks arrive a piece at a time; they are written on two threads of their own (the PNGs on
+    # one, the overlay video, in order, on the other; OpenCV releases the GIL) while the
+    # segmenter goes on with the next piece.
+    writer: cv2.VideoWriter | None = None  # made on the overlay thread at the first frame
     pngs, overlays = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
     pending: deque = deque()  # write jobs in submission order
 
     def add_to_overlay(rgb: np.ndarray, mask: np.ndarray) -> None:
-        if not writer:
+        nonlocal writer
+        if writer is None:
             h, w = rgb.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            writer.append(cv2.VideoWriter(str(tmp_overlay), fourcc, fps, (w, h)))
-        writer[0].write(cv2.cvtColor(overlay(rgb, mask), cv2.COLOR_RGB2BGR))
+            writer = cv2.VideoWriter(str(tmp_overlay), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        writer.write(cv2.cvtColor(overlay(rgb, mask), cv2.COLOR_RGB2BGR))
 
     try:
         stream = segment_stream(iter_frames(video), params, chunk=chunk)
@@ -95,14 +95,14 @@ def segment_video(
     except BaseException:
         for pool in (pngs, overlays):
             pool.shutdown(wait=True, cancel_futures=True)
-        if writer:
-            writer[0].release()
+        if writer is not None:
+            writer.release()
         tmp_overlay.unlink(missing_ok=True)
         raise
     pngs.shutdown()
     overlays.shutdown()
-    if writer:
-        writer[0].release()
+    if writer is not None:
+        writer.release()
         tmp_overlay.replace(overlay_path)
     elapsed = time.perf_counter() - start
     note = f" ({unsegmented} single-frame shots left empty)" if unsegmented else ""

@@ -87,13 +87,13 @@ class SegmenterOptions:
     feature_weight: float = option(
         _D.features.weight,
         "weight of the per-shot appearance model on ImageNet (EfficientNet-Lite0) features, "
-        f"fitted to the shot's own motion, 0..1 (0 = off; default {_D.features.weight})",
+        "fitted to the shot's own motion, 0..1 (0 = off)",
     )
     prior: float = option(
         _D.features.prior,
         "weight of the priors' product (what moves in many shots, what people annotate as "
         "objects: people, animals, vehicles; not water, ground, spray or shadows) in the labels "
-        f"the per-shot feature model learns from, 0..1 (0 = off; default {_D.features.prior})",
+        "the per-shot feature model learns from, 0..1 (0 = off)",
     )
     priors: tuple[str, ...] = option(
         _D.features.priors,
