@@ -11,18 +11,12 @@ import pytest
 
 from focusgan.cli import main
 from focusgan.data.dataset import read_info, read_metadata
+from focusgan.video.bench import centre_box
 from focusgan.video.davis import boundary_tolerance, f_measure, iou, sequence_scores
 from focusgan.video.io import BadVideo, read_frames, write_video
 from focusgan.video.segment import segment_frames
 from focusgan.video.shots import detect_cuts
 from focusgan.video.synthetic import make_video, write_videos
-
-
-def centre_box(shape: tuple[int, ...]) -> np.ndarray:
-    box = np.zeros(shape, bool)
-    h, w = shape[-2:]
-    box[..., h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = True
-    return box
 
 
 def test_synthetic_video_is_seeded_and_has_true_masks():
