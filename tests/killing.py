@@ -295,6 +295,25 @@ def wait_for(proc: subprocess.Popen, seconds: float, ready) -> bool:
     return proc.poll() is None
 
 
+def work_span(cmd: list[str], folder: Path, timeout: float = 600) -> float:
+    """Run `cmd` to its end (it must succeed); the seconds from its first write under `folder`
+    (when `kill_and_rerun` sees its work start) to its exit: the window a kill can land in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log, mark = folder.parent / f"{folder.name}.log", last_write(folder)
+    proc = start(cmd, log)
+    deadline, began = time.monotonic() + timeout, None
+    while proc.poll() is None:
+        if began is None and last_write(folder) > mark:
+            began = time.monotonic()
+        if time.monotonic() > deadline:
+            kill_group(proc)
+            raise AssertionError(f"{cmd[:4]} ran past {timeout} s")
+        time.sleep(0.02)
+    if proc.returncode != 0:
+        raise AssertionError(f"the clean run exited {proc.returncode}: {log.read_text()[-3000:]}")
+    return time.monotonic() - (began or time.monotonic())
+
+
 def kill_and_rerun(
     command,
     folder: Path,

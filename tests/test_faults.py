@@ -40,6 +40,7 @@ from killing import (
     prepare_coco_cmd,
     prepare_video_cmd,
     train_cmd,
+    work_span,
 )
 
 
@@ -98,12 +99,12 @@ def small_coco(tmp_path_factory):
     return write_coco(tmp_path_factory.mktemp("coco"), {"val2017": 12}, seed=3)
 
 
-def killed_equals_clean(cmd, clean: Path, out: Path, delays: list[float], compare) -> None:
-    """`cmd(out)` killed after each of `delays` (seconds after its work starts) and run again:
+def killed_equals_clean(cmd, clean: Path, out: Path, moments: list[float], compare) -> None:
+    """`cmd(out)` killed at each of `moments` (fractions of the clean run's work, from its first
+    write to its end: the kills land however fast the machine and the code are) and run again:
     no file incomplete or lost after a kill, and the result equals the clean run's."""
-    clean.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(cmd(clean), env=child_env(), check=True, timeout=600)
-    log = kill_and_rerun(cmd(out), out.parent, delays)
+    span = work_span(cmd(clean), clean.parent)
+    log = kill_and_rerun(cmd(out), out.parent, [m * span for m in moments])
     assert log.tried >= 1 and log.incomplete == [] and log.lost == []
     compare(clean, out)
 
@@ -112,7 +113,7 @@ def test_prepare_coco_with_workers_killed_then_rerun(small_coco, tmp_path):
     rng = random.Random(5)
     out = tmp_path / "killed" / "coco.h5"
     killed_equals_clean(lambda out: prepare_coco_cmd(small_coco, out), tmp_path / "clean" / "c.h5",
-                        out, [rng.uniform(0, 0.5) for _ in range(2)], assert_same_dataset)  # fmt: skip
+                        out, [rng.uniform(0, 0.8) for _ in range(2)], assert_same_dataset)  # fmt: skip
     assert sorted(p.name for p in out.parent.iterdir() if p.is_file()) == ["coco.h5"]
 
 
@@ -123,20 +124,20 @@ def test_prepare_video_killed_then_rerun(tmp_path):
     write_videos(videos, 2, seed=4, size=(64, 80), shot_lengths=(10, 8))
     rng = random.Random(6)
     killed_equals_clean(lambda out: prepare_video_cmd(videos, out), tmp_path / "clean" / "v.h5",
-                        tmp_path / "killed" / "v.h5", [rng.uniform(0, 1.0) for _ in range(2)],
+                        tmp_path / "killed" / "v.h5", [rng.uniform(0, 0.8) for _ in range(2)],
                         assert_same_dataset)  # fmt: skip
 
 
 def test_experiment_killed_then_rerun(toy_h5, tmp_path):
-    """Killed at a random moment (0..3 s) after its work has started, run again: both runs and
+    """Killed at a random moment of its work (a fraction of the clean run's), run again: both runs and
     their scores equal a clean run's. Then the completeness check itself, on the clean run's
     files: every kind the experiment and its report write is known, complete, and when cut
     short (half of it, or its last byte), incomplete; a kind with no check is never complete."""
     config = experiment_config(tmp_path / "kill.yaml", toy_h5, initial=False)
-    delays = [random.Random(8).uniform(0, 3.0)]
+    moments = [random.Random(8).uniform(0, 0.8)]
     clean = tmp_path / "clean" / "x"
     killed_equals_clean(lambda out: experiment_cmd(config, out), clean,
-                        tmp_path / "killed" / "x", delays,
+                        tmp_path / "killed" / "x", moments,
                         lambda a, b: assert_same_experiment(a, b, initial=False))  # fmt: skip
     assert incomplete_files(clean) == {}
     files = {kind(p): p for p in sorted(clean.rglob("*")) if p.is_file()}
