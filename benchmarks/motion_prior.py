@@ -83,7 +83,7 @@ class Hook:
     def __init__(self) -> None:
         self.captured: list[tuple[np.ndarray, np.ndarray]] = []
         self.capture = False
-        self.theta: np.ndarray | None = None
+        self.sources: tuple[str, ...] = ("motion",)  # the priors whose product is applied
         self.labels = 0.0  # exponent of the prior in the shot model's labels (lowering only)
         self.lower = False  # the labels only lowered by the prior
         self.priors: dict[str, np.ndarray] = {}  # several priors' weights (the product's)
@@ -115,7 +115,10 @@ class Hook:
             fit_to = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             self.seconds += time.perf_counter() - start
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
-        prior = spread_in_time(prior_probability(self.theta, maps), idx, t, h, w)
+        prior = np.ones((len(idx), fh, fw), np.float32)
+        for source in self.sources:
+            prior *= prior_probability(self.priors[source], maps)
+        prior = spread_in_time(prior, idx, t, h, w)
         if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             fit_to = np.minimum(fit_to, mixed)
@@ -281,14 +284,14 @@ def main() -> None:
         hook.lower = spec.get("lower", False)
         exponents = spec.get("priors", {"motion": 1})
         unit = all(e == 1 for e in exponents.values())  # a plain product: the package's code
-        single = unit and len(exponents) == 1
-        source = next(iter(exponents)) if single else None
         hook.exponents = {} if unit else exponents
+        hook.sources = tuple(exponents) if unit else ("motion",)
         hook.seconds, hook.frames = 0.0, 0
         # the package's prior in the labels (unless only lowering them: the hook's)
         package = not (hook.lower or hook.exponents)
         settings = {
             **motion_cv.REGIONS,
+            **spec.get("settings", {}),
             "features__prior": hook.labels if package else 0.0,
             "features__priors": tuple(exponents) if unit else ("motion",),
         }
@@ -296,7 +299,6 @@ def main() -> None:
             if motion_cv.valid(row.get(name), pieces[name]):
                 continue
             hook.priors = {"motion": thetas[name], "coco": theta_coco}
-            hook.theta = hook.priors[source or "motion"]
             features_module.prior_weights = lambda name, priors=hook.priors: priors[name]
             params = motion_cv.changed(**settings)
             row[name] = motion_cv.score(args.davis, name, params, frames[name])

@@ -61,6 +61,7 @@ class FeatureParams:
     prior: float = 0.5  # exponent of the priors' product in the model's labels:
     # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
     priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
+    rounds: int = 1  # fits of the shot model; each later one to the last result's labels
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
