@@ -315,7 +315,7 @@ PRIORS = {
         "labels": 0.5,
         "priors": {"motion": 1, "coco": 1},
     },
-    # Issue #18, session 8, declared 2026-12-05 10:53 UTC before any was measured (by reasoning
+    # Issue #18, session 8, declared 2026-12-05 10:25 UTC before any was measured (by reasoning
     # and a look at the shipped masks of kite-surf, breakdance, horsejump-high and cows, no score
     # of them seen): the shipped defaults (`PRIOR`, the product above, the fold's motion prior)
     # plus one change ("settings": SegmentParams changes as in `CANDIDATES`). The product also as
