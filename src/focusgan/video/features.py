@@ -62,8 +62,6 @@ class FeatureParams:
     # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
     priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
     rounds: int = 1  # fits of the shot model; each later one to the last result's labels
-    location: bool = False  # the model also sees where a cell lies against the frame's
-    # labelled object (`location_columns`), so a look-alike far from it can stay background
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
@@ -130,12 +128,9 @@ def _enlarge(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.concatenate([q.reshape(size[1], size[0], -1) for q in parts], -1)
 
 
-def fit_posterior(
-    features: np.ndarray, prob: np.ndarray, p: FeatureParams, extra: np.ndarray | None = None
-) -> np.ndarray | None:
+def fit_posterior(features: np.ndarray, prob: np.ndarray, p: FeatureParams) -> np.ndarray | None:
     """P(object | features) for every row of `features` (N, C) from a logistic regression fitted
-    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows. `extra`
-    (N, K): columns the model sees beside the normalised features (`location_columns`).
+    with soft labels `prob` (N,) in [0, 1]; None when one side has no confident rows.
 
     The fit minimises sum_i w_i BCE(z_i, y_i) + l2 |W|^2 (z = W.x + b; rows beyond 0.5 +- 0.025
     labelled 1 or 0, weighted by their distance from 0.5, each side's weights summing to one), a
@@ -149,8 +144,6 @@ def fit_posterior(
     if not (keep_pos.any() and keep_neg.any()):
         return None
     x = feature_rows(features)
-    if extra is not None:  # before the bias, the last column
-        x = np.concatenate([x[:, :-1], extra.astype(np.float32), x[:, -1:]], 1)
     ys = np.concatenate([np.ones(int(keep_pos.sum())), np.zeros(int(keep_neg.sum()))])
     ws = np.concatenate([pos[keep_pos] / pos[keep_pos].sum(), neg[keep_neg] / neg[keep_neg].sum()])
     theta = newton_logistic(np.concatenate([x[keep_pos], x[keep_neg]]), ys, ws, p.l2)
@@ -164,29 +157,6 @@ def feature_rows(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
     x = x / (np.sqrt((x * x).sum(1, keepdims=True)) + 1e-6)
     return np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
-
-
-def location_columns(labels: np.ndarray) -> np.ndarray:
-    """(T, h, w, 2): u^2 and v^2 per cell of labels (T, h, w), u and v its offsets from the
-    frame's labelled object's centre in units of that object's spread (weighted mean and standard
-    deviation of x and y, weights: how far each label is above 0.5; the shot's own where a frame
-    has no object label), at most 9 (3 spreads). The shot model learns how far its object
-    reaches, as FST's location model (Papazoglou & Ferrari 2013) does."""
-    t, h, w = labels.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    weights = np.clip(labels - 0.5, 0, None)
-    total = weights.sum()
-    out = np.empty((t, h, w, 2), np.float32)
-    for i in range(t):
-        wi, si = (weights[i], weights[i].sum()) if weights[i].sum() > 0 else (weights.sum(0), total)
-        if si <= 0:  # no object label in the shot: every cell alike
-            out[i] = 0
-            continue
-        for k, c in enumerate((xs, ys)):
-            mean = (wi * c).sum() / si
-            spread = np.sqrt((wi * (c - mean) ** 2).sum() / si) + 1.0
-            out[i, ..., k] = np.minimum(((c - mean) / spread) ** 2, 9.0)
-    return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -349,8 +319,7 @@ def with_features(
         else [fit_to[i] for i in idx]
     )
     target = np.stack([cv2.resize(q, (fw, fh), interpolation=cv2.INTER_AREA) for q in labels])
-    extra = location_columns(target).reshape(-1, 2) if p.location else None
-    post = fit_posterior(maps.reshape(-1, c), target.ravel(), p, extra)
+    post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
     posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w)

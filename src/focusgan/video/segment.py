@@ -84,7 +84,6 @@ class SegmentParams:
     slic_iterations: int = 2
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.6  # damp foreground blobs smaller than this x the largest; 0 = off
-    anchored: bool = False  # damp foreground blobs the motion never marked (`damp_unmoved`)
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
@@ -245,21 +244,6 @@ def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
     return out
 
 
-def damp_unmoved(prob: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """Push foreground blobs of `prob` that hold no pixel of `moved` (bool, same shape) just
-    below 0.5: what the appearance models pulled in but no motion marked (a still bystander
-    dressed as the moving person), not the still parts of a moving object (joined to it)."""
-    fg = (prob > 0.5).astype(np.uint8)
-    n, lab = cv2.connectedComponents(fg, connectivity=8)
-    if n <= 1:
-        return prob
-    anchored = np.bincount(lab[moved], minlength=n) > 0
-    anchored[0] = True
-    out = prob.copy()
-    out[~anchored[lab]] = np.minimum(out[~anchored[lab]], 0.5 - 1e-3)
-    return out
-
-
 def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> Segmentation:
     """Soft foreground masks for a short sequence of RGB uint8 frames (T, H, W, 3), T >= 2."""
     p = params or SegmentParams()
@@ -354,10 +338,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             fit_to = fit_to.clip(0, 1)
         return fit_to
 
-    motion = probs  # the motion (and colour) probabilities, before the appearance model
-    moved_edge = otsu_threshold(motion) if p.decision == "otsu" else 0.5
     if p.features.weight > 0:
-        maps = feature_job.result()
+        motion, maps = probs, feature_job.result()  # the probabilities before the shot model
         for _ in range(max(1, p.features.rounds)):  # a later round fits the last one's result
             probs = with_features(frames, motion, p.features, shot_labels(probs), maps)
     if p.decision == "otsu":
@@ -368,8 +350,6 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
-        if p.anchored:
-            prob = damp_unmoved(prob, motion[i] > moved_edge)
         if p.refine == "fgs":
             guide = small[i]
             if p.fgs_side > p.work_side:  # thin parts: snapped on a larger frame
