@@ -368,12 +368,34 @@ PRIORS = {
         "priors": {"motion": 1, "coco": 1},
         "settings": {"features__weight": 0.65},
     },
+    # declared 10:35 UTC, after seeing all the above (and breakdance's bystanders): the feature
+    # posterior's weight fades with the distance from the frame's labelled object
+    # (`FeatureParams.reach` R: x exp(-(d / (R sqrt(area)))^2)), so a still look-alike far from
+    # the moving object stays out while still parts joined to it (a head, legs) come in and
+    # spray on it goes: R 0.5 and 1 with the priors and posterior at 0.65, R 0.5 at 0.8
+    "shipped defaults + posterior faded beyond 0.5 object sizes, priors and posterior at 0.65": {
+        "labels": 0.65,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {"features__reach": 0.5, "features__weight": 0.65},
+    },
+    "shipped defaults + posterior faded beyond 1 object size, priors and posterior at 0.65": {
+        "labels": 0.65,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {"features__reach": 1.0, "features__weight": 0.65},
+    },
+    "shipped defaults + posterior faded beyond 0.5 object sizes, posterior at 0.8": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {"features__reach": 0.5, "features__weight": 0.8},
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "shipped defaults + posterior faded beyond 1 object size, priors and posterior at 0.65",
+    "shipped defaults + posterior faded beyond 0.5 object sizes, posterior at 0.8",
     "shipped defaults + the shot model sees each cell's place, feature posterior weight 0.8",
     "shipped defaults + unmoved blobs damped, feature posterior weight 0.8",
     "shipped defaults + feature posterior weight 0.8",
