@@ -45,6 +45,7 @@ import os
 import sys
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -70,6 +71,7 @@ from focusgan.video.features import (  # noqa: E402
 from focusgan.video.io import iter_frames  # noqa: E402
 
 cv2.setNumThreads(1)
+AUG_SIDES = (384, 512, 640)  # the COCO photos' longer sides for the "coco-aug" prior
 ORIGINAL_WITH_FEATURES = segment_module.with_features
 ORIGINAL_PRIOR_LABELS = features_module.prior_labels
 
@@ -171,13 +173,20 @@ def train_prior(rows: list[tuple[np.ndarray, np.ndarray]], p: FeatureParams) -> 
 
 
 def coco_rows(
-    root: Path, p: FeatureParams, cache: motion_cv.DiskCache, splits=("train2017", "val2017")
+    root: Path,
+    p: FeatureParams,
+    cache: motion_cv.DiskCache,
+    splits=("train2017", "val2017"),
+    sides: tuple[int, ...] = (),
+    mirror: bool = False,
 ):
     """Each tiny-COCO photo's (features (N, C) float16, labels (N,)): `feature_maps` of the photo
     (512 px), and the union of its instance masks (crowd regions included: they are people or
     vehicles too, only not outlined one by one; as background they would teach that a crowd of
     people is not an object) brought to the feature grid with INTER_AREA, the fraction of each
-    cell inside an object. Photos in file-name order; the maps are cached."""
+    cell inside an object. Photos in file-name order; the maps are cached. `sides`: each photo
+    at these longer sides (default `p.side`), `mirror`: and mirrored, each a photo of its own
+    (objects at other sizes and facing the other way)."""
     from focusgan.prepare.coco import load_coco
 
     rows = []
@@ -189,11 +198,19 @@ def coco_rows(
             objects = np.zeros(rgb.shape[:2], np.float32)
             for ann in coco.imgToAnns[image_id]:
                 objects = np.maximum(objects, coco.annToMask(ann))
-            key = cache.key("featuremaps-opencv-dnn-photo", rgb, p.side, p.blocks)
-            maps = cache.get(key, lambda rgb=rgb: features_module.feature_maps(rgb[None], p))[0]
-            fh, fw, c = maps.shape
-            y = cv2.resize(objects, (fw, fh), interpolation=cv2.INTER_AREA)
-            rows.append((maps.reshape(-1, c).astype(np.float16), y.ravel()))
+            for side in sides or (p.side,):
+                q = replace(p, side=side)
+                for image, mask in [(rgb, objects)] + [(rgb[:, ::-1], objects[:, ::-1])] * mirror:
+                    image = np.ascontiguousarray(image)
+                    key = cache.key("featuremaps-opencv-dnn-photo", image, q.side, q.blocks)
+                    maps = cache.get(
+                        key, lambda x=image, q=q: features_module.feature_maps(x[None], q)
+                    )[0]
+                    fh, fw, c = maps.shape
+                    y = cv2.resize(
+                        np.ascontiguousarray(mask), (fw, fh), interpolation=cv2.INTER_AREA
+                    )
+                    rows.append((maps.reshape(-1, c).astype(np.float16), y.ravel()))
     return rows
 
 
@@ -258,6 +275,9 @@ def main() -> None:
         print(f"saved the prior of all {len(names)} sequences to {args.save}")
     coco = coco_rows(args.coco, p, cache)
     theta_coco = train_prior(coco, p)  # one prior for every sequence: it never saw DAVIS
+    # the same photos at three sizes and mirrored (`PRIORS` "coco-aug")
+    aug = coco_rows(args.coco, p, cache, sides=AUG_SIDES, mirror=True)
+    theta_aug = train_prior(aug, p)
     # a check on COCO itself: trained on the 50 train photos, separation on the 50 val ones
     half = train_prior(coco_rows(args.coco, p, cache, ("train2017",)), p)
     x, y = map(np.concatenate, zip(*coco_rows(args.coco, p, cache, ("val2017",)), strict=True))
@@ -298,7 +318,7 @@ def main() -> None:
         for name in names:
             if motion_cv.valid(row.get(name), pieces[name]):
                 continue
-            hook.priors = {"motion": thetas[name], "coco": theta_coco}
+            hook.priors = {"motion": thetas[name], "coco": theta_coco, "coco-aug": theta_aug}
             features_module.prior_weights = lambda name, priors=hook.priors: priors[name]
             params = motion_cv.changed(**settings)
             row[name] = motion_cv.score(args.davis, name, params, frames[name])
