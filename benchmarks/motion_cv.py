@@ -388,7 +388,7 @@ PRIORS = {
         "priors": {"motion": 1, "coco": 1},
         "settings": {"features__reach": 0.5, "features__weight": 0.8},
     },
-    # declared 10:39 UTC, after seeing all the above: the COCO prior trained on the 100 photos
+    # declared 10:36 UTC, after seeing all the above: the COCO prior trained on the 100 photos
     # at longer sides 384, 512 and 640 and mirrored ("coco-aug", `motion_prior.coco_rows`;
     # DAVIS objects come at many sizes; 100 photos are few), in the product instead of the
     # plain COCO prior, at the shipped weights and with the priors and posterior at 0.65
