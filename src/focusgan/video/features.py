@@ -52,19 +52,15 @@ from focusgan.video.io import resize_max_side
 
 @dataclass
 class FeatureParams:
-    weight: float = 0.5  # exponent of the feature posterior; 1 - it of the probability; 0 = off
+    weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
     side: int = 512  # longer side of the frames the network sees (stride 16 -> 32 x 18)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
-    prior: float = 0.5  # exponent of the priors' product in the model's labels:
+    prior: float = 0.65  # exponent of the priors' product in the model's labels:
     # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
     priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
-    rounds: int = 1  # fits of the shot model; each later one to the last result's labels
-    reach: float = 0.0  # the posterior's weight fades beyond this x sqrt(object area) pixels
-    # from the frame's labelled object (`reach_weights`): a still look-alike far from the moving
-    # object stays out; 0 = everywhere the same weight
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
@@ -267,19 +263,6 @@ def prior_labels(
     ]
 
 
-def reach_weights(labels: np.ndarray, weight: float, reach: float) -> np.ndarray:
-    """(T, h, w) exponents of the posterior: `weight` on and near each frame's labelled object
-    (labels > 0.5), times exp(-(d / D)^2) at d pixels from it, D = `reach` x sqrt(its area);
-    `weight` everywhere in a frame with no object label."""
-    out = np.full(labels.shape, weight, np.float32)
-    for i, q in enumerate(labels):
-        obj = q > 0.5
-        if obj.any():
-            d = cv2.distanceTransform((~obj).astype(np.uint8), cv2.DIST_L2, 3)
-            out[i] *= np.exp(-((d / (reach * np.sqrt(obj.sum()))) ** 2))
-    return out
-
-
 def sampled_frames(t: int, p: FeatureParams) -> list[int]:
     """The frames of a shot of `t` frames that go through the network: every `p.every`-th and
     the last."""
@@ -339,5 +322,4 @@ def with_features(
     if post is None:
         return prob
     posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w)
-    weight = reach_weights(fit_to, p.weight, p.reach) if p.reach > 0 else p.weight
-    return (prob ** (1 - weight) * posterior**weight).astype(np.float32)
+    return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

@@ -89,7 +89,6 @@ class SegmentParams:
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
     # working frame's longer side squared (its reach, sqrt(lambda) pixels, with the side)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
-    fgs_side: int = 0  # fgs: longer side of the frame the masks are snapped at; 0 = work_side
     smooth_labels: bool = True  # fgs also on the feature model's labels (its edge mapped to 0.5)
     refine_radius: float = 0.01  # guided: window radius, of the image diagonal
     refine_eps: float = 1e-3
@@ -327,21 +326,14 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             )
     t7 = time.perf_counter()
     timings["colour"] = t7 - t6
-
-    def shot_labels(q: np.ndarray) -> np.ndarray:
-        """The shot model's labels: `q` with the shot's edge mapped to 0.5, smoothed."""
-        edge = otsu_threshold(q) if p.decision == "otsu" else 0.5
-        fit_to = votes_to_probability(q, edge)
+    if p.features.weight > 0:
+        edge = otsu_threshold(probs) if p.decision == "otsu" else 0.5
+        fit_to = votes_to_probability(probs, edge)
         if p.smooth_labels:  # labels whose outlines follow the image's
             pairs = zip(small, fit_to, strict=True)
-            fit_to = np.stack([global_smoother(f, x, fgs_lambda, p.fgs_sigma) for f, x in pairs])
+            fit_to = np.stack([global_smoother(f, q, fgs_lambda, p.fgs_sigma) for f, q in pairs])
             fit_to = fit_to.clip(0, 1)
-        return fit_to
-
-    if p.features.weight > 0:
-        motion, maps = probs, feature_job.result()  # the probabilities before the shot model
-        for _ in range(max(1, p.features.rounds)):  # a later round fits the last one's result
-            probs = with_features(frames, motion, p.features, shot_labels(probs), maps)
+        probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
     t8 = time.perf_counter()
@@ -351,12 +343,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
         if p.refine == "fgs":
-            guide = small[i]
-            if p.fgs_side > p.work_side:  # thin parts: snapped on a larger frame
-                guide = resize_max_side(frames[i], p.fgs_side)
-                prob = cv2.resize(prob, guide.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-            lam = p.fgs_lambda * (max(guide.shape[:2]) / 256) ** 2
-            prob = global_smoother(guide, prob, lam, p.fgs_sigma)
+            prob = global_smoother(small[i], prob, fgs_lambda, p.fgs_sigma)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         if p.refine == "guided":
             image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
