@@ -29,7 +29,8 @@ a weighted geometric mean, label^(1 - prior) x (P_motion x P_coco)^prior. Measur
 DAVIS development sequences, each with a motion prior trained without it: mean J 71.2 -> 72.8
 (motion prior) -> 75.5 (both; kite-surf's spray 24 -> 46, dog -1.5) -> 77.2 (the priors and
 the posterior at 0.65, not 0.5; kite-surf 52, dog and cows +2.3-2.7, breakdance -1.6;
-benchmarks/RESULTS.md).
+benchmarks/RESULTS.md). The cost: an object unlike anything the priors know (the generated
+videos' random textures) can lose its labels whole (held-out generated videos 70.8 -> 65.2).
 """
 
 from __future__ import annotations
@@ -63,8 +64,6 @@ class FeatureParams:
     prior: float = 0.65  # exponent of the priors' product in the model's labels:
     # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
     priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
-    within: float = 0.0  # the product divided by its `within`-quantile over the shot's labelled
-    # object, at most 1: the priors rank the parts that move, never veto them all; 0 = off
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
@@ -229,8 +228,8 @@ def prior_weights(name: str) -> np.ndarray:
     never saw any): development mean J 71.2 (no prior) -> 72.8 (motion prior at 0.5) -> 75.5
     (the product of both at 0.5: spray and shadows flip to background; dog -1.5 against the
     motion prior alone) -> 77.25 (the product at 0.65, the posterior at 0.65, the COCO prior's
-    photos at three sizes and mirrored); leave-one-sequence-out over all candidates 76.3
-    (benchmarks/RESULTS.md)."""
+    photos at three sizes and mirrored); leave-one-sequence-out over all candidates: see
+    benchmarks/RESULTS.md."""
     from importlib.resources import files
 
     if name not in PRIOR_FILES:
@@ -253,28 +252,20 @@ def prior_labels(
     maps: np.ndarray,
     weight: float,
     priors: tuple[str, ...] = FeatureParams.priors,
-    within: float = 0.0,
 ) -> list[np.ndarray]:
     """The labels (h, w) of the sampled frames `idx` of `fit_to` (T, h, w), each multiplied by
     the product of the `priors` on its feature map (`maps`, one per sampled frame, enlarged
     bilinearly) as a weighted geometric mean: label^(1 - weight) x (P_1 x P_2 ...)^weight. Where
     the shot's motion marks what moves with the object but rarely is one elsewhere (spray,
-    water, ground, a cast shadow), its labels drop and the shot model learns it as background.
-    `within` > 0: the product is first divided by its `within`-quantile over the labelled object
-    (labels > 0.5) of these frames, at most 1, so an object unlike anything the priors know
-    keeps its labels while what moves with it drops relative to it."""
+    water, ground, a cast shadow), its labels drop and the shot model learns it as background."""
     h, w = fit_to.shape[1:]
     prior = np.ones(maps.shape[:3], np.float32)
     for name in priors:
         prior *= prior_probability(prior_weights(name), maps)
-    prior = [cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in prior]
-    if within > 0:
-        inside = np.concatenate([q[fit_to[i] > 0.5] for i, q in zip(idx, prior, strict=True)])
-        if inside.size:
-            scale = max(float(np.quantile(inside, within)), 1e-6)
-            prior = [np.minimum(q / scale, 1.0) for q in prior]
     return [
-        fit_to[i].clip(0, 1) ** (1 - weight) * q**weight for i, q in zip(idx, prior, strict=True)
+        fit_to[i].clip(0, 1) ** (1 - weight)
+        * cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) ** weight
+        for i, q in zip(idx, prior, strict=True)
     ]
 
 
@@ -328,7 +319,7 @@ def with_features(
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     labels = (
-        prior_labels(fit_to, idx, maps, p.prior, p.priors, p.within)
+        prior_labels(fit_to, idx, maps, p.prior, p.priors)
         if p.prior > 0
         else [fit_to[i] for i in idx]
     )
