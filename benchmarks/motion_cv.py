@@ -98,7 +98,7 @@ FINAL = {**SESSION5, "smooth_labels": True}
 REGIONS = {**FINAL, "saliency__components": 1.5}  # the defaults before the cross-video prior
 PRIOR = {
     **REGIONS,
-    "features__prior": 0.65,
+    "features__prior": 0.5,
     "features__weight": 0.65,
     "features__priors": ("motion", "coco"),
 }  # current

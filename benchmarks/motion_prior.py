@@ -243,9 +243,7 @@ def main() -> None:
     ap.add_argument("--rerun", action="store_true", help="ignore stored scores of --set")
     ap.add_argument("--save", type=Path, default=None, help="write the prior of all sequences")
     ap.add_argument("--coco", type=Path, default=ROOT.parent / "shared" / "data" / "tiny_coco")
-    ap.add_argument(
-        "--save-coco", type=Path, default=None, help="write the COCO prior (the coco-aug one)"
-    )
+    ap.add_argument("--save-coco", type=Path, default=None, help="write the COCO prior")
     args = ap.parse_args()
     cache = motion_cv.DiskCache(args.cache / "arrays")
     motion_cv.install_cache(cache)
@@ -295,9 +293,9 @@ def main() -> None:
         print(
             f"  COCO prior on {held:<16} labels > 0.5: {s[y > 0.5].mean():.2f}, < 0.5: {s[y < 0.5].mean():.2f}"
         )
-    if args.save_coco:  # the shipped COCO prior: the photos at three sizes and mirrored
-        np.save(args.save_coco, theta_aug.astype(np.float32))
-        print(f"saved the COCO prior of {len(aug)} photo views to {args.save_coco}")
+    if args.save_coco:
+        np.save(args.save_coco, theta_coco.astype(np.float32))
+        print(f"saved the COCO prior of {len(coco)} photos to {args.save_coco}")
     table = json.loads(args.scores.read_text()) if args.scores.exists() else {}
     for label in args.set or list(motion_cv.PRIORS):
         spec = motion_cv.PRIORS[label]
