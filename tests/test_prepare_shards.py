@@ -115,7 +115,11 @@ def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path, capsys):
     assert [(i.part, i.parts) for i in items] == [(p, 4) for p in range(4)]
 
     def starts(items):
-        return [s[0].index for i in items for s in vi.item_shots(i, CUT_THRESHOLD, CUT_RATIO)]
+        out = []
+        for i in items:
+            with vi.open_item(i) as v:
+                out += [a for a, _ in v.shots(CUT_THRESHOLD, CUT_RATIO)]
+        return out
 
     # every part's shots together: the whole video's shots, which are the clip's (its cuts)
     assert starts(items) == starts([vi.VideoItem(str(video))]) == [0, *clip.cuts]
