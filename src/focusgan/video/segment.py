@@ -390,9 +390,7 @@ def segment_stream(
     """Segment a stream of `io.Frame`s as `segment_pieces` does. Yields (frame, mask or None,
     kind) in order; a shot of one frame has no flow and gets None."""
     for piece, seg in segment_pieces(frames, params, chunk):
-        if seg is None:
-            for f in piece:
-                yield f, None, "single frame"
-            continue
-        for f, m, k in zip(piece, seg.masks, seg.kinds, strict=True):
-            yield f, m, k
+        masks = [None] * len(piece) if seg is None else seg.masks
+        kinds = ["single frame"] * len(piece) if seg is None else seg.kinds
+        yield from zip(piece, masks, kinds, strict=True)
+        piece.clear()  # handed on: not held while the next piece is read (2 x chunk frames, not 3)
