@@ -10,8 +10,8 @@ pieces of at most `--segment-frames` frames (`shots.shot_pieces`, as `segment_st
 `--chunk`) and each piece holding a candidate is segmented whole (`focusgan.video.segment`);
 pieces without a candidate are not segmented. The shots' lengths are needed before the
 candidates are chosen, so each item is decoded twice (`video_items.ItemVideo`): once for its
-shots alone, then for the frames of the pieces to segment, one piece at a time (memory: about
-one piece of frames, however long a shot). Each candidate's soft mask goes
+shots alone, then for the frames of the pieces to segment, one piece at a time (memory: two
+pieces of frames at most, however long a shot). Each candidate's soft mask goes
 through the thesis's frame filter (`THESIS_FRAME_FILTER`: foreground 10%..80%, at most 10% of the
 outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the frame and mask
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).

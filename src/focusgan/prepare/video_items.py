@@ -29,8 +29,8 @@ units the pipeline schedules (locally or on Ray):
   are never split.
 - **Two decodings** (`open_item`, `ItemVideo`): an item is decoded once for its shots alone
   (no frame held), then again for the frames of the pieces that hold a candidate, one piece at a
-  time, so memory stays at about one piece of frames however long a shot (a shard member's
-  temporary file is kept until both are done).
+  time (the one segmented and the next), so memory holds two pieces of frames at most however
+  long a shot (a shard member's temporary file is kept until both are done).
 """
 
 from __future__ import annotations
