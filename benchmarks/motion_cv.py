@@ -50,8 +50,8 @@ from focusgan.video.davis import (  # noqa: E402
     sequence_scores,
 )
 from focusgan.video.io import iter_frames  # noqa: E402
-from focusgan.video.segment import CHUNK, SegmentParams, split_evenly  # noqa: E402
-from focusgan.video.shots import iter_shots  # noqa: E402
+from focusgan.video.segment import CHUNK, SegmentParams  # noqa: E402
+from focusgan.video.shots import iter_pieces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 cv2.setNumThreads(1)
@@ -643,9 +643,9 @@ def users_pieces(frames: list) -> list[list[int]]:
     """The pieces `segment` cuts a sequence into (shots, then at most `CHUNK` frames): they
     depend on the frames only, not on the candidate."""
     out, start = [], 0
-    for shot in iter_shots(frames):
-        out += [[start + a, start + b] for a, b in split_evenly(len(shot), CHUNK)]
-        start += len(shot)
+    for piece in iter_pieces(frames, CHUNK):
+        out.append([start, start + len(piece)])
+        start += len(piece)
     return out
 
 

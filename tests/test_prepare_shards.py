@@ -115,7 +115,11 @@ def test_a_long_video_in_parts_gives_the_samples_of_the_whole(tmp_path, capsys):
     assert [(i.part, i.parts) for i in items] == [(p, 4) for p in range(4)]
 
     def starts(items):
-        return [s[0].index for i in items for s in vi.item_shots(i, CUT_THRESHOLD, CUT_RATIO)]
+        out = []
+        for i in items:
+            with vi.open_item(i) as v:
+                out += [a for a, _ in v.shots(CUT_THRESHOLD, CUT_RATIO)]
+        return out
 
     # every part's shots together: the whole video's shots, which are the clip's (its cuts)
     assert starts(items) == starts([vi.VideoItem(str(video))]) == [0, *clip.cuts]
@@ -159,3 +163,36 @@ def test_frames_read_from_a_start_equal_those_decoded_from_the_first(tmp_path, s
         part = [(f.index, f.rgb) for f in iter_frames(video, start=start)]
         assert [i for i, _ in part] == list(range(start, 75))
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, whole[start:], strict=True))
+
+
+def test_a_long_shot_in_parts_stores_the_masks_segment_writes(tmp_path):
+    """A 30-frame shot (more than 2 x --segment-frames 5: pieces 0-5, ..., 15-20, 20-25, 25-30)
+    in a video split into 2 parts at frame 22: `prepare video` reads each part twice (its
+    shots, then only the pieces holding a candidate) and stores `segment --chunk 5`'s masks
+    brought to 32x32 by the same `to_square`."""
+    import cv2
+
+    from focusgan.prepare.transform import to_square
+    from focusgan.video.io import iter_frames
+
+    clip = make_video(8, size=(48, 64), shot_lengths=(30, 14), camera="static", n_objects=1)
+    video = write_video(tmp_path / "long.mp4", clip.frames)
+    fast = ["--feature-weight", "0"]  # the pieces are what is tested
+    seg = ["segment", str(video), "--out", str(tmp_path / "seg"), "--no-overlay", "--chunk", "5"]
+    assert main([*seg, *fast]) == 0
+    out, split_mb = tmp_path / "parts.h5", video.stat().st_size / vi.MB / 1.5  # 2 parts
+    assert main(["prepare", "video", str(video), "--out", str(out), "--split-mb", str(split_mb),
+                 "--segment-frames", "5", *ARGS, *fast]) == 0  # fmt: skip
+    items = vi.video_items([video], split_mb, FilterSummary())
+    assert [(i.part, i.parts) for i in items] == [(0, 2), (1, 2)]
+    with vi.open_item(items[1]) as part:  # sought to 22 - MARGIN; owns the shot at 30
+        assert part.shots(CUT_THRESHOLD, CUT_RATIO) == [(30, 44)]
+        got = [[f.index for f in p] for p in part.pieces([(30, 35), (40, 44)])]
+        assert got == [[30, 31, 32, 33, 34], [40, 41, 42, 43]]
+    frames = list(read_metadata(out, "frame"))
+    assert frames == [0, 14, 29, 30, 36, 43]  # 3 evenly spaced frames of each shot
+    rgb = {f.index: f.rgb for f in iter_frames(video)}
+    for image, f in zip(load_images(out), frames, strict=True):
+        mask = cv2.imread(str(tmp_path / "seg" / f"{f:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert mask.max() > 127
+        np.testing.assert_array_equal(image, to_square(rgb[f], 32, "squash", mask=mask))

@@ -15,7 +15,7 @@ from focusgan.video.bench import centre_box
 from focusgan.video.davis import boundary_tolerance, f_measure, iou, sequence_scores
 from focusgan.video.io import BadVideo, read_frames, write_video
 from focusgan.video.segment import segment_frames
-from focusgan.video.shots import detect_cuts
+from focusgan.video.shots import LAG, ShotSplitter, detect_cuts, shot_pieces, split_evenly
 from focusgan.video.synthetic import make_video, write_videos
 
 
@@ -35,6 +35,55 @@ def test_synthetic_video_is_seeded_and_has_true_masks():
 def test_shot_detection_finds_the_cuts(seed):
     v = make_video(seed, size=(72, 96), shot_lengths=(12, 15, 10))
     assert detect_cuts(v.frames) == v.cuts == [12, 27]
+    # each cut is reported LAG frames late (the installed PySceneDetect's window), which
+    # `iter_pieces` relies on to let a piece go before its shot ends
+    splitter = ShotSplitter()
+    said = {c: i for i, f in enumerate(v.frames) for c in splitter.push(i, f)}
+    assert said == {12: 12 + LAG, 27: 27 + LAG}
+
+
+def test_shot_pieces():
+    """`chunk` frames while more than 2 x chunk remain, then the rest split evenly: a shot of at
+    most 2 x chunk frames keeps `split_evenly`'s pieces (so DAVIS's, at most 104 frames, stay)."""
+    assert shot_pieces(250, 60) == [(0, 60), (60, 120), (120, 180), (180, 215), (215, 250)]
+    assert shot_pieces(121, 60) == [(0, 60), (60, 90), (90, 121)]  # 61 = 30 + 31
+    for chunk in (2, 6, 60):
+        for n in range(1, 5 * chunk):
+            pieces = shot_pieces(n, chunk)
+            if n <= 2 * chunk:
+                assert pieces == split_evenly(n, chunk)
+            assert [a for a, _ in pieces] == [0] + [b for _, b in pieces[:-1]]
+            assert pieces[-1][1] == n and all(0 < b - a <= chunk for a, b in pieces)
+
+
+def test_segment_holds_about_two_pieces_of_a_long_shot():
+    """`segment_stream` on shots of 40 and 14 frames in pieces of at most 6: each piece is
+    segmented as soon as it is decided, so when a frame is read no more than 2 x 6 + LAG earlier
+    frames are alive (the shot's buffer just before it lets a piece go), whatever the shot's
+    length; the masks are those of each piece of `shot_pieces` segmented alone."""
+    import weakref
+
+    from focusgan.video.features import FeatureParams
+    from focusgan.video.io import Frame
+    from focusgan.video.segment import SegmentParams, segment_stream
+
+    v = make_video(3, size=(48, 64), shot_lengths=(40, 14), camera="static", n_objects=1)
+    params = SegmentParams(features=FeatureParams(weight=0))  # fast; pieces are what is tested
+    refs, alive = [], []
+
+    def source():
+        for i, rgb in enumerate(v.frames):
+            alive.append(sum(r() is not None for r in refs))
+            frame = Frame(i, f"{i:05d}", rgb.copy())
+            refs.append(weakref.ref(frame))
+            yield frame
+
+    masks = [m for _, m, _ in segment_stream(source(), params, chunk=6)]
+    assert max(alive) == 2 * 6 + LAG  # reached: a piece goes only once the rule has decided it
+    pieces = shot_pieces(40, 6) + [(40 + a, 40 + b) for a, b in shot_pieces(14, 6)]
+    assert len(pieces) == 10 and len(masks) == 54
+    for a, b in pieces:
+        np.testing.assert_array_equal(masks[a:b], segment_frames(v.frames[a:b], params).masks)
 
 
 def _uneven_pan(frames: int = 48) -> np.ndarray:

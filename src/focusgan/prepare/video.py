@@ -6,9 +6,12 @@ reads them: shots by PySceneDetect (a change of frame size is a cut too); shots 
 than `--min-shot` frames are skipped ("shot shorter than N frames"); `--frames-per-shot` evenly
 spaced frames of each shot become candidates. Their masks come from exactly the segmentation
 that `focusgan segment` writes and `bench-motion` measures: the shot is cut into consecutive
-pieces of at most `--segment-frames` frames (`split_evenly`, as `segment_stream` does with
+pieces of at most `--segment-frames` frames (`shots.shot_pieces`, as `segment_stream` does with
 `--chunk`) and each piece holding a candidate is segmented whole (`focusgan.video.segment`);
-pieces without a candidate are not segmented. Each candidate's soft mask goes
+pieces without a candidate are not segmented. The shots' lengths are needed before the
+candidates are chosen, so each item is decoded twice (`video_items.ItemVideo`): once for its
+shots alone, then for the frames of the pieces to segment, one piece at a time (memory: two
+pieces of frames at most, however long a shot). Each candidate's soft mask goes
 through the thesis's frame filter (`THESIS_FRAME_FILTER`: foreground 10%..80%, at most 10% of the
 outer 5% border; options --min-fg/--max-fg/--border/--max-border-fg), then the frame and mask
 are made square (`to_square`, `--fit`) and stored with the mask as a probability (0..255).
@@ -37,12 +40,12 @@ from focusgan.errors import UserError
 from focusgan.prepare.filters import THESIS_FRAME_FILTER, MaskFilter
 from focusgan.prepare.pipeline import ChunkResult, Job, RunOptions, SampleOptions
 from focusgan.prepare.transform import to_square
-from focusgan.prepare.video_items import FIELDS, VideoItem, item_shots, video_items
+from focusgan.prepare.video_items import FIELDS, ItemVideo, VideoItem, open_item, video_items
 from focusgan.utils.options import option
 from focusgan.video.io import BadVideo
 from focusgan.video.options import SegmenterOptions
-from focusgan.video.segment import CHUNK, SegmentParams, segment_frames, split_evenly
-from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD
+from focusgan.video.segment import CHUNK, SegmentParams, segment_frames
+from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD, shot_pieces
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,48 +92,60 @@ def evenly(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()))
 
 
-def shot_samples(
-    shot: list, opts: VideoOptions, params: SegmentParams, summary: FilterSummary
+def candidate(rgb: np.ndarray, prob: np.ndarray, opts: VideoOptions) -> str | tuple:
+    """One candidate frame and its soft mask: the frame filter's reason to reject it, or the
+    sample (`to_square`) and its foreground fraction."""
+    mask = (prob * 255).round().astype(np.uint8)
+    reason = opts.filter.check(mask)
+    if reason is not None:
+        return reason
+    sample = to_square(rgb, opts.size, opts.fit, mask=mask)
+    if opts.channels == 3:
+        return np.ascontiguousarray(sample[..., :3]), np.nan
+    return sample, float((sample[..., 3] > 127).mean())
+
+
+def item_samples(
+    video: ItemVideo, opts: VideoOptions, params: SegmentParams, summary: FilterSummary
 ) -> tuple[list[np.ndarray], list[int], list[float]]:
-    """Segment one shot where it has candidates; its kept samples, frame indices and
-    foreground fractions."""
-    if len(shot) < opts.min_shot:
-        summary.skip(f"shot shorter than {opts.min_shot} frames")
-        return [], [], []
-    wanted = evenly(len(shot), opts.frames_per_shot)
-    masks = {}  # a frame's own flows may miss a small fast object; the votes of the piece's
+    """An item's kept samples, frame indices and foreground fractions: its shots first (no
+    frame held), then each piece holding a candidate segmented whole, one at a time."""
+    plans, pieces = [], []  # per shot long enough: its candidates; the pieces to segment
+    for a, b in video.shots(opts.cut_threshold, opts.cut_ratio):
+        if b - a < opts.min_shot:
+            summary.skip(f"shot shorter than {opts.min_shot} frames")
+            continue
+        wanted = [a + i for i in evenly(b - a, opts.frames_per_shot)]
+        plans.append(wanted)
+        for x, y in shot_pieces(b - a, opts.segment_frames):
+            # a one-frame piece has no flow (as `segment_stream`)
+            if y - x > 1 and any(a + x <= i < a + y for i in wanted):
+                pieces.append((a + x, a + y))
+    wanted = {i for w in plans for i in w}
+    found = {}  # a frame's own flows may miss a small fast object; the votes of the piece's
     # other frames still give its mask (as `segment` writes it), so frames are not dropped alone
-    for a, b in split_evenly(len(shot), opts.segment_frames):
-        inside = [i for i in wanted if a <= i < b]
-        if not inside:
-            continue
-        if b - a < 2:  # a one-frame piece has no flow (as `segment_stream`)
-            continue
-        seg = segment_frames(np.stack([f.rgb for f in shot[a:b]]), params)
+    for piece in video.pieces(pieces):
+        seg = segment_frames(np.stack([f.rgb for f in piece]), params)
         if seg.motion_frames == 0:
             continue  # no flow of the piece shows motion: its masks are empty
-        for i in inside:
-            masks[i] = seg.masks[i - a]
-    if not masks:
-        summary.skip("no motion in shot")
-        return [], [], []
+        for f, prob in zip(piece, seg.masks, strict=True):
+            if f.index in wanted:
+                found[f.index] = candidate(f.rgb, prob, opts)
     samples, frames, fgs = [], [], []
-    for i in wanted:
-        if i not in masks:
-            summary.reject("no motion in piece")
+    for shot in plans:
+        if not any(i in found for i in shot):
+            summary.skip("no motion in shot")
             continue
-        mask = (masks[i] * 255).round().astype(np.uint8)
-        reason = opts.filter.check(mask)
-        if reason is not None:
-            summary.reject(reason)
-            continue
-        sample = to_square(shot[i].rgb, opts.size, opts.fit, mask=mask)
-        if opts.channels == 3:
-            sample = np.ascontiguousarray(sample[..., :3])
-        samples.append(sample)
-        frames.append(shot[i].index)
-        fgs.append(float((sample[..., 3] > 127).mean()) if opts.channels == 4 else np.nan)
-        summary.keep()
+        for i in shot:
+            if i not in found:
+                summary.reject("no motion in piece")
+            elif isinstance(found[i], str):
+                summary.reject(found[i])
+            else:
+                samples.append(found[i][0])
+                frames.append(i)
+                fgs.append(found[i][1])
+                summary.keep()
     return samples, frames, fgs
 
 
@@ -140,23 +155,20 @@ def process_videos(chunk: list[VideoItem], opts: VideoOptions) -> ChunkResult:
     params = opts.segmenter.params()
     samples, meta = [], {"source": [], "frame": [], "fg_fraction": [], **{k: [] for k in FIELDS}}
     for item in chunk:
-        path = item.path
-        video_samples, video_meta = [], {"source": [], "frame": [], "fg_fraction": []}
+        counts = FilterSummary()  # counted only when the whole item is read
         try:
-            for shot in item_shots(item, opts.cut_threshold, opts.cut_ratio):
-                s, fr, fg = shot_samples(shot, opts, params, summary)
-                video_samples += s
-                video_meta["source"] += [str(path)] * len(s)
-                video_meta["frame"] += fr
-                video_meta["fg_fraction"] += fg
+            with open_item(item) as video:
+                s, fr, fg = item_samples(video, opts, params, counts)
         except BadVideo as e:
             summary.skip(e.reason)
             continue  # nothing of a bad video is kept
-        samples += video_samples
-        for k in video_meta:
-            meta[k] += video_meta[k]
+        summary.update(counts)
+        samples += s
+        meta["source"] += [str(item.path)] * len(s)
+        meta["frame"] += fr
+        meta["fg_fraction"] += fg
         for k, value in item.fields().items():
-            meta[k] += [value] * len(video_samples)
+            meta[k] += [value] * len(s)
     return ChunkResult.collect(samples, meta, summary, len(chunk), opts)
 
 

@@ -23,10 +23,14 @@ units the pipeline schedules (locally or on Ray):
   shots that *start* in its frames, and follows its last one past its end: its shot detector
   starts `MARGIN` frames before the part (the video is sought there), so it
   finds the cuts the whole video's detector finds, and the samples are those of the unsplit
-  video (tested; a cut within `MIN_SHOT` frames of another near a part's edge, or a shot longer
-  than `iter_shots`' `max_len` across one, may differ). A truncated video is counted by the part
-  that reaches the damage (the parts before it keep their samples); without a frame count in
-  the header, part 0 does the whole video. Folders of frames are never split.
+  video (tested; a cut within `MIN_SHOT` frames of another near a part's edge may differ). A
+  truncated video is counted by the part that reaches the damage (the parts before it keep their
+  samples); without a frame count in the header, part 0 does the whole video. Folders of frames
+  are never split.
+- **Two decodings** (`open_item`, `ItemVideo`): an item is decoded once for its shots alone
+  (no frame held), then again for the frames of the pieces that hold a candidate, one piece at a
+  time (the one segmented and the next), so memory holds two pieces of frames at most however
+  long a shot (a shard member's temporary file is kept until both are done).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -172,13 +177,64 @@ def _temp_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
-def item_shots(item: VideoItem, threshold: float, ratio: float, **kwargs) -> Iterator[list[Frame]]:
-    """The shots of `item` (`iter_shots(iter_frames(path, **kwargs), threshold, ratio)`): of a
-    whole video, of a shard member (through a temporary file, removed when done), or, for a
-    part, the shots that start in its frames (see the module docstring)."""
-    from focusgan.video.shots import iter_shots
+@dataclass(frozen=True)
+class ItemVideo:
+    """The frames of an item, read twice: `shots` finds its shots, then `pieces` reads the
+    frames of the ranges asked for, so a long shot is never held whole."""
 
-    tmp, frames = None, None
+    path: Path  # the file or folder decoded (a shard member's temporary copy)
+    seek: int = 0  # first frame decoded (a part: `MARGIN` frames before its start)
+    start: int = 0  # the item's shots are those that start in frames start..stop-1
+    stop: int | None = None
+
+    def frames(self) -> Iterator[Frame]:
+        return iter_frames(self.path, start=self.seek)
+
+    def shots(self, threshold: float, ratio: float) -> list[tuple[int, int]]:
+        """The item's shots (first frame, end) by the shot detector alone (`shot_spans`, no
+        frame held); a part follows its last shot past its end. Raises `BadVideo`."""
+        from focusgan.video.shots import shot_spans
+
+        if self.stop is not None and self.stop <= self.start:
+            return []
+        out, frames = [], self.frames()
+        try:
+            for a, b in shot_spans(frames, threshold, ratio):
+                if self.stop is not None and a >= self.stop:
+                    break  # the next part's
+                if a >= self.start:
+                    out.append((a, b))
+        finally:
+            frames.close()  # releases the capture before its file goes
+        return out
+
+    def pieces(self, ranges: list[tuple[int, int]]) -> Iterator[list[Frame]]:
+        """The frames of each (first frame, end) of `ranges` (sorted, disjoint), one range at a
+        time, decoding on from `seek` as `shots` did (so the frames are the same)."""
+        todo = iter(ranges)
+        span, piece = next(todo, None), []
+        if span is None:
+            return
+        frames = self.frames()
+        try:
+            for f in frames:
+                if f.index >= span[0]:
+                    piece.append(f)
+                if f.index == span[1] - 1:
+                    yield piece
+                    span, piece = next(todo, None), []
+                    if span is None:
+                        return
+            raise BadVideo(self.path, "unreadable video", "fewer frames at a second decoding")
+        finally:
+            frames.close()
+
+
+@contextmanager
+def open_item(item: VideoItem) -> Iterator[ItemVideo]:
+    """`item`'s frames (`ItemVideo`): of a whole video, of a shard member (through a temporary
+    file, removed on exit), or of a part (see the module docstring)."""
+    tmp = None
     try:
         path = item.path
         if item.member:
@@ -192,27 +248,20 @@ def item_shots(item: VideoItem, threshold: float, ratio: float, **kwargs) -> Ite
                 f.write(data)
             path = tmp
         if item.parts == 1:
-            frames = iter_frames(path, **kwargs)
-            yield from iter_shots(frames, threshold, ratio)
+            yield ItemVideo(Path(path))
             return
         cap = cv2.VideoCapture(str(path))
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
         cap.release()
         if n == 0 and item.part > 0:  # no frame count in the header: part 0 does it all
+            yield ItemVideo(Path(path), stop=0)
             return
         start = item.part * n // item.parts
         stop = (item.part + 1) * n // item.parts if n and item.part < item.parts - 1 else None
         # the detector starts MARGIN frames early, to see a cut at `start` as the whole
         # video's detector does; the video is sought there (`iter_frames`), not decoded from
         # its first frame (which made a video of P parts cost P / 2 decodings of it)
-        frames = iter_frames(path, start=max(0, start - MARGIN), **kwargs)
-        for shot in iter_shots(frames, threshold, ratio):
-            if stop is not None and shot[0].index >= stop:
-                break  # the next part's
-            if shot[0].index >= start:
-                yield shot
+        yield ItemVideo(Path(path), max(0, start - MARGIN), start, stop)
     finally:
-        if frames is not None:
-            frames.close()  # releases the capture before its file goes
         if tmp is not None:
             os.unlink(tmp)

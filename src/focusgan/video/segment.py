@@ -359,13 +359,6 @@ CHUNK = 60  # longest piece of a shot segmented at once (frames): `segment --chu
 # `prepare video --segment-frames`, so both write the same masks
 
 
-def split_evenly(n: int, chunk: int) -> list[tuple[int, int]]:
-    """(start, end) ranges covering 0..n in pieces of at most `chunk`, of near-equal length."""
-    pieces = max(1, -(-n // max(1, chunk)))
-    bounds = np.linspace(0, n, pieces + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
-
-
 def segment_pieces(
     frames,
     params: SegmentParams | None = None,
@@ -374,20 +367,19 @@ def segment_pieces(
     cut_ratio: float | None = None,
 ):
     """The users' segmentation of a stream of `io.Frame`s, at the frames' own size: shots by
-    PySceneDetect (`shots.iter_shots`; a change of frame size is a cut too), each cut into
-    consecutive pieces of at most `chunk` frames (`split_evenly`), each piece segmented whole.
+    PySceneDetect (a change of frame size is a cut too), each cut into consecutive pieces of at
+    most `chunk` frames (`shots.shot_pieces`), each piece segmented whole as soon as it is
+    decided (`shots.iter_pieces`: about 2 x `chunk` frames in memory, however long the shot).
     Yields (piece: list of frames, Segmentation or None for a one-frame piece, which has no
     flow). `segment`, `bench-motion` and `benchmarks/motion_cv.py` run this; `prepare video`
     runs the same shots and pieces (only those holding a candidate)."""
-    from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD, iter_shots
+    from focusgan.video.shots import CUT_RATIO, CUT_THRESHOLD, iter_pieces
 
     threshold = CUT_THRESHOLD if cut_threshold is None else cut_threshold
     ratio = CUT_RATIO if cut_ratio is None else cut_ratio
-    for shot in iter_shots(frames, threshold, ratio):
-        for a, b in split_evenly(len(shot), chunk):
-            piece = shot[a:b]
-            seg = segment_frames(np.stack([f.rgb for f in piece]), params) if b - a > 1 else None
-            yield piece, seg
+    for piece in iter_pieces(frames, chunk, threshold, ratio):
+        seg = segment_frames(np.stack([f.rgb for f in piece]), params) if len(piece) > 1 else None
+        yield piece, seg
 
 
 def segment_stream(
@@ -398,9 +390,7 @@ def segment_stream(
     """Segment a stream of `io.Frame`s as `segment_pieces` does. Yields (frame, mask or None,
     kind) in order; a shot of one frame has no flow and gets None."""
     for piece, seg in segment_pieces(frames, params, chunk):
-        if seg is None:
-            for f in piece:
-                yield f, None, "single frame"
-            continue
-        for f, m, k in zip(piece, seg.masks, seg.kinds, strict=True):
-            yield f, m, k
+        masks = [None] * len(piece) if seg is None else seg.masks
+        kinds = ["single frame"] * len(piece) if seg is None else seg.kinds
+        yield from zip(piece, masks, kinds, strict=True)
+        piece.clear()  # handed on: not held while the next piece is read (2 x chunk frames, not 3)
