@@ -65,9 +65,6 @@ class FeatureParams:
     prior: float = 0.5  # exponent of the priors' product in the model's labels:
     # labels^(1 - prior) x (P_1 x P_2 ...)^prior, P_k(object | features) (`prior_weights`); 0 = off
     priors: tuple[str, ...] = ("motion", "coco")  # which priors multiply (`PRIOR_FILES`)
-    unknown: float = 0.0  # a shot whose labelled object's product stays below this (its
-    # `KNOWN_QUANTILE`) is unlike anything the priors know: the product is divided by it, so it
-    # ranks the parts that move rather than veto them all (`prior_labels`); 0 = off
 
 
 def trunk_file(blocks: tuple[int, ...]) -> Path:
@@ -206,7 +203,6 @@ def newton_logistic(
 
 
 PRIOR_FILES = {"motion": "motion_prior.npy", "coco": "coco_prior.npy"}  # in this package
-KNOWN_QUANTILE = 0.9  # `prior_labels`: how object-like a shot's moving object is, at its best
 
 
 @functools.cache
@@ -255,28 +251,20 @@ def prior_labels(
     maps: np.ndarray,
     weight: float,
     priors: tuple[str, ...] = FeatureParams.priors,
-    unknown: float = 0.0,
 ) -> list[np.ndarray]:
     """The labels (h, w) of the sampled frames `idx` of `fit_to` (T, h, w), each multiplied by
     the product of the `priors` on its feature map (`maps`, one per sampled frame, enlarged
     bilinearly) as a weighted geometric mean: label^(1 - weight) x (P_1 x P_2 ...)^weight. Where
     the shot's motion marks what moves with the object but rarely is one elsewhere (spray,
-    water, ground, a cast shadow), its labels drop and the shot model learns it as background.
-    An object unlike anything the priors know would lose its labels whole: where the product's
-    `KNOWN_QUANTILE` over the labelled object (labels > 0.5) of these frames is below `unknown`,
-    the product is divided by it (at most 1), so it ranks what moves instead of vetoing it."""
+    water, ground, a cast shadow), its labels drop and the shot model learns it as background."""
     h, w = fit_to.shape[1:]
     prior = np.ones(maps.shape[:3], np.float32)
     for name in priors:
         prior *= prior_probability(prior_weights(name), maps)
-    prior = [cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in prior]
-    inside = [q[fit_to[i] > 0.5] for i, q in zip(idx, prior, strict=True)]
-    if unknown > 0 and sum(x.size for x in inside):
-        known = float(np.quantile(np.concatenate(inside), KNOWN_QUANTILE))
-        if known < unknown:
-            prior = [np.minimum(q / max(known, 1e-6), 1.0) for q in prior]
     return [
-        fit_to[i].clip(0, 1) ** (1 - weight) * q**weight for i, q in zip(idx, prior, strict=True)
+        fit_to[i].clip(0, 1) ** (1 - weight)
+        * cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) ** weight
+        for i, q in zip(idx, prior, strict=True)
     ]
 
 
@@ -330,7 +318,7 @@ def with_features(
     _, fh, fw, c = maps.shape
     fit_to = prob if fit_to is None else fit_to
     labels = (
-        prior_labels(fit_to, idx, maps, p.prior, p.priors, p.unknown)
+        prior_labels(fit_to, idx, maps, p.prior, p.priors)
         if p.prior > 0
         else [fit_to[i] for i in idx]
     )
