@@ -127,16 +127,18 @@ def campaign_checkpoint_write(tmp: Path, toy: Path, iters: int, which: list[int]
 
 def campaign_command(name: str, cmd, compare, clean: Path, runs: int, kills: int,
                      rng: random.Random) -> Row:  # fmt: skip
-    """`cmd(out)` killed `kills` times, each a random moment 0..0.4 x the clean run's time after
-    the attempt's work has started, then run again to the end; each result compared with the
-    clean run's. (Kills due after the attempt ended are counted as such, not as kills.)"""
+    """`cmd(out)` killed `kills` times, each a random moment 0..0.8 x the clean run's work span
+    (from its first write to its end, `killing.work_span`, as tests/test_faults.py does: the
+    kills land in the work however fast the machine and the code are) after the attempt's work
+    has started, then run again to the end; each result compared with the clean run's. (Kills
+    due after the attempt ended are counted as such, not as kills.)"""
     clean.parent.mkdir(parents=True, exist_ok=True)
-    seconds = run(cmd(clean))
-    row = Row(f"{name}: SIGKILL 0-{0.4 * seconds:.1f} s after its work starts, rerun")
+    span = killing.work_span(cmd(clean), clean.parent, timeout=1800)
+    row = Row(f"{name}: SIGKILL 0-{0.8 * span:.1f} s (0.8 x its work) after its work starts, rerun")
     for r in range(runs):
         out = clean.parent.parent / f"{clean.parent.name}-{r}" / clean.name
         log = killing.kill_and_rerun(
-            cmd(out), out.parent, [rng.uniform(0, 0.4 * seconds) for _ in range(kills)]
+            cmd(out), out.parent, [rng.uniform(0, 0.8 * span) for _ in range(kills)]
         )
         row.add(log, same(lambda out=out: compare(clean, out)))
         print(f"  {name} run {r}: {log.tried} kills ({log.finished_early} ended first), "
