@@ -87,8 +87,9 @@ def segment_video(
             if overlay_video:
                 pending.append(overlays.submit(add_to_overlay, frame.rgb, mask))
             n += 1
-            # a failed write stops the command now; at most four pieces' frames wait in memory
-            while pending and (pending[0].done() or len(pending) > 8 * chunk):
+            # a failed write stops the command now; at most two pieces' frames wait to be written
+            # (two jobs a frame), beside the two the segmenter holds (`shots.iter_pieces`)
+            while pending and (pending[0].done() or len(pending) > 4 * chunk):
                 pending.popleft().result()
         for job in pending:
             job.result()
