@@ -57,7 +57,7 @@ from focusgan.video.io import resize_max_side
 @dataclass
 class FeatureParams:
     weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
-    side: int = 512  # longer side of the frames the network sees (stride 16 -> 32 x 18)
+    side: int = 640  # longer side of the frames the network sees (stride 8 -> 80 x 45 at 16:9)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
