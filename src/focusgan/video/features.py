@@ -29,9 +29,11 @@ a weighted geometric mean, label^(1 - prior) x (P_motion x P_coco)^prior. Measur
 DAVIS development sequences, each with a motion prior trained without it: mean J 71.2 -> 72.8
 (motion prior) -> 75.5 (both; kite-surf's spray 24 -> 46, dog -1.5) -> 76.9 (the posterior
 at 0.65, not 0.5: kite-surf 49.5, dog +2.6, cows +2.2, drift-straight +2.3, breakdance -0.7;
-benchmarks/RESULTS.md). The priors weigh 0.5: at 0.65 (77.2 on DAVIS) an object unlike
-anything they know, as the generated videos' random textures, loses its labels whole (a slow
-second object vanished from the two-object test).
+and blobs damped below 0.3 x the largest, segment.py) -> 77.6 (the network on 640-px frames,
+not 512: kite-surf +4.3, breakdance +1.4; benchmarks/RESULTS.md). The priors weigh 0.5:
+at 0.65 (+0.3 on DAVIS) objects they rate low, as the generated videos' random textures, lose
+their labels (2-4 J on generated videos; a slow second object vanished from the two-object
+test until the blob damping was eased).
 """
 
 from __future__ import annotations
@@ -227,7 +229,8 @@ def prior_weights(name: str) -> np.ndarray:
     Measured on DAVIS, each sequence with a motion prior trained without it (the COCO prior
     never saw any): development mean J 71.2 (no prior) -> 72.8 (motion prior at 0.5) -> 75.5
     (the product of both at 0.5: spray and shadows flip to background; dog -1.5 against the
-    motion prior alone) -> 76.9 (the posterior at 0.65); leave-one-sequence-out over all
+    motion prior alone) -> 76.9 (the posterior at 0.65) -> 77.6 (640-px frames for the
+    network; the priors were trained on 512-px ones); leave-one-sequence-out over all
     candidates: see benchmarks/RESULTS.md."""
     from importlib.resources import files
 

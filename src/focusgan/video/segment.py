@@ -34,8 +34,8 @@ Steps (timed separately, see `Segmentation.timings`):
    its labels are first smoothed as in step 8, then multiplied by two priors on the same
    features (`FeatureParams.prior`, `priors`: one trained on the motion masks of many shots, one
    on COCO photos' object masks), which lower spray, water, ground or shadows that move with the
-   object: DAVIS development mean J 71.2 -> 75.5 -> 76.9 (the posterior at 0.65), each
-   sequence with a motion prior trained without it);
+   object: DAVIS development mean J 71.2 -> 75.5 -> 76.9 (the posterior at 0.65) -> 77.6 (the
+   network on 640-px frames), each sequence with a motion prior trained without it);
    then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
    mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
