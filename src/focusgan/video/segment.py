@@ -42,10 +42,10 @@ Steps (timed separately, see `Segmentation.timings`):
    chosen by leave-one-sequence-out cross-validation, benchmarks/RESULTS.md);
 8. foreground blobs smaller than `blobs` x the largest are damped (uNLC's
    `remove_low_energy_blobs`, at 0.3 x rather than its 0.6 x: a second, smaller moving object
-   survives; DAVIS development mean J +0.05); the mask is snapped to the image's edges by Min et al.'s fast
-   global smoother (`refine="fgs"`, OpenCV contrib), guided by the RGB frame at the working
-   size, where the mask's detail is, and enlarged to the input size: values spread among
-   pixels of similar colour and stop at colour edges, so masks stop at the object's outline
+   survives; DAVIS development mean J +0.05); the mask is snapped to the image's edges by Min
+   et al.'s fast global smoother (`refine="fgs"`, OpenCV contrib), guided by the RGB frame at
+   the working size, where the mask's detail is, and enlarged to the input size: values spread
+   among pixels of similar colour and stop at colour edges, so masks stop at the object's outline
    and drop a cast shadow's or spray's rim. The same smoother cleans the feature model's
    labels (`smooth_labels`, step 7). Together: DAVIS development mean J 69.4 -> 71.4, F 59.0
    -> 64.2, cross-validated J 71.4 (benchmarks/RESULTS.md). `refine="guided"` is the
@@ -84,7 +84,7 @@ class SegmentParams:
     compactness: float = 10.0
     slic_iterations: int = 2
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
-    blobs: float = 0.3  # damp foreground blobs smaller than this x the largest (uNLC: 0.6); 0 = off
+    blobs: float = 0.3  # damp foreground blobs under this x the largest (uNLC: 0.6); 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
