@@ -637,7 +637,8 @@ RETIRED = {
 # candidates of issue #18's quality work below (six more were added at 04:56 and 05:14 UTC,
 # two at 05:56, two at 06:08, one at 06:10, two at 06:15, one at 06:17, three at 07:39, four at
 # 07:41, four (cast shadows) at 07:42, one at 07:51, four (`PRIORS`) at 07:56 and four (`PRIORS`,
-# the COCO prior) at 08:17 UTC, each
+# the COCO prior) at 08:17 UTC, and, in session 8, 36 in `PRIORS` between 10:25 and 11:38 UTC
+# (the times are in the comments above them, and which earlier scores each batch had seen), each
 # before it was measured), and the
 # retired candidates only where all their stored scores were measured on today's pieces (the
 # three flow-warp candidates of 06:08-06:10, the three confident-label ones of 06:15-06:17, and
