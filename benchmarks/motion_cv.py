@@ -66,6 +66,9 @@ def session2() -> SegmentParams:
     p.smooth_labels = False
     p.saliency.components = 0.0  # every region scaled by the frame's strongest motion
     p.features.prior = 0.0  # no cross-video prior (`PRIORS`, benchmarks/motion_prior.py)
+    # defaults changed since (session 8), which every stored score was measured with unless its
+    # candidate sets them: uNLC's blob damping, the network on 512-px frames
+    p.blobs, p.features.side = 0.6, 512
     return p
 
 
@@ -101,6 +104,8 @@ PRIOR = {
     "features__prior": 0.5,
     "features__weight": 0.65,
     "features__priors": ("motion", "coco"),
+    "blobs": 0.3,
+    "features__side": 640,
 }  # current
 
 # label -> settings. Each row is one idea measured against the session-2 defaults (RESULTS.md);

@@ -110,16 +110,11 @@ class Hook:
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
         start = time.perf_counter()
         if self.exponents:  # the product of several priors, each to its exponent, in the labels
-            prior = np.ones((len(idx), fh, fw), np.float32)
-            for source, e in self.exponents.items():
-                prior *= prior_probability(self.priors[source], maps) ** e
-            prior = spread_in_time(prior, idx, t, h, w)
+            prior = spread_in_time(self.product(maps, self.exponents), idx, t, h, w)
             fit_to = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             self.seconds += time.perf_counter() - start
             return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
-        prior = np.ones((len(idx), fh, fw), np.float32)
-        for source in self.sources:
-            prior *= prior_probability(self.priors[source], maps)
+        prior = self.product(maps, dict.fromkeys(self.sources, 1))
         prior = spread_in_time(prior, idx, t, h, w)
         if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
@@ -131,6 +126,14 @@ class Hook:
             out = (out ** (1 - self.factor) * prior**self.factor).astype(np.float32)
             self.seconds += time.perf_counter() - start
         return out
+
+    def product(self, maps: np.ndarray, exponents: dict[str, float]) -> np.ndarray:
+        """The priors' product P_1^e_1 x P_2^e_2 ... on the sampled frames' maps (T, h, w, C)."""
+        prior = np.ones(maps.shape[:3], np.float32)
+        for source, e in exponents.items():
+            q = prior_probability(self.priors[source], maps)
+            prior *= q if e == 1 else q**e
+        return prior
 
     def timed_labels(self, *args, **kwargs):
         """`features.prior_labels`, timed."""
@@ -257,7 +260,7 @@ def main() -> None:
     capture_dir = args.cache / "prior-labels"
     capture_dir.mkdir(parents=True, exist_ok=True)
     data = capture(names, frames, args.davis, hook, capture_dir)
-    p = FeatureParams()
+    p = FeatureParams(side=512)  # the priors' features: of 512-px frames, as they were trained
     thetas = {}
     for held in names:
         thetas[held] = train_prior([data[n] for n in names if n != held], p)
