@@ -456,6 +456,31 @@ PRIORS = {
         "priors": {"motion": 1, "coco": 1},
         "settings": {"features__weight": 0.65, "blobs": 0.3, "features__side": 640},
     },
+    # session 9, declared 12:55 UTC, after seeing all the above: on the shipped setting, the
+    # posterior of the frames the network skips made from its two sampled neighbours warped onto
+    # the frame along the saliency's optical flow (`FeatureParams.between`), instead of linear in
+    # time (the network on every frame gained 0.65 J at 512 px: breakdance's fast limbs), and the
+    # same warped only where the flow is forward-backward consistent
+    "shipped (640 px) + the skipped frames' posterior warped along the flow": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {
+            "features__weight": 0.65,
+            "blobs": 0.3,
+            "features__side": 640,
+            "features__between": "flow",
+        },
+    },
+    "shipped (640 px) + the skipped frames' posterior warped along consistent flow": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {
+            "features__weight": 0.65,
+            "blobs": 0.3,
+            "features__side": 640,
+            "features__between": "flow-checked",
+        },
+    },
 }
 
 

@@ -94,7 +94,7 @@ class Hook:
         self.seconds = 0.0  # time spent on the prior
         self.frames = 0
 
-    def __call__(self, frames, prob, p: FeatureParams, fit_to=None, maps=None):
+    def __call__(self, frames, prob, p: FeatureParams, fit_to=None, maps=None, flows=None):
         t, h, w = prob.shape
         idx = sampled_frames(t, p)
         _, fh, fw, c = maps.shape
@@ -105,22 +105,22 @@ class Hook:
                 [cv2.resize(fit_to[i], (fw, fh), interpolation=cv2.INTER_AREA) for i in idx]
             )
             self.captured.append((maps.reshape(-1, c).astype(np.float16), target.ravel()))
-            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps, flows)
         if not (self.factor > 0 or self.lower or self.exponents):
-            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps, flows)
         start = time.perf_counter()
         if self.exponents:  # the product of several priors, each to its exponent, in the labels
             prior = spread_in_time(self.product(maps, self.exponents), idx, t, h, w)
             fit_to = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             self.seconds += time.perf_counter() - start
-            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+            return ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps, flows)
         prior = self.product(maps, dict.fromkeys(self.sources, 1))
         prior = spread_in_time(prior, idx, t, h, w)
         if self.lower:
             mixed = fit_to.clip(0, 1) ** (1 - self.labels) * prior**self.labels
             fit_to = np.minimum(fit_to, mixed)
         self.seconds += time.perf_counter() - start
-        out = ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps)
+        out = ORIGINAL_WITH_FEATURES(frames, prob, p, fit_to, maps, flows)
         if self.factor > 0:
             start = time.perf_counter()
             out = (out ** (1 - self.factor) * prior**self.factor).astype(np.float32)

@@ -61,6 +61,9 @@ class FeatureParams:
     weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
     side: int = 640  # longer side of the frames the network sees (stride 8 -> 80 x 45 at 16:9)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
+    between: str = "linear"  # the posterior of the frames between: "linear" in time, "flow":
+    # each sampled neighbour's warped onto the frame along the optical flow, then linear in time,
+    # or "flow-checked": warped only where the flow is forward-backward consistent
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
@@ -204,6 +207,7 @@ def newton_logistic(
     return theta
 
 
+BETWEEN = ("linear", "flow", "flow-checked")  # `FeatureParams.between`
 PRIOR_FILES = {"motion": "motion_prior.npy", "coco": "coco_prior.npy"}  # in this package
 
 
@@ -287,17 +291,70 @@ def start_feature_maps(frames: np.ndarray, p: FeatureParams) -> Future:
     return job
 
 
-def spread_in_time(maps: np.ndarray, idx: list[int], t: int, h: int, w: int) -> np.ndarray:
+def spread_in_time(
+    maps: np.ndarray,
+    idx: list[int],
+    t: int,
+    h: int,
+    w: int,
+    flows: dict | None = None,
+    checked: bool = False,
+) -> np.ndarray:
     """The sampled frames' maps (len(idx), fh, fw) at every frame of the shot (t, h, w): linear
-    in time between sampled frames, enlarged bilinearly."""
+    in time between sampled frames, enlarged bilinearly. With `flows` ((i, j) -> flow (h, w, 2)
+    from frame i to j, pixels), a frame between sampled frames a and b takes a's map warped
+    along flow (i, a) and b's along flow (i, b) where those exist, so a part that moved between
+    the frames is where it is in frame i, not halfway; `checked`: only where flow (j, i) leads
+    back within 0.5 px + 5% of the motion (Sundaram et al. 2010), elsewhere unwarped."""
     fh, fw = maps.shape[1:]
-    full = np.empty((t, fh, fw), np.float32)
-    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
-        u = (np.arange(a, b + 1) - a) / (b - a)
-        full[a : b + 1] = (1 - u)[:, None, None] * maps[k] + u[:, None, None] * maps[k + 1]
+    if not flows:
+        full = np.empty((t, fh, fw), np.float32)
+        for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
+            u = (np.arange(a, b + 1) - a) / (b - a)
+            full[a : b + 1] = (1 - u)[:, None, None] * maps[k] + u[:, None, None] * maps[k + 1]
+        if len(idx) == 1:
+            full[:] = maps[0]
+        return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+    sized = [cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in maps]
     if len(idx) == 1:
-        full[:] = maps[0]
-    return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
+        return np.repeat(sized[0][None], t, 0)
+    full = np.empty((t, h, w), np.float32)
+    grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32)
+    for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
+        for i in range(a, b + 1):
+            u = (i - a) / (b - a)
+            seen_a = _along(sized[k], flows, i, a, grid, checked)
+            seen_b = _along(sized[k + 1], flows, i, b, grid, checked)
+            full[i] = (1 - u) * seen_a + u * seen_b
+    return full
+
+
+def _along(
+    m: np.ndarray, flows: dict, i: int, j: int, grid: np.ndarray, checked: bool
+) -> np.ndarray:
+    """Map `m` (h, w) of frame j seen from frame i: warped along flow (i, j) if `flows` has it
+    (`checked`: and where flow (j, i) leads back)."""
+    flow = _sized(flows.get((i, j)), m.shape) if i != j else None
+    if flow is None:
+        return m
+    xs, ys = grid[0] + flow[..., 0], grid[1] + flow[..., 1]
+    out = cv2.remap(m, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = _sized(flows.get((j, i)), m.shape) if checked else None
+    if back is None:
+        return out
+    back = cv2.remap(back, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    gap = np.linalg.norm(flow + back, axis=-1)
+    reach = np.linalg.norm(flow, axis=-1) + np.linalg.norm(back, axis=-1)
+    return np.where(gap < 0.5 + 0.05 * reach, out, m)
+
+
+def _sized(flow: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """A flow (pixels) brought to a map of `shape` (h, w), its vectors scaled with it."""
+    if flow is None or flow.shape[:2] == shape:
+        return flow
+    h, w = shape
+    scale = np.array([w / flow.shape[1], h / flow.shape[0]], np.float32)
+    return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * scale
 
 
 def with_features(
@@ -306,12 +363,14 @@ def with_features(
     p: FeatureParams,
     fit_to: np.ndarray | None = None,
     maps: np.ndarray | None = None,
+    flows: dict | None = None,
 ) -> np.ndarray:
     """prob^(1 - w) x P(object | features)^w for a shot's RGB frames (T, H, W, 3) at any size
     and its probabilities (T, h, w), the model fitted to `fit_to` (default `prob`; the segmenter
     passes the probabilities with the shot's own edge mapped to 0.5), first multiplied by the
     cross-video prior when `p.prior` > 0 (`prior_labels`); `maps`: the sampled
-    frames' features if already computed (`start_feature_maps`). `prob` unchanged when the
+    frames' features if already computed (`start_feature_maps`); `flows`: the shot's optical
+    flows (`spread_in_time`), used when `p.between` is "flow". `prob` unchanged when the
     weight is 0 or nothing in the shot is confidently object or background."""
     if p.weight <= 0:
         return prob
@@ -329,5 +388,9 @@ def with_features(
     post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
-    posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w)
+    if p.between not in BETWEEN:
+        raise ValueError(f"unknown between {p.between!r}; choose one of {BETWEEN}")
+    warp = flows if p.between != "linear" else None
+    checked = p.between == "flow-checked"
+    posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w, warp, checked)
     return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

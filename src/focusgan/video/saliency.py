@@ -394,10 +394,11 @@ def frame_saliency(
     p: SaliencyParams,
     flows: dict | None = None,
     lit: np.ndarray | None = None,
+    keep: dict | None = None,
 ) -> tuple[np.ndarray, str, float]:
     """Saliency of frame i (before the border band and the sequence's scaling), the kind of
     motion used and the seconds spent on optical flow (`flows`: (i, j) -> flow already
-    computed; `lit`: 0 in frame i's cast shadows).
+    computed; `lit`: 0 in frame i's cast shadows; `keep`: each flow used is stored there).
 
     The flows from frame i to i - d and to i + d (d = gap, 2 gap, .. radius) each give a map
     located on frame i's pixels; with `combine="min"` the two maps at the same distance are
@@ -417,6 +418,8 @@ def frame_saliency(
             tf = time.perf_counter()
             flow = flows[i, j] if flows else optical_flow(grays[i], grays[j], p.flow)
             flow_time += time.perf_counter() - tf
+            if keep is not None:
+                keep[i, j] = flow
             k, sal = flow_saliency(flow, p, lit)
             if sal is not None:
                 pair.append(sal.astype(np.float32))
@@ -442,10 +445,12 @@ def sequence_saliency(
     timings: dict | None = None,
     threads: int = 1,
     colours: np.ndarray | None = None,
+    keep: dict | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Saliency (T, H, W) float32 in [0, 1] for grey frames (T, H, W) uint8, and per frame the
     kind of motion used ("none" where no flow was usable); frames on `threads` threads (OpenCV
-    releases the GIL). With `p.shadow` on, the frames' RGB `colours` (T, H, W, 3) give each
+    releases the GIL); `keep`: a dict that receives every flow used, (i, j) -> flow. With
+    `p.shadow` on, the frames' RGB `colours` (T, H, W, 3) give each
     frame's cast shadows (`shadow_mask` against its `background`), whose saliency is cleared.
     Adds the seconds spent on optical flow (summed over threads) and the rest of the wall time
     to `timings["flow"]` and `timings["saliency"]`, and those of the shadow test to
@@ -486,7 +491,7 @@ def sequence_saliency(
         shadow_time = time.perf_counter() - ts
 
     def one(i):
-        return frame_saliency(grays, i, p, flows, lits[i])
+        return frame_saliency(grays, i, p, flows, lits[i], keep)
 
     results = run(one, range(t))
     if pool:

@@ -267,7 +267,8 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
     shadows = colours if p.saliency.shadow else None  # the shadow test's RGB frames
-    saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows)
+    flows = {} if p.features.between != "linear" else None  # kept for the feature model
+    saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows, flows)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
         saliency = np.stack([cv2.resize(s, size, interpolation=cv2.INTER_AREA) for s in saliency])
@@ -334,7 +335,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
             pairs = zip(small, fit_to, strict=True)
             fit_to = np.stack([global_smoother(f, q, fgs_lambda, p.fgs_sigma) for f, q in pairs])
             fit_to = fit_to.clip(0, 1)
-        probs = with_features(frames, probs, p.features, fit_to, feature_job.result())
+        probs = with_features(frames, probs, p.features, fit_to, feature_job.result(), flows)
     if p.decision == "otsu":
         probs = votes_to_probability(probs, otsu_threshold(probs))
     t8 = time.perf_counter()
