@@ -67,8 +67,9 @@ def session2() -> SegmentParams:
     p.saliency.components = 0.0  # every region scaled by the frame's strongest motion
     p.features.prior = 0.0  # no cross-video prior (`PRIORS`, benchmarks/motion_prior.py)
     # defaults changed since (session 8), which every stored score was measured with unless its
-    # candidate sets them: uNLC's blob damping, the network on 512-px frames
-    p.blobs, p.features.side = 0.6, 512
+    # candidate sets them: uNLC's blob damping, the network on 512-px frames; and (session 9)
+    # the skipped frames' posterior linear in time
+    p.blobs, p.features.side, p.features.between = 0.6, 512, "linear"
     return p
 
 

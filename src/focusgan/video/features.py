@@ -61,7 +61,7 @@ class FeatureParams:
     weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
     side: int = 640  # longer side of the frames the network sees (stride 8 -> 80 x 45 at 16:9)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
-    between: str = "linear"  # the posterior of the frames between: "linear" in time, "flow":
+    between: str = "flow"  # the posterior of the frames between: "linear" in time, "flow":
     # each sampled neighbour's warped onto the frame along the optical flow, then linear in time,
     # or "flow-checked": warped only where the flow is forward-backward consistent
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from focusgan.errors import UserError
 from focusgan.utils.options import option, parse_names
-from focusgan.video.features import PRIOR_FILES
+from focusgan.video.features import BETWEEN, PRIOR_FILES
 from focusgan.video.saliency import INSIDE, MODES
 from focusgan.video.segment import DECISIONS, REFINES, SegmentParams
 
@@ -89,6 +89,13 @@ class SegmenterOptions:
         "weight of the per-shot appearance model on ImageNet (EfficientNet-Lite0) features, "
         "fitted to the shot's own motion, 0..1 (0 = off)",
     )
+    feature_between: str = option(
+        _D.features.between,
+        "the feature posterior of the frames the network skips: its sampled neighbours' warped "
+        "along the optical flow (flow; flow-checked: only where the flow is forward-backward "
+        f"consistent) or linear in time (default {_D.features.between})",
+        choices=BETWEEN,
+    )
     prior: float = option(
         _D.features.prior,
         "weight of the priors' product (what moves in many shots, what people annotate as "
@@ -141,6 +148,7 @@ class SegmenterOptions:
         p.colour_adaptive = self.colour_adaptive
         p.features.weight, p.features.prior = self.feature_weight, self.prior
         p.features.priors = tuple(self.priors)
+        p.features.between = self.feature_between
         p.saliency.mode, p.saliency.inside = self.saliency, self.inside
         p.saliency.components, p.saliency.explained = self.regions, self.explained
         p.saliency.shadow = self.shadows
@@ -161,6 +169,7 @@ class SegmenterOptions:
             "features.weight": p.features.weight,
             "features.prior": p.features.prior,
             "features.priors": list(p.features.priors),
+            "features.between": p.features.between,
             "threads": p.threads,
             "refine": p.refine,
             "saliency.mode": p.saliency.mode,
