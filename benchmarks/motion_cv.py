@@ -295,6 +295,14 @@ CANDIDATES: dict[str, dict] = {
 # probability (prob^(1-w) x shot posterior^w)^(1-w2) x prior^w2; "on the labels a": the shot
 # model fitted to labels^(1-a) x prior^a instead of its labels ("only lowering": the smaller of
 # that and the labels, so the prior can remove spray or a shadow but never add).
+# the settings shipped in session 9 on top of `session2()`'s base (the prior's are the entries'
+# "labels" 0.5 and "priors" motion x coco)
+SHIPPED_9 = {
+    "features__weight": 0.65,
+    "blobs": 0.3,
+    "features__side": 640,
+    "features__between": "flow",
+}
 PRIORS = {
     "current defaults + cross-video prior as a third factor, weight 0.25": {"factor": 0.25},
     "current defaults + cross-video prior on the feature model's labels, 0.5": {"labels": 0.5},
@@ -481,6 +489,26 @@ PRIORS = {
             "features__side": 640,
             "features__between": "flow-checked",
         },
+    },
+    # declared 13:02 UTC, after seeing the two above (the warped posterior, 77.93, now shipped),
+    # the warp chained neighbour to neighbour (same masks at every second frame): the network on
+    # every third frame (less network time), on 768-px frames every third frame (about the
+    # shipped network time: thin parts span more cells), and on 768-px frames every second one
+    # (1.44 x the network time)
+    "shipped (warped posterior) + the network on every third frame": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9, "features__every": 3},
+    },
+    "shipped (warped posterior) + the network on 768-px frames, every third": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9, "features__side": 768, "features__every": 3},
+    },
+    "shipped (warped posterior) + the network on 768-px frames": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9, "features__side": 768},
     },
 }
 

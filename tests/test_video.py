@@ -724,6 +724,13 @@ def test_skipped_frames_posterior_follows_the_flow():
     wrong = {**flows, (0, 1): left, (2, 1): -left}  # leads 8 px away, not back
     fallback = spread_in_time(maps, [0, 2], 3, h, w, wrong, checked=True)
     np.testing.assert_allclose(fallback, linear, atol=1e-5)
+    # three frames apart (the network on every third frame): warped step by step, neighbour to
+    # neighbour, the bump is at 24 in frame 1 and 28 in frame 2
+    far = np.stack([np.tile(np.exp(-((cols - c) ** 2) / 4), (h, 1)) for c in (20, 32)])
+    steps = {(i, i + s): -s * left for i in range(4) for s in (-1, 1) if 0 <= i + s < 4}
+    chained = spread_in_time(far, [0, 3], 4, h, w, steps)
+    assert chained[1, 8].argmax() == 24 and chained[2, 8].argmax() == 28
+    assert chained[1, 8].max() > 0.99 and chained[2, 8].max() > 0.99
 
 
 def test_cross_video_prior_is_a_probability_per_feature_row(monkeypatch):

@@ -302,10 +302,11 @@ def spread_in_time(
 ) -> np.ndarray:
     """The sampled frames' maps (len(idx), fh, fw) at every frame of the shot (t, h, w): linear
     in time between sampled frames, enlarged bilinearly. With `flows` ((i, j) -> flow (h, w, 2)
-    from frame i to j, pixels), a frame between sampled frames a and b takes a's map warped
-    along flow (i, a) and b's along flow (i, b) where those exist, so a part that moved between
-    the frames is where it is in frame i, not halfway; `checked`: only where flow (j, i) leads
-    back within 0.5 px + 5% of the motion (Sundaram et al. 2010), elsewhere unwarped."""
+    from frame i to j, pixels), a frame i between sampled frames a and b takes a's map warped
+    onto it along the flows between neighbours (i, i - 1), (i - 1, i - 2) .. and b's along
+    (i, i + 1) .., where those exist, so a part that moved between the frames is where it is
+    in frame i, not halfway; `checked`: each step only where its flow (j, i) leads back within
+    0.5 px + 5% of the motion (Sundaram et al. 2010), elsewhere unwarped."""
     fh, fw = maps.shape[1:]
     if not flows:
         full = np.empty((t, fh, fw), np.float32)
@@ -321,11 +322,14 @@ def spread_in_time(
     full = np.empty((t, h, w), np.float32)
     grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32)
     for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
-        for i in range(a, b + 1):
+        ahead, behind = [sized[k]], [sized[k + 1]]  # a's map seen from a, a + 1, ..; b's from b, ..
+        for i in range(a + 1, b):
+            ahead.append(_along(ahead[-1], flows, i, i - 1, grid, checked))
+            behind.append(_along(behind[-1], flows, a + b - i, a + b - i + 1, grid, checked))
+        full[a], full[b] = sized[k], sized[k + 1]
+        for i in range(a + 1, b):
             u = (i - a) / (b - a)
-            seen_a = _along(sized[k], flows, i, a, grid, checked)
-            seen_b = _along(sized[k + 1], flows, i, b, grid, checked)
-            full[i] = (1 - u) * seen_a + u * seen_b
+            full[i] = (1 - u) * ahead[i - a] + u * behind[b - i]
     return full
 
 
@@ -334,7 +338,7 @@ def _along(
 ) -> np.ndarray:
     """Map `m` (h, w) of frame j seen from frame i: warped along flow (i, j) if `flows` has it
     (`checked`: and where flow (j, i) leads back)."""
-    flow = _sized(flows.get((i, j)), m.shape) if i != j else None
+    flow = _sized(flows.get((i, j)), m.shape)
     if flow is None:
         return m
     xs, ys = grid[0] + flow[..., 0], grid[1] + flow[..., 1]
