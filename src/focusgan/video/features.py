@@ -16,9 +16,11 @@ prob^(1 - w) x posterior^w, as the colour model does (`appearance.py`).
 Measured on the 8 DAVIS development sequences (benchmarks/RESULTS.md; every fold of the
 leave-one-sequence-out cross-validation chooses it): mean J 63.8 -> 69.1 (69.4 with the
 colour-guided refinement), largest gains where object parts stand still or a shadow moves with
-the object (dog +13, breakdance +9, cows +9, drift-straight +8, car-shadow +8); kite-surf, whose spray moves with the surfer, loses 4. Only
-every `every`-th frame goes through the network (the posterior of the frames between is
-interpolated in time): every second frame costs 0.2 J against every frame.
+the object (dog +13, breakdance +9, cows +9, drift-straight +8, car-shadow +8); kite-surf,
+whose spray moves with the surfer, loses 4. Only every `every`-th frame goes through the
+network; the posterior of the frames between is its sampled neighbours' warped onto the frame
+along the saliency's optical flow (`between`), so a fast limb is where it is in that frame, not
+halfway (DAVIS +0.4 J against linear in time, benchmarks/RESULTS.md).
 
 A shot's model knows only that shot: spray, a shadow or ground that moves with the object is
 learnt as object. Its labels are first multiplied by two cross-shot priors (`prior_weights`,
@@ -30,7 +32,8 @@ DAVIS development sequences, each with a motion prior trained without it: mean J
 (motion prior) -> 75.5 (both; kite-surf's spray 24 -> 46, dog -1.5) -> 76.9 (the posterior
 at 0.65, not 0.5: kite-surf 49.5, dog +2.6, cows +2.2, drift-straight +2.3, breakdance -0.7;
 and blobs damped below 0.3 x the largest, segment.py) -> 77.6 (the network on 640-px frames,
-not 512: kite-surf +4.3, breakdance +1.4; benchmarks/RESULTS.md). The priors weigh 0.5:
+not 512: kite-surf +4.3, breakdance +1.4) -> 77.9 (the skipped frames' posterior warped along
+the flow) -> 78.3 (the network on 768-px frames; benchmarks/RESULTS.md). The priors weigh 0.5:
 at 0.65 (+0.3 on DAVIS) objects they rate low, as the generated videos' random textures, lose
 their labels (2-4 J on generated videos; a slow second object vanished from the two-object
 test until the blob damping was eased).
@@ -59,7 +62,7 @@ from focusgan.video.io import resize_max_side
 @dataclass
 class FeatureParams:
     weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
-    side: int = 640  # longer side of the frames the network sees (stride 8 -> 80 x 45 at 16:9)
+    side: int = 768  # longer side of the frames the network sees (stride 8 -> 96 x 54 at 16:9)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
     between: str = "flow"  # the posterior of the frames between: "linear" in time, "flow":
     # each sampled neighbour's warped onto the frame along the optical flow, then linear in time,
@@ -234,8 +237,8 @@ def prior_weights(name: str) -> np.ndarray:
     never saw any): development mean J 71.2 (no prior) -> 72.8 (motion prior at 0.5) -> 75.5
     (the product of both at 0.5: spray and shadows flip to background; dog -1.5 against the
     motion prior alone) -> 76.9 (the posterior at 0.65) -> 77.6 (640-px frames for the
-    network; the priors were trained on 512-px ones); leave-one-sequence-out over all
-    candidates: see benchmarks/RESULTS.md."""
+    network; the priors were trained on 512-px ones) -> 77.9 (the warped posterior) -> 78.3
+    (768-px frames); leave-one-sequence-out over all candidates: see benchmarks/RESULTS.md."""
     from importlib.resources import files
 
     if name not in PRIOR_FILES:

@@ -35,7 +35,9 @@ Steps (timed separately, see `Segmentation.timings`):
    features (`FeatureParams.prior`, `priors`: one trained on the motion masks of many shots, one
    on COCO photos' object masks), which lower spray, water, ground or shadows that move with the
    object: DAVIS development mean J 71.2 -> 75.5 -> 76.9 (the posterior at 0.65) -> 77.6 (the
-   network on 640-px frames), each sequence with a motion prior trained without it);
+   network on 640-px frames) -> 77.9 (the posterior of the frames the network skips warped
+   along the flow) -> 78.3 (768-px frames), each sequence with a motion prior trained without
+   it);
    then the shot's own edge (`decision`): Otsu's threshold over the shot's probabilities is
    mapped to 0.5, because how strongly the votes mark an object differs from shot to shot (a
    fixed 0.5 was best on 2 of the 8 development sequences and up to 31 J worse on the others;
