@@ -50,7 +50,9 @@ class SaliencyParams:
     dir_th: float = 0.75  # uNLC dominant-direction test, fraction of the weighted histogram
     dir_bins: int = 20
     patch: int = 5  # box filter size, pixels of the working frame
-    border: float = 0.125  # band cleared at the image edge, fraction of the shorter side
+    border: float = 0.0625  # band cleared at the image edge, fraction of the shorter side
+    # (uNLC-like 0.125 until session 9: halved, DAVIS +0.4 J, since the feature posterior, not
+    # the motion, now fills most of an object that reaches the edge; benchmarks/RESULTS.md)
     flow: str = "dis-medium"
     camera: str = "affine"  # residual mode: camera motion model, affine, homography, or
     # epipolar (affine, or where it explains less than `epipolar_gate` of the frame, the smaller
