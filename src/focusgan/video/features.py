@@ -64,9 +64,8 @@ class FeatureParams:
     weight: float = 0.65  # exponent of the feature posterior; 1 - it of the probability; 0 = off
     side: int = 768  # longer side of the frames the network sees (stride 8 -> 96 x 54 at 16:9)
     every: int = 2  # network on every `every`-th frame (and the last); posterior interpolated
-    between: str = "flow"  # the posterior of the frames between: "linear" in time, "flow":
-    # each sampled neighbour's warped onto the frame along the optical flow, then linear in time,
-    # or "flow-checked": warped only where the flow is forward-backward consistent
+    between: str = "flow"  # the posterior of the frames between: "linear" in time, or "flow":
+    # each sampled neighbour's warped onto the frame along the optical flow, then linear in time
     blocks: tuple[int, ...] = (4, 10)  # EfficientNet-Lite0 blocks whose outputs are features
     l2: float = 1e-3  # L2 penalty of the logistic regression's weights
     fit_rows: int = 16384  # most feature vectors the regression is fitted on (evenly spread)
@@ -210,7 +209,7 @@ def newton_logistic(
     return theta
 
 
-BETWEEN = ("linear", "flow", "flow-checked")  # `FeatureParams.between`
+BETWEEN = ("linear", "flow")  # `FeatureParams.between`
 PRIOR_FILES = {"motion": "motion_prior.npy", "coco": "coco_prior.npy"}  # in this package
 
 
@@ -301,15 +300,14 @@ def spread_in_time(
     h: int,
     w: int,
     flows: dict | None = None,
-    checked: bool = False,
 ) -> np.ndarray:
     """The sampled frames' maps (len(idx), fh, fw) at every frame of the shot (t, h, w): linear
     in time between sampled frames, enlarged bilinearly. With `flows` ((i, j) -> flow (h, w, 2)
     from frame i to j, pixels), a frame i between sampled frames a and b takes a's map warped
     onto it along the flows between neighbours (i, i - 1), (i - 1, i - 2) .. and b's along
     (i, i + 1) .., where those exist, so a part that moved between the frames is where it is
-    in frame i, not halfway; `checked`: each step only where its flow (j, i) leads back within
-    0.5 px + 5% of the motion (Sundaram et al. 2010), elsewhere unwarped."""
+    in frame i, not halfway (checking the flow forward-backward first scored lower on DAVIS,
+    benchmarks/RESULTS.md)."""
     fh, fw = maps.shape[1:]
     if not flows:
         full = np.empty((t, fh, fw), np.float32)
@@ -327,8 +325,8 @@ def spread_in_time(
     for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
         ahead, behind = [sized[k]], [sized[k + 1]]  # a's map seen from a, a + 1, ..; b's from b, ..
         for i in range(a + 1, b):
-            ahead.append(_along(ahead[-1], flows, i, i - 1, grid, checked))
-            behind.append(_along(behind[-1], flows, a + b - i, a + b - i + 1, grid, checked))
+            ahead.append(_along(ahead[-1], flows, i, i - 1, grid))
+            behind.append(_along(behind[-1], flows, a + b - i, a + b - i + 1, grid))
         full[a], full[b] = sized[k], sized[k + 1]
         for i in range(a + 1, b):
             u = (i - a) / (b - a)
@@ -336,23 +334,13 @@ def spread_in_time(
     return full
 
 
-def _along(
-    m: np.ndarray, flows: dict, i: int, j: int, grid: np.ndarray, checked: bool
-) -> np.ndarray:
-    """Map `m` (h, w) of frame j seen from frame i: warped along flow (i, j) if `flows` has it
-    (`checked`: and where flow (j, i) leads back)."""
+def _along(m: np.ndarray, flows: dict, i: int, j: int, grid: np.ndarray) -> np.ndarray:
+    """Map `m` (h, w) of frame j seen from frame i: warped along flow (i, j) if `flows` has it."""
     flow = _sized(flows.get((i, j)), m.shape)
     if flow is None:
         return m
     xs, ys = grid[0] + flow[..., 0], grid[1] + flow[..., 1]
-    out = cv2.remap(m, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    back = _sized(flows.get((j, i)), m.shape) if checked else None
-    if back is None:
-        return out
-    back = cv2.remap(back, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    gap = np.linalg.norm(flow + back, axis=-1)
-    reach = np.linalg.norm(flow, axis=-1) + np.linalg.norm(back, axis=-1)
-    return np.where(gap < 0.5 + 0.05 * reach, out, m)
+    return cv2.remap(m, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _sized(flow: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
@@ -397,7 +385,6 @@ def with_features(
         return prob
     if p.between not in BETWEEN:
         raise ValueError(f"unknown between {p.between!r}; choose one of {BETWEEN}")
-    warp = flows if p.between != "linear" else None
-    checked = p.between == "flow-checked"
-    posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w, warp, checked)
+    warp = flows if p.between == "flow" else None
+    posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w, warp)
     return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

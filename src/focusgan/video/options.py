@@ -92,8 +92,7 @@ class SegmenterOptions:
     feature_between: str = option(
         _D.features.between,
         "the feature posterior of the frames the network skips: its sampled neighbours' warped "
-        "along the optical flow (flow; flow-checked: only where the flow is forward-backward "
-        f"consistent) or linear in time (default {_D.features.between})",
+        f"along the optical flow (flow) or linear in time (default {_D.features.between})",
         choices=BETWEEN,
     )
     prior: float = option(

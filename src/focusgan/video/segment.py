@@ -72,7 +72,7 @@ from focusgan.video.superpixels import slic_sequence
 from focusgan.video.voting import VotingParams, consensus_vote, knn_graph, region_descriptors
 
 DECISIONS = ("otsu", "fixed")
-REFINES = ("fgs", "guided", "fgs+guided", "off")
+REFINES = ("fgs", "guided", "off")
 
 
 @dataclass
@@ -88,8 +88,7 @@ class SegmentParams:
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.3  # damp foreground blobs under this x the largest (uNLC: 0.6); 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
-    # working size), "guided" (fast guided filter at the output size), both one after the other
-    # ("fgs+guided") or "off"
+    # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
     # working frame's longer side squared (its reach, sqrt(lambda) pixels, with the side)
     fgs_sigma: float = 8.0  # fgs: colour difference (0..255) that stops the smoothing
@@ -270,7 +269,7 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
     shadows = colours if p.saliency.shadow else None  # the shadow test's RGB frames
-    flows = {} if p.features.between != "linear" else None  # kept for the feature model
+    flows = {} if p.features.between == "flow" else None  # kept for the feature model
     saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows, flows)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
@@ -347,10 +346,10 @@ def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> S
         prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
-        if p.refine in ("fgs", "fgs+guided"):
+        if p.refine == "fgs":
             prob = global_smoother(small[i], prob, fgs_lambda, p.fgs_sigma)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-        if p.refine in ("guided", "fgs+guided"):
+        if p.refine == "guided":
             image = frames[i] if p.refine_colour else cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
             prob = guided_filter(image.astype(np.float32) / 255, prob, radius, p.refine_eps, scale)
         masks[i] = np.clip(prob, 0, 1)
