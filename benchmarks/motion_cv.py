@@ -303,6 +303,7 @@ SHIPPED_9 = {
     "features__side": 640,
     "features__between": "flow",
 }
+SHIPPED_9_3 = {**SHIPPED_9, "features__side": 768, "saliency__border": 0.0625}  # after batch 3
 PRIORS = {
     "current defaults + cross-video prior as a third factor, weight 0.25": {"factor": 0.25},
     "current defaults + cross-video prior on the feature model's labels, 0.5": {"labels": 0.5},
@@ -511,12 +512,35 @@ PRIORS = {
         "priors": {"motion": 1, "coco": 1},
         "settings": {**SHIPPED_9, "features__side": 768, "saliency__border": 0.0625},
     },
+    # declared 13:19 UTC, after seeing all the above, on the shipped setting (warped, 768 px, the
+    # band halved): settings chosen when the motion alone made the mask, which the posterior now
+    # mostly makes: no temporal mean of the motion probabilities over +-1 frame (unaligned, it
+    # blurs fast parts; the warped posterior carries time now), the posterior at 0.75 (the
+    # 768-px network's posterior may earn more say; at 512 px 0.8 let breakdance's bystanders
+    # in), and no edge band at all
+    "shipped (768 px, warped, band halved) + no temporal mean of the motion probabilities": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9_3, "smooth": 0},
+    },
+    "shipped (768 px, warped, band halved) + posterior weight 0.75": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9_3, "features__weight": 0.75},
+    },
+    "shipped (768 px, warped) + no edge band": {
+        "labels": 0.5,
+        "priors": {"motion": 1, "coco": 1},
+        "settings": {**SHIPPED_9_3, "saliency__border": 0.0},
+    },
 }
 
 
 # Sweeps of a number (the rest are method changes, alone or two combined): choosing among
 # everything is `--compare` unset; `--structural` leaves these out (RESULTS.md gives both).
 SWEEPS = {
+    "shipped (768 px, warped, band halved) + posterior weight 0.75",
+    "shipped (768 px, warped) + no edge band",
     "shipped (768 px, warped) + the saliency's edge band halved",
     "shipped (warped posterior) + the network on every third frame",
     "shipped (warped posterior) + the network on 768-px frames, every third",
