@@ -68,8 +68,9 @@ def session2() -> SegmentParams:
     p.features.prior = 0.0  # no cross-video prior (`PRIORS`, benchmarks/motion_prior.py)
     # defaults changed since (session 8), which every stored score was measured with unless its
     # candidate sets them: uNLC's blob damping, the network on 512-px frames; and (session 9)
-    # the skipped frames' posterior linear in time
+    # the skipped frames' posterior linear in time and the saliency's edge band at 0.125
     p.blobs, p.features.side, p.features.between = 0.6, 512, "linear"
+    p.saliency.border = 0.125
     return p
 
 
