@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from focusgan.video.appearance import with_colour
 from focusgan.video.features import FeatureParams, start_feature_maps, with_features
@@ -247,8 +248,16 @@ def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
 
 
 def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> Segmentation:
-    """Soft foreground masks for a short sequence of RGB uint8 frames (T, H, W, 3), T >= 2."""
-    p = params or SegmentParams()
+    """Soft foreground masks for a short sequence of RGB uint8 frames (T, H, W, 3), T >= 2.
+
+    NumPy's BLAS runs on one thread meanwhile: the segmenter already keeps every core busy with
+    its own threads (superpixels, the k-NN graph, the network beside them), and BLAS threads on
+    top of those spin for a core (`segment` on blackswan: 10.4 -> 11.1-11.5 frames/s)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _segment_frames(frames, params or SegmentParams())
+
+
+def _segment_frames(frames: np.ndarray, p: SegmentParams) -> Segmentation:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[0] < 2 or frames.shape[-1] != 3:
         raise ValueError(f"need at least 2 RGB frames (T, H, W, 3), got {frames.shape}")
