@@ -68,6 +68,17 @@ def test_refinement_flags_choose_the_segmenters_last_stage():
         parse(VideoOptions, ["v.mp4", "--refinement", "off"])
 
 
+def test_feature_between_flag_reaches_the_segmenter_and_its_record():
+    def between(*flags: str):
+        seg = parse(VideoOptions, ["v.mp4", *flags]).segmenter
+        return seg.params().features.between, seg.record()["features.between"]
+
+    assert between() == ("flow", "flow")
+    assert between("--feature-between", "linear") == ("linear", "linear")
+    with pytest.raises(SystemExit):
+        parse(VideoOptions, ["v.mp4", "--feature-between", "warped"])
+
+
 def test_recipe_errors_are_one_line():
     with pytest.raises(UserError, match=r"has no option --min-aera; known: \[.*'min_area'"):
         from_mapping(CocoOptions, {"min_aera": 1}, "recipe")
