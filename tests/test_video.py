@@ -718,6 +718,8 @@ def test_skipped_frames_posterior_follows_the_flow():
     assert linear[1, 8].argmax() in (20, 28) and linear[1, 8].max() < 0.55
     assert warped[1, 8].argmax() == 24 and warped[1, 8, 24] > 0.99
     np.testing.assert_allclose(warped[[0, 2]], maps, atol=1e-6)  # sampled frames untouched
+    half = {k: f[::2, ::2] / 2 for k, f in flows.items()}  # the flow at half the size (pixels)
+    np.testing.assert_allclose(spread_in_time(maps, [0, 2], 3, h, w, half), warped, atol=1e-5)
     # three frames apart (the network on every third frame): warped step by step, neighbour to
     # neighbour, the bump is at 24 in frame 1 and 28 in frame 2
     far = np.stack([np.tile(np.exp(-((cols - c) ** 2) / 4), (h, 1)) for c in (20, 32)])
