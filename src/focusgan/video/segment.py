@@ -88,8 +88,6 @@ class SegmentParams:
     slic_iterations: int = 2
     threshold: float = 0.5  # vote that maps to probability 0.5 (uNLC's binTh: 0.4); 0 = Otsu
     blobs: float = 0.3  # damp foreground blobs under this x the largest (uNLC: 0.6); 0 = off
-    holes: float = 0.0  # fill holes in the foreground under this x its area (dark windows, a
-    # logo the posterior calls background); 0 = off
     refine: str = "fgs"  # edges snapped to the image's: "fgs" (fast global smoother at the
     # working size), "guided" (fast guided filter at the output size) or "off"
     fgs_lambda: float = 120.0  # fgs: smoothness for a 256-px working frame; scaled with the
@@ -249,24 +247,6 @@ def damp_small_blobs(prob: np.ndarray, rel_size: float) -> np.ndarray:
     return out
 
 
-def fill_small_holes(prob: np.ndarray, rel_size: float) -> np.ndarray:
-    """Lift background regions enclosed by the foreground (not touching the frame's edge) and
-    smaller than `rel_size` x the foreground's area just above 0.5."""
-    bg = (prob <= 0.5).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(bg, connectivity=4)
-    if n <= 1:
-        return prob
-    h, w = prob.shape
-    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    inside = (x > 0) & (y > 0) & (x + stats[:, cv2.CC_STAT_WIDTH] < w)
-    inside &= y + stats[:, cv2.CC_STAT_HEIGHT] < h
-    small = inside & (stats[:, cv2.CC_STAT_AREA] < rel_size * int((prob > 0.5).sum()))
-    out = prob.copy()
-    hole = small[lab] & (bg > 0)  # (label 0 is the foreground)
-    out[hole] = np.maximum(out[hole], 0.5 + 1e-3)
-    return out
-
-
 def segment_frames(frames: np.ndarray, params: SegmentParams | None = None) -> Segmentation:
     """Soft foreground masks for a short sequence of RGB uint8 frames (T, H, W, 3), T >= 2.
 
@@ -375,8 +355,6 @@ def _segment_frames(frames: np.ndarray, p: SegmentParams) -> Segmentation:
         prob = probs[i]
         if p.blobs > 0:
             prob = damp_small_blobs(prob, p.blobs)
-        if p.holes > 0:
-            prob = fill_small_holes(prob, p.holes)
         if p.refine == "fgs":
             prob = global_smoother(small[i], prob, fgs_lambda, p.fgs_sigma)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
