@@ -92,8 +92,8 @@ def test_the_fit_equals_torch_lbfgs_run_to_convergence():
 
 def test_the_network_through_opencv_equals_torch_at_a_real_size():
     """The ONNX copy run by OpenCV gives torch's features (the PyPI network's own forward, as
-    `models.backbones` builds it) to within 1e-4 on a 854x480 frame (`FeatureParams.side` px,
-    640, for the network)."""
+    `models.backbones` builds it) to within 1e-4 on a 854x480 frame (`FeatureParams.side` px
+    for the network)."""
     import torch.nn.functional as F
 
     from focusgan.models import EFFNET_MEAN, EFFNET_STD
@@ -118,7 +118,7 @@ def test_the_network_through_opencv_equals_torch_at_a_real_size():
         size = kept[0].shape[2:]
         reference = torch.cat([F.interpolate(k, size=size, mode="bilinear") for k in kept], 1)
     reference = reference[0].permute(1, 2, 0).numpy()
-    h, w = resize_max_side(frame, p.side).shape[:2]  # 360 x 640: stride 8 -> 45 x 80
+    h, w = resize_max_side(frame, p.side).shape[:2]  # stride 8 of the network's frame
     assert ours.shape == reference.shape == (-(-h // 8), -(-w // 8), 152)
     assert np.abs(ours - reference).max() < 1e-4
 

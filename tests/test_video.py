@@ -302,7 +302,7 @@ NO_FILTERS = ["--min-fg", "0", "--max-fg", "1", "--max-border-fg", "1"]
 def test_prepare_video_stores_the_masks_segment_writes(tmp_path, chunk, size, length):
     """prepare video runs the segmentation that `segment` writes and bench-motion measures
     (consecutive frames at their own size, the same pieces of a shot), then squares frame and
-    mask: at 960x720, larger than any working size of the segmenter (256, the network's 640),
+    mask: at 960x720, larger than any working size of the segmenter (256, the network's 768),
     the stored 64x64 masks are `segment`'s PNGs brought to 64x64 by the same `to_square`."""
     from focusgan.data.dataset import load_images
     from focusgan.prepare.transform import to_square

@@ -308,20 +308,11 @@ def spread_in_time(
     (i, i + 1) .., where those exist, so a part that moved between the frames is where it is
     in frame i, not halfway (checking the flow forward-backward first scored lower on DAVIS,
     benchmarks/RESULTS.md)."""
-    fh, fw = maps.shape[1:]
-    if not flows:
-        full = np.empty((t, fh, fw), np.float32)
-        for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
-            u = (np.arange(a, b + 1) - a) / (b - a)
-            full[a : b + 1] = (1 - u)[:, None, None] * maps[k] + u[:, None, None] * maps[k + 1]
-        if len(idx) == 1:
-            full[:] = maps[0]
-        return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in full])
     sized = [cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR) for q in maps]
     if len(idx) == 1:
         return np.repeat(sized[0][None], t, 0)
     full = np.empty((t, h, w), np.float32)
-    grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32)
+    grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32) if flows else None
     for k, (a, b) in enumerate(zip(idx[:-1], idx[1:], strict=True)):
         ahead, behind = [sized[k]], [sized[k + 1]]  # a's map seen from a, a + 1, ..; b's from b, ..
         for i in range(a + 1, b):
@@ -334,9 +325,11 @@ def spread_in_time(
     return full
 
 
-def _along(m: np.ndarray, flows: dict, i: int, j: int, grid: np.ndarray) -> np.ndarray:
+def _along(
+    m: np.ndarray, flows: dict | None, i: int, j: int, grid: np.ndarray | None
+) -> np.ndarray:
     """Map `m` (h, w) of frame j seen from frame i: warped along flow (i, j) if `flows` has it."""
-    flow = _sized(flows.get((i, j)), m.shape)
+    flow = _sized(flows.get((i, j)), m.shape) if flows else None
     if flow is None:
         return m
     xs, ys = grid[0] + flow[..., 0], grid[1] + flow[..., 1]
@@ -367,6 +360,8 @@ def with_features(
     frames' features if already computed (`start_feature_maps`); `flows`: the shot's optical
     flows (`spread_in_time`), used when `p.between` is "flow". `prob` unchanged when the
     weight is 0 or nothing in the shot is confidently object or background."""
+    if p.between not in BETWEEN:
+        raise ValueError(f"unknown between {p.between!r}; choose one of {BETWEEN}")
     if p.weight <= 0:
         return prob
     t, h, w = prob.shape
@@ -383,8 +378,6 @@ def with_features(
     post = fit_posterior(maps.reshape(-1, c), target.ravel(), p)
     if post is None:
         return prob
-    if p.between not in BETWEEN:
-        raise ValueError(f"unknown between {p.between!r}; choose one of {BETWEEN}")
     warp = flows if p.between == "flow" else None
     posterior = spread_in_time(post.reshape(len(idx), fh, fw), idx, t, h, w, warp)
     return (prob ** (1 - p.weight) * posterior**p.weight).astype(np.float32)

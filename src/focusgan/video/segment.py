@@ -278,7 +278,8 @@ def _segment_frames(frames: np.ndarray, p: SegmentParams) -> Segmentation:
     t1 = time.perf_counter()
     timings["resize"] = t1 - t0
     shadows = colours if p.saliency.shadow else None  # the shadow test's RGB frames
-    flows = {} if p.features.between == "flow" else None  # kept for the feature model
+    warp = p.features.weight > 0 and p.features.between == "flow"
+    flows = {} if warp else None  # kept for the feature model (`FeatureParams.between`)
     saliency, kinds = sequence_saliency(grays, p.saliency, timings, p.threads, shadows, flows)
     if saliency.shape[1:] != small.shape[1:3]:
         size = small.shape[2:0:-1]
