@@ -296,6 +296,12 @@ CANDIDATES: dict[str, dict] = {
 # probability (prob^(1-w) x shot posterior^w)^(1-w2) x prior^w2; "on the labels a": the shot
 # model fitted to labels^(1-a) x prior^a instead of its labels ("only lowering": the smaller of
 # that and the labels, so the prior can remove spray or a shadow but never add).
+def product_prior(settings: dict) -> dict:
+    """A `PRIORS` candidate as shipped: the motion and COCO priors' product in the shot model's
+    labels at 0.5 (the package's code), on `session2()` with `REGIONS` and `settings`."""
+    return {"labels": 0.5, "priors": {"motion": 1, "coco": 1}, "settings": settings}
+
+
 # the settings shipped in session 9 on top of `session2()`'s base (the prior's are the entries'
 # "labels" 0.5 and "priors" motion x coco)
 SHIPPED_9 = {
@@ -351,19 +357,11 @@ PRIORS = {
         "priors": {"motion": 1, "coco": 1},
         "factor": 0.25,
     },
-    "shipped defaults + feature posterior weight 0.65": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65},
-    },
+    "shipped defaults + feature posterior weight 0.65": product_prior({"features__weight": 0.65}),
     # declared 10:28 UTC, AFTER seeing the four above (76.72, 76.88, 76.05, 75.10 against the
     # shipped 75.53): the feature posterior's weight further (0.8), with the product as a final
     # factor, and the priors' weight in the labels at 0.65, alone and with the posterior at 0.65
-    "shipped defaults + feature posterior weight 0.8": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.8},
-    },
+    "shipped defaults + feature posterior weight 0.8": product_prior({"features__weight": 0.8}),
     "shipped defaults + feature posterior weight 0.65 + the priors' product as a factor, 0.25": {
         "labels": 0.5,
         "priors": {"motion": 1, "coco": 1},
@@ -419,16 +417,12 @@ PRIORS = {
     # declared 11:04 UTC, after all the above: the shot model's L2 penalty between (3e-4) and at
     # 1e-4 on the shipped setting (the priors at 0.5, the posterior at 0.65), and 3e-4 with the
     # priors at 0.65 (1e-4 gave kite-surf 58.2 but lowered dog and cows)
-    "shipped (posterior 0.65) + shot model L2 3e-4": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "features__l2": 3e-4},
-    },
-    "shipped (posterior 0.65) + shot model L2 1e-4": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "features__l2": 1e-4},
-    },
+    "shipped (posterior 0.65) + shot model L2 3e-4": product_prior(
+        {"features__weight": 0.65, "features__l2": 3e-4}
+    ),
+    "shipped (posterior 0.65) + shot model L2 1e-4": product_prior(
+        {"features__weight": 0.65, "features__l2": 1e-4}
+    ),
     "shipped (posterior 0.65) + shot model L2 3e-4, priors at 0.65": {
         "labels": 0.65,
         "priors": {"motion": 1, "coco": 1},
@@ -439,111 +433,80 @@ PRIORS = {
     # frames (flow on one side), and there wholly, because its blob falls under 0.6 x the fast
     # object's and `damp_small_blobs` (uNLC) pushes it out. Blobs damped below 0.3 x the largest
     # instead, on the shipped setting, with the priors at 0.65, and with L2 3e-4
-    "shipped (posterior 0.65) + blobs below 0.3 x the largest damped": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "blobs": 0.3},
-    },
+    "shipped (posterior 0.65) + blobs below 0.3 x the largest damped": product_prior(
+        {"features__weight": 0.65, "blobs": 0.3}
+    ),
     "shipped (posterior 0.65) + blobs below 0.3 x the largest damped, priors at 0.65": {
         "labels": 0.65,
         "priors": {"motion": 1, "coco": 1},
         "settings": {"features__weight": 0.65, "blobs": 0.3},
     },
-    "shipped (posterior 0.65) + blobs below 0.3 x the largest damped, shot model L2 3e-4": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "blobs": 0.3, "features__l2": 3e-4},
-    },
+    "shipped (posterior 0.65) + blobs below 0.3 x the largest damped, shot model L2 3e-4": product_prior(
+        {"features__weight": 0.65, "blobs": 0.3, "features__l2": 3e-4}
+    ),
     # declared 11:37 UTC, after all the above, on the shipped setting (posterior 0.65, blobs 0.3):
     # the network on every frame, not every second one (+0.4 in session 4, before the priors),
     # and on a 640-px frame, not 512 (thin parts span more cells), each costing network time
-    "shipped (posterior 0.65, blobs 0.3) + the network on every frame": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "blobs": 0.3, "features__every": 1},
-    },
-    "shipped (posterior 0.65, blobs 0.3) + the network on a 640-px frame": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {"features__weight": 0.65, "blobs": 0.3, "features__side": 640},
-    },
+    "shipped (posterior 0.65, blobs 0.3) + the network on every frame": product_prior(
+        {"features__weight": 0.65, "blobs": 0.3, "features__every": 1}
+    ),
+    "shipped (posterior 0.65, blobs 0.3) + the network on a 640-px frame": product_prior(
+        {"features__weight": 0.65, "blobs": 0.3, "features__side": 640}
+    ),
     # session 9, declared 12:55 UTC, after seeing all the above: on the shipped setting, the
     # posterior of the frames the network skips made from its two sampled neighbours warped onto
     # the frame along the saliency's optical flow (`FeatureParams.between`), instead of linear in
     # time (the network on every frame gained 0.65 J at 512 px: breakdance's fast limbs), and the
     # same warped only where the flow is forward-backward consistent
-    "shipped (640 px) + the skipped frames' posterior warped along the flow": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {
-            "features__weight": 0.65,
-            "blobs": 0.3,
-            "features__side": 640,
-            "features__between": "flow",
-        },
-    },
+    "shipped (640 px) + the skipped frames' posterior warped along the flow": product_prior(
+        SHIPPED_9
+    ),
     # declared 13:02 UTC, after seeing the two above (the warped posterior, 77.93, now shipped),
     # the warp chained neighbour to neighbour (same masks at every second frame): the network on
     # every third frame (less network time), on 768-px frames every third frame (about the
     # shipped network time: thin parts span more cells), and on 768-px frames every second one
     # (1.44 x the network time)
-    "shipped (warped posterior) + the network on every third frame": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9, "features__every": 3},
-    },
-    "shipped (warped posterior) + the network on 768-px frames, every third": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9, "features__side": 768, "features__every": 3},
-    },
-    "shipped (warped posterior) + the network on 768-px frames": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9, "features__side": 768},
-    },
+    "shipped (warped posterior) + the network on every third frame": product_prior(
+        {**SHIPPED_9, "features__every": 3}
+    ),
+    "shipped (warped posterior) + the network on 768-px frames, every third": product_prior(
+        {**SHIPPED_9, "features__side": 768, "features__every": 3}
+    ),
+    "shipped (warped posterior) + the network on 768-px frames": product_prior(
+        {**SHIPPED_9, "features__side": 768}
+    ),
     # declared 13:11 UTC, after seeing all the above, on the shipped setting (warped, 768 px):
     # the masks' edges snapped by the fast global smoother at the working size and then by the
     # fast guided filter at the output size (detail finer than the 256-px working frame, for F),
     # and the band where the saliency is cleared at the frame's edge halved (0.125 -> 0.0625 of
     # the shorter side: breakdance's legs reaching the top edge are missed; the posterior, not
     # the motion, now fills most of the object)
-    "shipped (768 px, warped) + the saliency's edge band halved": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9, "features__side": 768, "saliency__border": 0.0625},
-    },
+    "shipped (768 px, warped) + the saliency's edge band halved": product_prior(
+        {**SHIPPED_9, "features__side": 768, "saliency__border": 0.0625}
+    ),
     # declared 13:19 UTC, after seeing all the above, on the shipped setting (warped, 768 px, the
     # band halved): settings chosen when the motion alone made the mask, which the posterior now
     # mostly makes: no temporal mean of the motion probabilities over +-1 frame (unaligned, it
     # blurs fast parts; the warped posterior carries time now), the posterior at 0.75 (the
     # 768-px network's posterior may earn more say; at 512 px 0.8 let breakdance's bystanders
     # in), and no edge band at all
-    "shipped (768 px, warped, band halved) + no temporal mean of the motion probabilities": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9_3, "smooth": 0},
-    },
-    "shipped (768 px, warped, band halved) + posterior weight 0.75": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9_3, "features__weight": 0.75},
-    },
-    "shipped (768 px, warped) + no edge band": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9_3, "saliency__border": 0.0},
-    },
+    "shipped (768 px, warped, band halved) + no temporal mean of the motion probabilities": product_prior(
+        {**SHIPPED_9_3, "smooth": 0}
+    ),
+    "shipped (768 px, warped, band halved) + posterior weight 0.75": product_prior(
+        {**SHIPPED_9_3, "features__weight": 0.75}
+    ),
+    "shipped (768 px, warped) + no edge band": product_prior(
+        {**SHIPPED_9_3, "saliency__border": 0.0}
+    ),
     # declared 14:13 UTC, after seeing all the above and looking at drift-straight's masks (the
     # car's dark windows and lettering missed, its shadow and smoke taken): on the shipped
     # setting, holes in each frame's foreground smaller than 0.1 x its area filled
     # (`SegmentParams.holes`), and the cast-shadow test on (`--shadows`, -0.1 before the
     # feature model)
-    "shipped (768 px, warped, band halved) + cast shadows cleared": {
-        "labels": 0.5,
-        "priors": {"motion": 1, "coco": 1},
-        "settings": {**SHIPPED_9_3, "saliency__shadow": True},
-    },
+    "shipped (768 px, warped, band halved) + cast shadows cleared": product_prior(
+        {**SHIPPED_9_3, "saliency__shadow": True}
+    ),
 }
 
 
